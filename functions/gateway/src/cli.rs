@@ -1,0 +1,68 @@
+//! Command line, in LiteLLM's conventions (`--config`, `--host`, `--port`).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// RouteIQ gateway: an OpenAI-compatible LLM gateway that routes every request to the model
+/// that answers it well for the least money. Reads LiteLLM's config.yaml.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "routeiq-gateway",
+    version,
+    after_help = "ENVIRONMENT:\n  \
+LITELLM_CONFIG_PATH   config file when --config is not given (then /app/config/config.yaml;\n                        \
+with none of them, the embedded quickstart config is served)\n  \
+PORT, HOST            listen address when --port/--host are not given\n  \
+LITELLM_MASTER_KEY    API key clients must send (general_settings.master_key wins)\n  \
+RUST_LOG              log filter (default: info)\n  \
+JSON_LOGS             'true' for JSON log lines (also litellm_settings.json_logs)\n  \
+OPENAI_API_KEY, ANTHROPIC_API_KEY, AZURE_API_KEY, AZURE_API_BASE, AZURE_API_VERSION,\n  \
+GROQ_API_KEY, TOGETHERAI_API_KEY, MISTRAL_API_KEY, DEEPSEEK_API_KEY, FIREWORKS_AI_API_KEY,\n  \
+OPENROUTER_API_KEY, HOSTED_VLLM_API_KEY\n                        \
+provider keys used when a deployment sets no api_key"
+)]
+pub struct Args {
+    /// Path to a LiteLLM config.yaml.
+    #[arg(long, short = 'c', env = "LITELLM_CONFIG_PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on (0.0.0.0 to accept connections from other hosts, e.g. in a container).
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on.
+    #[arg(long, short = 'p', env = "PORT", default_value_t = 4000)]
+    pub port: u16,
+
+    /// Accepted for LiteLLM compatibility and ignored: RouteIQ is one multi-threaded process.
+    #[arg(long = "num_workers", hide = true)]
+    pub num_workers: Option<u32>,
+}
+
+/// Where the config comes from, in LiteLLM's precedence order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// No file given or found: the embedded quickstart config.
+    Embedded,
+}
+
+/// The container default LiteLLM's images use.
+pub const DEFAULT_CONFIG_PATH: &str = "/app/config/config.yaml";
+
+impl Args {
+    /// `--config`, then `LITELLM_CONFIG_PATH` (both via clap), then `/app/config/config.yaml`
+    /// when it exists, else the embedded default.
+    pub fn config_source(&self) -> ConfigSource {
+        if let Some(p) = &self.config {
+            return ConfigSource::File(p.clone());
+        }
+        let default = PathBuf::from(DEFAULT_CONFIG_PATH);
+        if default.exists() {
+            ConfigSource::File(default)
+        } else {
+            ConfigSource::Embedded
+        }
+    }
+}

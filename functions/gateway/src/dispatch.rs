@@ -1,0 +1,486 @@
+//! Retries, fallbacks, cooldowns and timeouts around provider calls (LiteLLM's reliability
+//! semantics).
+//!
+//! For a request to group G: the router orders G's deployments; the dispatcher tries them in
+//! that order (cycling when `num_retries` exceeds the group size) up to `1 + retries` attempts,
+//! where retries come from `retry_policy` for the error's class, else `num_retries`, and
+//! non-retryable errors end the group at once. Every failure is reported to the router
+//! (cooldowns). When G is exhausted, the fallback groups for the last error's kind are tried
+//! the same way, at most `max_fallbacks`. Between attempts on the same deployment it backs off
+//! exponentially with jitter, honouring `Retry-After`; moving to another deployment is
+//! immediate. Every call runs under the deployment's `timeout` (`stream_timeout` for streams,
+//! which covers the wait for the first chunk too, so a stream that fails before its first byte
+//! is retried like any other call).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use routeiq::config::RetryPolicy;
+use routeiq::router::{CallOutcome, Deployment, FailureClass, FallbackKind, RequestFacts};
+
+use crate::error::{GatewayError, UpstreamErrorKind};
+use crate::gateway::Gateway;
+use crate::providers::{CallContext, Provider};
+
+/// LiteLLM's default request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(8);
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
+
+/// One kind of upstream call the dispatcher can retry.
+pub trait Operation: Sync {
+    type Output: Send;
+
+    /// Whether this is a streaming call (selects `stream_timeout`).
+    fn is_stream(&self) -> bool;
+
+    /// Calls the provider once. `timeout` bounds the whole call (for streams: up to the first
+    /// chunk).
+    fn call<'a>(
+        &'a self,
+        provider: &'a Provider,
+        ctx: &'a CallContext<'a>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Self::Output, GatewayError>> + Send + 'a;
+
+    /// Tokens used, for usage-based routing (streams report at their end instead).
+    fn total_tokens(output: &Self::Output) -> u64;
+}
+
+/// A successful dispatch.
+pub struct Dispatched<T> {
+    pub output: T,
+    pub deployment: Arc<Deployment>,
+    pub model_group: String,
+    pub strategy: &'static str,
+    /// Upstream calls made, including the successful one.
+    pub attempts: u32,
+    /// Time spent waiting on upstreams (all attempts, including backoff sleeps).
+    pub upstream_time: Duration,
+    /// Whether a fallback group answered.
+    pub fallback: bool,
+}
+
+/// The first chunk of a stream, already received, and the rest.
+pub struct StreamStart<T> {
+    pub first: T,
+    pub rest: BoxStream<'static, Result<T, GatewayError>>,
+    /// Time from the call to the first chunk.
+    pub ttft: Duration,
+}
+
+/// Awaits `fut` for at most `timeout`.
+pub async fn with_timeout<T>(
+    provider: &Deployment,
+    timeout: Duration,
+    fut: impl Future<Output = Result<T, GatewayError>>,
+) -> Result<T, GatewayError> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(GatewayError::Timeout {
+            provider: provider.provider.name().to_string(),
+            after: timeout,
+        }),
+    }
+}
+
+/// Opens a stream and waits for its first chunk, all within `timeout`.
+pub async fn open_stream<T, F>(
+    d: &Deployment,
+    timeout: Duration,
+    open: F,
+) -> Result<StreamStart<T>, GatewayError>
+where
+    F: Future<Output = Result<BoxStream<'static, Result<T, GatewayError>>, GatewayError>>,
+{
+    let started = Instant::now();
+    with_timeout(d, timeout, async {
+        let mut rest = open.await?;
+        match rest.next().await {
+            Some(Ok(first)) => Ok(StreamStart {
+                first,
+                rest,
+                ttft: started.elapsed(),
+            }),
+            Some(Err(e)) => Err(e),
+            None => Err(GatewayError::Connection {
+                provider: d.provider.name().to_string(),
+                message: "stream ended before its first chunk".into(),
+            }),
+        }
+    })
+    .await
+}
+
+/// How a failure affects the deployment's health.
+pub fn failure_class(e: &GatewayError) -> FailureClass {
+    match e {
+        GatewayError::Timeout { .. }
+        | GatewayError::Connection { .. }
+        | GatewayError::BadUpstreamResponse { .. } => FailureClass::Counted,
+        GatewayError::Upstream { kind, .. } => match kind {
+            UpstreamErrorKind::RateLimit
+            | UpstreamErrorKind::Authentication
+            | UpstreamErrorKind::PermissionDenied
+            | UpstreamErrorKind::NotFound => FailureClass::Immediate,
+            UpstreamErrorKind::InternalServer | UpstreamErrorKind::ServiceUnavailable => {
+                FailureClass::Counted
+            }
+            UpstreamErrorKind::BadRequest
+            | UpstreamErrorKind::ContextWindowExceeded
+            | UpstreamErrorKind::ContentPolicyViolation => FailureClass::Ignored,
+        },
+        _ => FailureClass::Ignored,
+    }
+}
+
+/// Retries allowed for this error: `retry_policy` for its class, else `num_retries` for
+/// retryable errors and none for the rest.
+fn retries_for(e: &GatewayError, policy: &RetryPolicy, num_retries: u32) -> u32 {
+    let by_policy = match e {
+        GatewayError::Timeout { .. } => policy.timeout,
+        GatewayError::Connection { .. } | GatewayError::BadUpstreamResponse { .. } => {
+            policy.internal_server
+        }
+        GatewayError::Upstream { kind, .. } => match kind {
+            UpstreamErrorKind::BadRequest | UpstreamErrorKind::NotFound => policy.bad_request,
+            UpstreamErrorKind::Authentication | UpstreamErrorKind::PermissionDenied => {
+                policy.authentication
+            }
+            UpstreamErrorKind::RateLimit => policy.rate_limit,
+            UpstreamErrorKind::ContentPolicyViolation => policy.content_policy_violation,
+            UpstreamErrorKind::InternalServer | UpstreamErrorKind::ServiceUnavailable => {
+                policy.internal_server
+            }
+            UpstreamErrorKind::ContextWindowExceeded => Some(0),
+        },
+        _ => Some(0),
+    };
+    by_policy.unwrap_or(if e.is_retryable() { num_retries } else { 0 })
+}
+
+/// Which fallback list a failure leads to, if any.
+fn fallback_kind(e: &GatewayError) -> Option<FallbackKind> {
+    match e {
+        GatewayError::Upstream { kind, .. } => match kind {
+            UpstreamErrorKind::ContextWindowExceeded => Some(FallbackKind::ContextWindow),
+            UpstreamErrorKind::ContentPolicyViolation => Some(FallbackKind::ContentPolicy),
+            // The request itself is wrong: another model group would reject it too.
+            UpstreamErrorKind::BadRequest => None,
+            _ => Some(FallbackKind::General),
+        },
+        GatewayError::NoDeploymentAvailable { .. }
+        | GatewayError::Timeout { .. }
+        | GatewayError::Connection { .. }
+        | GatewayError::BadUpstreamResponse { .. }
+        | GatewayError::NotSupported(_) => Some(FallbackKind::General),
+        _ => None,
+    }
+}
+
+fn backoff(attempt: u32, e: &GatewayError, min_wait: Duration) -> Duration {
+    if let Some(after) = e.retry_after() {
+        return after.min(RETRY_AFTER_MAX).max(min_wait);
+    }
+    let exp = BACKOFF_BASE.saturating_mul(1u32 << attempt.min(10));
+    let jitter = 0.5 + fastrand::f64() * 0.5;
+    exp.min(BACKOFF_MAX).mul_f64(jitter).max(min_wait)
+}
+
+impl Gateway {
+    /// Timeout for a call to `d`: its own, else `router_settings`, else the default.
+    pub fn timeout_for(&self, d: &Deployment, stream: bool) -> Duration {
+        let s = self.router.settings();
+        let plain = d
+            .params
+            .timeout
+            .or(s.timeout_secs)
+            .map(Duration::from_secs_f64)
+            .unwrap_or(DEFAULT_TIMEOUT);
+        if stream {
+            d.params
+                .stream_timeout
+                .or(s.stream_timeout_secs)
+                .map(Duration::from_secs_f64)
+                .unwrap_or(plain)
+        } else {
+            plain
+        }
+    }
+
+    /// Runs `op` for the model a client asked for, with retries and fallbacks.
+    pub async fn dispatch<O: Operation>(
+        &self,
+        model: &str,
+        facts: RequestFacts,
+        op: &O,
+    ) -> Result<Dispatched<O::Output>, GatewayError> {
+        let group = self
+            .router
+            .resolve_group(model)
+            .ok_or_else(|| GatewayError::ModelNotFound {
+                model: model.to_string(),
+                available: self.router.model_names(),
+            })?
+            .to_string();
+        let mut attempts = 0u32;
+        let mut upstream_time = Duration::ZERO;
+        let first_error = match self
+            .try_group(&group, facts, op, &mut attempts, &mut upstream_time)
+            .await
+        {
+            Ok((output, deployment, strategy)) => {
+                return Ok(Dispatched {
+                    output,
+                    deployment,
+                    model_group: group,
+                    strategy,
+                    attempts,
+                    upstream_time,
+                    fallback: false,
+                });
+            }
+            Err(e) => e,
+        };
+        let Some(kind) = fallback_kind(&first_error) else {
+            return Err(first_error);
+        };
+        let fallbacks = self.router.fallback_groups(&group, kind);
+        let mut last_error = first_error;
+        for fb in fallbacks {
+            tracing::info!(model_group = %group, fallback = %fb, error = %last_error, "falling back");
+            match self
+                .try_group(&fb, facts, op, &mut attempts, &mut upstream_time)
+                .await
+            {
+                Ok((output, deployment, strategy)) => {
+                    return Ok(Dispatched {
+                        output,
+                        deployment,
+                        model_group: fb,
+                        strategy,
+                        attempts,
+                        upstream_time,
+                        fallback: true,
+                    });
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
+    async fn try_group<O: Operation>(
+        &self,
+        group: &str,
+        facts: RequestFacts,
+        op: &O,
+        attempts: &mut u32,
+        upstream_time: &mut Duration,
+    ) -> Result<(O::Output, Arc<Deployment>, &'static str), GatewayError> {
+        let mut rng = fastrand::Rng::new();
+        let selection = self
+            .router
+            .select_group(group, facts, &mut rng)
+            .await
+            .map_err(GatewayError::from)?;
+        let settings = self.router.settings();
+        let candidates = &selection.candidates;
+        let num_retries = candidates
+            .first()
+            .and_then(|d| d.params.max_retries)
+            .unwrap_or(settings.num_retries);
+        let min_wait = Duration::from_secs_f64(settings.retry_after_secs.max(0.0));
+        let mut tries_here = 0u32;
+        loop {
+            let d = candidates[tries_here as usize % candidates.len()].clone();
+            let Some(provider) = self.provider(&d.id) else {
+                return Err(GatewayError::Internal(format!(
+                    "no provider for deployment '{}'",
+                    d.id
+                )));
+            };
+            let ctx = CallContext {
+                deployment: &d,
+                http: &self.http,
+            };
+            let timeout = self.timeout_for(&d, op.is_stream());
+            self.router.record_start(&d).await;
+            let started = Instant::now();
+            let result = op.call(provider, &ctx, timeout).await;
+            let elapsed = started.elapsed();
+            *upstream_time += elapsed;
+            *attempts += 1;
+            tries_here += 1;
+            let error = match result {
+                Ok(output) => {
+                    if !op.is_stream() {
+                        let outcome = CallOutcome {
+                            latency: elapsed,
+                            ttft: None,
+                            total_tokens: O::total_tokens(&output),
+                        };
+                        self.router.record_end(&d, Some(outcome)).await;
+                    }
+                    return Ok((output, d, selection.strategy));
+                }
+                Err(e) => e,
+            };
+            self.router.record_end(&d, None).await;
+            let cooled = self.router.record_failure(&d, failure_class(&error)).await;
+            tracing::warn!(
+                deployment = %d.id,
+                model_group = group,
+                attempt = tries_here,
+                status = error.status_code().as_u16(),
+                cooled_down = cooled,
+                error = %error,
+                "upstream call failed"
+            );
+            let allowed = retries_for(&error, &settings.retry_policy, num_retries);
+            if tries_here > allowed {
+                return Err(error);
+            }
+            // Another deployment is tried at once; the same one after a backoff.
+            let next = &candidates[tries_here as usize % candidates.len()];
+            if next.id == d.id {
+                let wait = backoff(tries_here - 1, &error, min_wait);
+                tokio::time::sleep(wait).await;
+                *upstream_time += wait;
+            }
+        }
+    }
+}
+
+impl From<routeiq::Error> for GatewayError {
+    fn from(e: routeiq::Error) -> Self {
+        match e {
+            routeiq::Error::UnknownModel { model, available } => {
+                GatewayError::ModelNotFound { model, available }
+            }
+            routeiq::Error::NoDeploymentAvailable {
+                group,
+                reason,
+                retry_after_ms,
+            } => GatewayError::NoDeploymentAvailable {
+                model_group: group,
+                reason,
+                retry_after: retry_after_ms.map(Duration::from_millis),
+            },
+            e @ routeiq::Error::ProviderNotSupported { .. } => {
+                GatewayError::NotSupported(e.to_string())
+            }
+            routeiq::Error::Config(e) => GatewayError::Internal(e.to_string()),
+            routeiq::Error::State(e) => GatewayError::Internal(format!("state store: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(kind: UpstreamErrorKind, status: u16) -> GatewayError {
+        GatewayError::Upstream {
+            provider: "openai".into(),
+            status,
+            kind,
+            message: "x".into(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn retry_counts_follow_policy_then_num_retries() {
+        let policy = RetryPolicy {
+            rate_limit: Some(5),
+            bad_request: Some(1),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            retries_for(&upstream(UpstreamErrorKind::RateLimit, 429), &policy, 2),
+            5
+        );
+        assert_eq!(
+            retries_for(&upstream(UpstreamErrorKind::BadRequest, 400), &policy, 2),
+            1
+        );
+        assert_eq!(
+            retries_for(
+                &upstream(UpstreamErrorKind::InternalServer, 500),
+                &policy,
+                2
+            ),
+            2
+        );
+        let none = RetryPolicy::default();
+        assert_eq!(
+            retries_for(&upstream(UpstreamErrorKind::BadRequest, 400), &none, 2),
+            0
+        );
+        assert_eq!(
+            retries_for(
+                &upstream(UpstreamErrorKind::ContextWindowExceeded, 400),
+                &policy,
+                3
+            ),
+            0
+        );
+    }
+
+    #[test]
+    fn fallback_kinds() {
+        assert_eq!(
+            fallback_kind(&upstream(UpstreamErrorKind::ContextWindowExceeded, 400)),
+            Some(FallbackKind::ContextWindow)
+        );
+        assert_eq!(
+            fallback_kind(&upstream(UpstreamErrorKind::BadRequest, 400)),
+            None
+        );
+        assert_eq!(
+            fallback_kind(&upstream(UpstreamErrorKind::RateLimit, 429)),
+            Some(FallbackKind::General)
+        );
+        assert_eq!(fallback_kind(&GatewayError::Unauthorized), None);
+    }
+
+    #[test]
+    fn backoff_honours_retry_after_and_grows() {
+        let mut e = upstream(UpstreamErrorKind::RateLimit, 429);
+        if let GatewayError::Upstream { retry_after, .. } = &mut e {
+            *retry_after = Some(Duration::from_secs(3));
+        }
+        assert_eq!(backoff(0, &e, Duration::ZERO), Duration::from_secs(3));
+        let plain = upstream(UpstreamErrorKind::InternalServer, 500);
+        let b0 = backoff(0, &plain, Duration::ZERO);
+        assert!(b0 >= Duration::from_millis(125) && b0 <= Duration::from_millis(250));
+        let b3 = backoff(3, &plain, Duration::ZERO);
+        assert!(b3 >= Duration::from_secs(1) && b3 <= Duration::from_secs(2));
+        assert!(backoff(20, &plain, Duration::ZERO) <= BACKOFF_MAX);
+        assert_eq!(
+            backoff(0, &plain, Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn failure_classes() {
+        assert_eq!(
+            failure_class(&upstream(UpstreamErrorKind::RateLimit, 429)),
+            FailureClass::Immediate
+        );
+        assert_eq!(
+            failure_class(&upstream(UpstreamErrorKind::InternalServer, 500)),
+            FailureClass::Counted
+        );
+        assert_eq!(
+            failure_class(&upstream(UpstreamErrorKind::ContextWindowExceeded, 400)),
+            FailureClass::Ignored
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! HTTP handlers: authenticate, read and parse the body, call the gateway core, map the
+//! result to a response with RouteIQ's decision headers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use routeiq::openai::{
+    ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ModelList, ModelObject,
+    estimate_tokens,
+};
+use routeiq::router::RequestFacts;
+use serde::de::DeserializeOwned;
+
+use crate::auth::authorize;
+use crate::dispatch::{Dispatched, StreamStart};
+use crate::error::GatewayError;
+use crate::gateway::{
+    ChatOp, ChatStreamOp, CompletionOp, CompletionStreamOp, EmbeddingsOp, Gateway,
+};
+use crate::stream::{StreamChunk, sse_body};
+
+type AppState = State<Arc<Gateway>>;
+
+/// Reads the body (at most `max_request_size_mb`) and parses it, naming the failing path.
+async fn read_json<T: DeserializeOwned>(gw: &Gateway, req: Request) -> Result<T, GatewayError> {
+    let limit = gw.max_request_bytes;
+    let too_large = || GatewayError::PayloadTooLarge {
+        limit_mb: limit as f64 / (1024.0 * 1024.0),
+    };
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        && len > limit
+    {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| too_large())?;
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            GatewayError::invalid(format!("request body is not valid JSON: {inner}"))
+        } else if path.is_empty() || path == "." {
+            GatewayError::invalid(format!("invalid request body: {inner}"))
+        } else {
+            GatewayError::invalid_param(format!("invalid request body at '{path}': {inner}"), path)
+        }
+    })
+}
+
+fn set_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// `x-routeiq-*` headers: which deployment answered, by which strategy, and the time spent in
+/// the gateway itself (total minus upstream).
+fn decision_headers<T>(headers: &mut HeaderMap, d: &Dispatched<T>, started: Instant) {
+    let overhead = started.elapsed().saturating_sub(d.upstream_time);
+    set_header(headers, "x-routeiq-model", &d.deployment.id);
+    set_header(headers, "x-routeiq-model-group", &d.model_group);
+    set_header(headers, "x-routeiq-strategy", d.strategy);
+    set_header(
+        headers,
+        "x-routeiq-overhead-ms",
+        &format!("{:.3}", overhead.as_secs_f64() * 1000.0),
+    );
+    set_header(headers, "x-routeiq-attempts", &d.attempts.to_string());
+    if d.fallback {
+        set_header(headers, "x-routeiq-fallback", "true");
+    }
+}
+
+fn json_response<T: serde::Serialize, U>(
+    body: &T,
+    d: &Dispatched<U>,
+    started: Instant,
+    cost: Option<f64>,
+) -> Response {
+    let mut resp = Json(body).into_response();
+    decision_headers(resp.headers_mut(), d, started);
+    if let Some(c) = cost {
+        set_header(
+            resp.headers_mut(),
+            "x-routeiq-response-cost",
+            &format!("{c:.8}"),
+        );
+    }
+    resp
+}
+
+fn sse_response<T: StreamChunk>(
+    gw: Arc<Gateway>,
+    d: Dispatched<StreamStart<T>>,
+    started: Instant,
+) -> Response {
+    let mut headers = HeaderMap::new();
+    decision_headers(&mut headers, &d, started);
+    let idle = gw.timeout_for(&d.deployment, true);
+    let body = sse_body(gw, d.deployment, d.output, idle, started);
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.extend(headers);
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    resp
+}
+
+fn require_model(model: &str) -> Result<(), GatewayError> {
+    if model.trim().is_empty() {
+        return Err(GatewayError::invalid_param(
+            "'model' must not be empty",
+            "model",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /v1/chat/completions` and `/chat/completions`.
+pub async fn chat_completions(State(gw): AppState, req: Request) -> Response {
+    let started = Instant::now();
+    match chat_inner(gw, req, started).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn chat_inner(
+    gw: Arc<Gateway>,
+    req: Request,
+    started: Instant,
+) -> Result<Response, GatewayError> {
+    authorize(gw.master_key.as_ref(), req.headers())?;
+    let body: ChatCompletionRequest = read_json(&gw, req).await?;
+    require_model(&body.model)?;
+    if body.messages.is_empty() {
+        return Err(GatewayError::invalid_param(
+            "'messages' must not be empty",
+            "messages",
+        ));
+    }
+    let prompt_chars: String = body
+        .messages
+        .iter()
+        .filter_map(|m| m.content.as_ref().map(|c| c.as_text()))
+        .collect();
+    let facts = RequestFacts {
+        estimated_tokens: estimate_tokens(&prompt_chars),
+        stream: body.is_stream(),
+    };
+    if body.is_stream() {
+        let d = gw
+            .dispatch(&body.model, facts, &ChatStreamOp(&body))
+            .await?;
+        return Ok(sse_response(gw, d, started));
+    }
+    let d = gw.dispatch(&body.model, facts, &ChatOp(&body)).await?;
+    let cost = d
+        .output
+        .usage
+        .and_then(|u| d.deployment.cost(u.prompt_tokens, u.completion_tokens));
+    Ok(json_response(&d.output, &d, started, cost))
+}
+
+/// `POST /v1/completions` and `/completions` (legacy text completions).
+pub async fn completions(State(gw): AppState, req: Request) -> Response {
+    let started = Instant::now();
+    match completions_inner(gw, req, started).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn completions_inner(
+    gw: Arc<Gateway>,
+    req: Request,
+    started: Instant,
+) -> Result<Response, GatewayError> {
+    authorize(gw.master_key.as_ref(), req.headers())?;
+    let body: CompletionRequest = read_json(&gw, req).await?;
+    require_model(&body.model)?;
+    let facts = RequestFacts {
+        estimated_tokens: estimate_tokens(&body.prompt_text()),
+        stream: body.is_stream(),
+    };
+    if body.is_stream() {
+        let d = gw
+            .dispatch(&body.model, facts, &CompletionStreamOp(&body))
+            .await?;
+        return Ok(sse_response(gw, d, started));
+    }
+    let d = gw
+        .dispatch(&body.model, facts, &CompletionOp(&body))
+        .await?;
+    let cost = usage_cost(&d);
+    Ok(json_response(&d.output, &d, started, cost))
+}
+
+fn usage_cost(d: &Dispatched<serde_json::Value>) -> Option<f64> {
+    let u = d.output.get("usage")?;
+    let prompt = u.get("prompt_tokens").and_then(|v| v.as_u64()).unwrap_or(0);
+    let completion = u
+        .get("completion_tokens")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    d.deployment.cost(prompt, completion)
+}
+
+/// `POST /v1/embeddings` and `/embeddings`.
+pub async fn embeddings(State(gw): AppState, req: Request) -> Response {
+    let started = Instant::now();
+    match embeddings_inner(gw, req, started).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn embeddings_inner(
+    gw: Arc<Gateway>,
+    req: Request,
+    started: Instant,
+) -> Result<Response, GatewayError> {
+    authorize(gw.master_key.as_ref(), req.headers())?;
+    let body: EmbeddingRequest = read_json(&gw, req).await?;
+    require_model(&body.model)?;
+    let text = match &body.input {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => {
+            return Err(GatewayError::invalid_param(
+                "'input' must be a string or a non-empty array",
+                "input",
+            ));
+        }
+    };
+    let facts = RequestFacts {
+        estimated_tokens: estimate_tokens(&text),
+        stream: false,
+    };
+    let d = gw
+        .dispatch(&body.model, facts, &EmbeddingsOp(&body))
+        .await?;
+    let cost = usage_cost(&d);
+    Ok(json_response(&d.output, &d, started, cost))
+}
+
+/// `GET /v1/models` and `/models`.
+pub async fn models(State(gw): AppState, headers: HeaderMap) -> Response {
+    if let Err(e) = authorize(gw.master_key.as_ref(), &headers) {
+        return e.into_response();
+    }
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let list = ModelList {
+        object: "list".into(),
+        data: gw
+            .router
+            .model_names()
+            .into_iter()
+            .map(|id| ModelObject {
+                id,
+                object: "model".into(),
+                created,
+                owned_by: "routeiq".into(),
+            })
+            .collect(),
+    };
+    Json(list).into_response()
+}
+
+/// `GET /health/liveliness`, `/_health/live`: the process is up.
+pub async fn liveliness() -> Response {
+    Json("I'm alive!").into_response()
+}
+
+/// `GET /health/readiness`, `/_health/ready`: config loaded, routes ready.
+pub async fn readiness(State(gw): AppState) -> Response {
+    let body = serde_json::json!({
+        "status": "healthy",
+        "state_backend": gw.router.state().backend(),
+        "model_groups": gw.router.model_names().len(),
+        "deployments": gw.router.deployments().count(),
+        "routing_strategy": gw.router.strategy().name(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    Json(body).into_response()
+}
+
+/// Unknown paths, in OpenAI's error shape.
+pub async fn not_found(req: Request<Body>) -> Response {
+    let e = GatewayError::InvalidRequest {
+        message: format!("unknown endpoint: {} {}", req.method(), req.uri().path()),
+        param: None,
+    };
+    (StatusCode::NOT_FOUND, Json(e.body())).into_response()
+}

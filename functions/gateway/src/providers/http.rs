@@ -1,0 +1,1031 @@
+//! HTTP plumbing shared by the providers: sending JSON requests, mapping upstream error statuses
+//! and bodies to [`GatewayError`], reading Server-Sent Events streams, and the few OpenAI-shape
+//! conversions more than one provider needs.
+//!
+//! Nothing here retries, sleeps or times out on its own: the dispatcher owns all of that.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use eventsource_stream::{EventStream, EventStreamError, Eventsource};
+use futures::stream::{self, BoxStream, StreamExt};
+use reqwest::header::{HeaderMap, HeaderValue};
+use routeiq::openai::{
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, Usage,
+};
+use routeiq::router::Deployment;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+use crate::error::{GatewayError, UpstreamErrorKind};
+
+/// Upstream error messages longer than this (in characters) are cut.
+const MAX_ERROR_MESSAGE_CHARS: usize = 500;
+
+/// Reported as the elapsed time when reqwest times out and the deployment sets no `timeout`
+/// (LiteLLM's default request timeout).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `litellm_params` keys that configure LiteLLM itself and must never reach an upstream body
+/// (the config loader may keep them in `LitellmParams::extra`).
+const LITELLM_ONLY_PARAMS: &[&str] = &[
+    "additional_drop_params",
+    "api_type",
+    "azure_ad_token",
+    "base_model",
+    "client_id",
+    "client_secret",
+    "custom_llm_provider",
+    "drop_params",
+    "input_cost_per_token",
+    "litellm_credential_name",
+    "max_parallel_requests",
+    "output_cost_per_token",
+    "region_name",
+    "tags",
+    "tenant_id",
+    "use_in_pass_through",
+];
+
+/// Body hints (lower-case) that a 400 is a context-window error.
+const CONTEXT_WINDOW_HINTS: &[&str] = &[
+    "context_length_exceeded",
+    "maximum context length",
+    "context window",
+    "prompt is too long",
+    "too many tokens",
+    "exceed context limit",
+];
+
+/// Body hints (lower-case) that a 400 is a content-policy refusal.
+const CONTENT_POLICY_HINTS: &[&str] = &[
+    "content_policy_violation",
+    "content management policy",
+    "content_filter",
+    "safety",
+];
+
+/// The upstream a provider talks to, as errors and logs name it.
+#[derive(Debug, Clone)]
+pub(super) struct Upstream {
+    /// Provider name (`openai`, `groq`, `azure`, `anthropic`...).
+    pub(super) provider: String,
+    /// The deployment's `timeout`, reported if the HTTP client times out.
+    timeout: Duration,
+}
+
+impl Upstream {
+    pub(super) fn new(provider: &str, timeout_secs: Option<f64>) -> Self {
+        let timeout = timeout_secs
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(DEFAULT_TIMEOUT);
+        Upstream {
+            provider: provider.to_string(),
+            timeout,
+        }
+    }
+
+    pub(super) fn connection_error(&self, message: impl Into<String>) -> GatewayError {
+        GatewayError::Connection {
+            provider: self.provider.clone(),
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn bad_response(&self, message: impl Into<String>) -> GatewayError {
+        GatewayError::BadUpstreamResponse {
+            provider: self.provider.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Maps a transport error: a response timeout is [`GatewayError::Timeout`], anything else
+    /// (including a connect timeout) a connection error. The URL is stripped (an `api_base`
+    /// may carry credentials); API keys travel in headers, which reqwest never prints.
+    pub(super) fn transport_error(&self, e: reqwest::Error) -> GatewayError {
+        if e.is_timeout() && !e.is_connect() {
+            return GatewayError::Timeout {
+                provider: self.provider.clone(),
+                after: self.timeout,
+            };
+        }
+        let e = e.without_url();
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        if e.is_decode() {
+            self.bad_response(message)
+        } else {
+            self.connection_error(message)
+        }
+    }
+
+    /// Sends a request; a non-2xx answer becomes [`GatewayError::Upstream`].
+    pub(super) async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, GatewayError> {
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let headers = resp.headers().clone();
+        // A body that cannot be read still leaves the status to classify by.
+        let body = resp.bytes().await.unwrap_or_default();
+        Err(self.error_from_response(status.as_u16(), &headers, &body))
+    }
+
+    /// Reads a 2xx body as JSON of type `T`.
+    pub(super) async fn read_json<T: DeserializeOwned>(
+        &self,
+        resp: reqwest::Response,
+    ) -> Result<T, GatewayError> {
+        let body = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        serde_json::from_slice(&body).map_err(|e| self.bad_response(format!("invalid JSON: {e}")))
+    }
+
+    /// Sends a request and reads its 2xx answer as JSON.
+    pub(super) async fn send_json<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, GatewayError> {
+        let resp = self.send(req).await?;
+        self.read_json(resp).await
+    }
+
+    /// The error for a non-2xx answer.
+    pub(super) fn error_from_response(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> GatewayError {
+        let parsed = serde_json::from_slice::<Value>(body).ok();
+        let message = parsed.as_ref().and_then(error_message).unwrap_or_else(|| {
+            let raw = String::from_utf8_lossy(body);
+            let raw = raw.trim();
+            if raw.is_empty() {
+                reqwest::StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("no error message")
+                    .to_string()
+            } else {
+                raw.to_string()
+            }
+        });
+        let codes = parsed.as_ref().map(error_codes).unwrap_or_default();
+        let kind = classify(status, &codes, &message);
+        let retry_after = retry_after(headers, SystemTime::now());
+        tracing::debug!(
+            provider = %self.provider,
+            status,
+            kind = ?kind,
+            "upstream returned an error status"
+        );
+        GatewayError::Upstream {
+            provider: self.provider.clone(),
+            status,
+            kind,
+            message: truncate(&message, MAX_ERROR_MESSAGE_CHARS),
+            retry_after,
+        }
+    }
+
+    /// The error for an error event received mid-stream (OpenAI `{"error":{...}}` or
+    /// Anthropic `{"type":"error","error":{"type","message"}}`).
+    pub(super) fn error_from_payload(&self, payload: &Value) -> GatewayError {
+        let message = error_message(payload).unwrap_or_else(|| "error event in stream".into());
+        let codes = error_codes(payload);
+        let status = payload
+            .get("error")
+            .and_then(|e| e.get("code"))
+            .and_then(Value::as_u64)
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| (400..600).contains(c))
+            .or_else(|| codes.iter().find_map(|c| status_for_error_type(c)))
+            .unwrap_or(500);
+        let kind = classify(status, &codes, &message);
+        tracing::debug!(
+            provider = %self.provider,
+            status,
+            kind = ?kind,
+            "upstream sent an error event mid-stream"
+        );
+        GatewayError::Upstream {
+            provider: self.provider.clone(),
+            status,
+            kind,
+            message: truncate(&message, MAX_ERROR_MESSAGE_CHARS),
+            retry_after: None,
+        }
+    }
+
+    /// The `data:` events of a 2xx SSE answer (see [`Upstream::sse_from_bytes`]).
+    pub(super) fn sse(&self, resp: reqwest::Response, end: StreamEnd) -> SseStream {
+        self.sse_from_bytes(resp.bytes_stream().boxed(), end)
+    }
+
+    /// Turns a byte stream into SSE events. The stream ends cleanly on OpenAI's `data: [DONE]`
+    /// (not yielded) or after Anthropic's `message_stop` event (yielded), depending on `end`.
+    /// A transport failure, an error event (`event: error` or a payload with an `error`
+    /// member), or the bytes ending before that terminator yield one error item, then the
+    /// stream ends: a cut stream is never mistaken for a complete one.
+    pub(super) fn sse_from_bytes(
+        &self,
+        bytes: BoxStream<'static, Result<Bytes, reqwest::Error>>,
+        end: StreamEnd,
+    ) -> SseStream {
+        let state = SseState {
+            events: bytes.eventsource(),
+            upstream: self.clone(),
+            end,
+            finished: false,
+        };
+        stream::unfold(state, |mut st| async move {
+            if st.finished {
+                return None;
+            }
+            loop {
+                let item = match st.events.next().await {
+                    None => Err(st
+                        .upstream
+                        .connection_error("stream ended before completion")),
+                    Some(Err(EventStreamError::Transport(e))) => {
+                        Err(st.upstream.transport_error(e))
+                    }
+                    Some(Err(e)) => Err(st.upstream.bad_response(format!("invalid SSE: {e}"))),
+                    Some(Ok(ev)) => {
+                        if ev.data == "[DONE]" {
+                            match st.end {
+                                StreamEnd::Done => return None,
+                                StreamEnd::MessageStop => continue,
+                            }
+                        }
+                        if let Some(err) = st.upstream.stream_error(&ev.event, &ev.data) {
+                            Err(err)
+                        } else {
+                            st.finished = st.end == StreamEnd::MessageStop
+                                && is_message_stop(&ev.event, &ev.data);
+                            let ev = SseEvent {
+                                event: ev.event,
+                                data: ev.data,
+                            };
+                            return Some((Ok(ev), st));
+                        }
+                    }
+                };
+                st.finished = true;
+                return Some((item, st));
+            }
+        })
+        .boxed()
+    }
+
+    /// The error an SSE event carries, if it is an error event.
+    fn stream_error(&self, event: &str, data: &str) -> Option<GatewayError> {
+        let is_error_event = event == "error";
+        // Cheap pre-check: in a JSON text, `"error"` followed by a quote only occurs as a key
+        // or a whole string value, never inside escaped content.
+        if !is_error_event && !data.contains("\"error\"") {
+            return None;
+        }
+        match serde_json::from_str::<Value>(data) {
+            Ok(v) if is_error_event || v.get("error").is_some_and(|e| !e.is_null()) => {
+                Some(self.error_from_payload(&v))
+            }
+            Ok(_) => None,
+            Err(_) if is_error_event => Some(GatewayError::Upstream {
+                provider: self.provider.clone(),
+                status: 500,
+                kind: UpstreamErrorKind::InternalServer,
+                message: truncate(data, MAX_ERROR_MESSAGE_CHARS),
+                retry_after: None,
+            }),
+            Err(_) => None,
+        }
+    }
+}
+
+/// Whether an SSE event is Anthropic's `message_stop` (by its name, or by its payload's `type`
+/// when a proxy dropped the `event:` line).
+fn is_message_stop(event: &str, data: &str) -> bool {
+    event == "message_stop"
+        || (event == "message"
+            && serde_json::from_str::<Value>(data)
+                .ok()
+                .is_some_and(|v| v.get("type").and_then(Value::as_str) == Some("message_stop")))
+}
+
+/// How a provider's SSE stream signals a complete answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StreamEnd {
+    /// OpenAI and compatible APIs: `data: [DONE]`.
+    Done,
+    /// Anthropic: the `message_stop` event.
+    MessageStop,
+}
+
+/// One SSE event: its `event:` name (`message` when absent) and its `data:` payload.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct SseEvent {
+    pub(super) event: String,
+    pub(super) data: String,
+}
+
+pub(super) type SseStream = BoxStream<'static, Result<SseEvent, GatewayError>>;
+
+struct SseState {
+    events: EventStream<BoxStream<'static, Result<Bytes, reqwest::Error>>>,
+    upstream: Upstream,
+    end: StreamEnd,
+    finished: bool,
+}
+
+/// Maps each SSE event through `f` (which may swallow it by returning `None`). The first
+/// error, from the SSE stream or from `f`, is the last item.
+pub(super) fn translate_events<T, S, F>(
+    events: SseStream,
+    state: S,
+    f: F,
+) -> BoxStream<'static, Result<T, GatewayError>>
+where
+    T: Send + 'static,
+    S: Send + 'static,
+    F: FnMut(&mut S, SseEvent) -> Result<Option<T>, GatewayError> + Send + 'static,
+{
+    stream::unfold(
+        (events, state, f, false),
+        |(mut events, mut state, mut f, failed)| async move {
+            if failed {
+                return None;
+            }
+            loop {
+                match events.next().await? {
+                    Err(e) => return Some((Err(e), (events, state, f, true))),
+                    Ok(ev) => match f(&mut state, ev) {
+                        Ok(Some(item)) => return Some((Ok(item), (events, state, f, false))),
+                        Ok(None) => continue,
+                        Err(e) => return Some((Err(e), (events, state, f, true))),
+                    },
+                }
+            }
+        },
+    )
+    .boxed()
+}
+
+/// The upstream's error message: `error.message`, a string `error`, `message` or `detail`.
+fn error_message(v: &Value) -> Option<String> {
+    let err = v.get("error");
+    err.and_then(|e| e.get("message"))
+        .and_then(Value::as_str)
+        .or_else(|| err.and_then(Value::as_str))
+        .or_else(|| v.get("message").and_then(Value::as_str))
+        .or_else(|| v.get("detail").and_then(Value::as_str))
+        .map(str::to_string)
+}
+
+/// Machine-readable error codes and types in a body, for classification.
+fn error_codes(v: &Value) -> Vec<String> {
+    let mut codes = Vec::new();
+    for obj in [v.get("error"), Some(v)].into_iter().flatten() {
+        for key in ["code", "type"] {
+            if let Some(s) = obj.get(key).and_then(Value::as_str)
+                && s != "error"
+            {
+                codes.push(s.to_string());
+            }
+        }
+    }
+    codes
+}
+
+/// HTTP status for an error `type` as OpenAI and Anthropic name them (mid-stream errors).
+fn status_for_error_type(t: &str) -> Option<u16> {
+    Some(match t {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" | "rate_limit_exceeded" => 429,
+        "api_error" | "server_error" => 500,
+        "overloaded_error" => 529,
+        "timeout_error" => 504,
+        _ => return None,
+    })
+}
+
+/// The error class: from the status, refined for 400-class answers by the body's hints.
+pub(super) fn classify(status: u16, codes: &[String], message: &str) -> UpstreamErrorKind {
+    let kind = UpstreamErrorKind::from_status(status);
+    if kind != UpstreamErrorKind::BadRequest {
+        return kind;
+    }
+    let message = message.to_lowercase();
+    let hit = |hints: &[&str]| {
+        hints
+            .iter()
+            .any(|h| message.contains(h) || codes.iter().any(|c| c.eq_ignore_ascii_case(h)))
+    };
+    if hit(CONTEXT_WINDOW_HINTS) {
+        UpstreamErrorKind::ContextWindowExceeded
+    } else if hit(CONTENT_POLICY_HINTS) {
+        UpstreamErrorKind::ContentPolicyViolation
+    } else {
+        kind
+    }
+}
+
+/// How long the upstream asks us to wait: `retry-after-ms`, else `Retry-After` (seconds or an
+/// HTTP-date).
+pub(super) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
+        && let Ok(d) = Duration::try_from_secs_f64(ms / 1000.0)
+    {
+        return Some(d);
+    }
+    let value = header("retry-after")?;
+    if let Ok(secs) = value.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).ok();
+    }
+    let at = parse_http_date(value)?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the HTTP-date form senders use.
+fn parse_http_date(s: &str) -> Option<SystemTime> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let mut parts = s.split_whitespace();
+    let _weekday = parts.next()?;
+    let day: u32 = parts.next()?.parse().ok()?;
+    let month_name = parts.next()?.to_ascii_lowercase();
+    let month = MONTHS.iter().position(|m| *m == month_name)? as u32 + 1;
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let days = u64::try_from(days_from_civil(year, month, day)).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(days * 86_400 + h * 3600 + m * 60 + sec))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(month) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Cuts `s` to at most `max` characters, marking the cut.
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Seconds since the Unix epoch, for `created`.
+pub(super) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A serializable value as a JSON object.
+pub(super) fn to_object<T: Serialize>(value: &T) -> Result<Map<String, Value>, GatewayError> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(GatewayError::Internal(
+            "request is not a JSON object".into(),
+        )),
+        Err(e) => Err(GatewayError::Internal(format!(
+            "cannot serialize request: {e}"
+        ))),
+    }
+}
+
+/// Adds the deployment's `litellm_params` extras to a request body: keys the request already
+/// has win, and LiteLLM's own settings (`drop_params`, `tags`...) are never sent.
+pub(super) fn merge_defaults(body: &mut Map<String, Value>, defaults: &Map<String, Value>) {
+    for (key, value) in defaults {
+        if !LITELLM_ONLY_PARAMS.contains(&key.as_str()) && !body.contains_key(key) {
+            body.insert(key.clone(), value.clone());
+        }
+    }
+}
+
+/// A non-empty value.
+pub(super) fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty())
+}
+
+/// The deployment's `api_key`, else the named environment variable.
+pub(super) fn resolve_key(
+    d: &Deployment,
+    env_var: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    non_empty(d.params.api_key.as_ref().map(|k| k.expose().to_string()))
+        .or_else(|| non_empty(env_var.and_then(env)))
+}
+
+/// A header value holding a secret (marked sensitive so it is never printed).
+pub(super) fn secret_header(d: &Deployment, value: &str) -> Result<HeaderValue, GatewayError> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| {
+        GatewayError::Internal(format!(
+            "the API key of deployment '{}' contains characters not allowed in an HTTP header",
+            d.id
+        ))
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// Whether the client asked for the final usage chunk (`stream_options.include_usage`).
+pub(super) fn wants_stream_usage(req: &ChatCompletionRequest) -> bool {
+    req.stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false)
+}
+
+/// A legacy completion request as a one-user-message chat request (for providers without a
+/// completions endpoint). Completion-only parameters stay in `extra` for the provider to drop.
+pub(super) fn completion_as_chat(
+    req: &CompletionRequest,
+) -> Result<ChatCompletionRequest, GatewayError> {
+    let mut map = to_object(req)?;
+    map.remove("prompt");
+    map.insert(
+        "messages".into(),
+        json!([{"role": "user", "content": req.prompt_text()}]),
+    );
+    let mut chat: ChatCompletionRequest = serde_json::from_value(Value::Object(map))
+        .map_err(|e| GatewayError::invalid(format!("invalid completion request: {e}")))?;
+    chat.metadata = req.metadata.clone();
+    Ok(chat)
+}
+
+/// A chat response in OpenAI's legacy `text_completion` shape.
+pub(super) fn text_completion_from_chat(resp: &ChatCompletionResponse) -> Value {
+    let choices: Vec<Value> = resp
+        .choices
+        .iter()
+        .map(|c| {
+            json!({
+                "text": c.message.content.clone().unwrap_or_default(),
+                "index": c.index,
+                "finish_reason": c.finish_reason,
+                "logprobs": null,
+            })
+        })
+        .collect();
+    text_completion(&resp.id, resp.created, &resp.model, choices, resp.usage)
+}
+
+/// A chat chunk as a `text_completion` stream event; `None` for chunks with nothing to say
+/// in that shape (the role-only first chunk).
+pub(super) fn text_completion_from_chunk(chunk: &ChatCompletionChunk) -> Option<Value> {
+    let choices: Vec<Value> = chunk
+        .choices
+        .iter()
+        .filter(|c| {
+            c.finish_reason.is_some() || c.delta.content.as_ref().is_some_and(|t| !t.is_empty())
+        })
+        .map(|c| {
+            json!({
+                "text": c.delta.content.clone().unwrap_or_default(),
+                "index": c.index,
+                "finish_reason": c.finish_reason,
+                "logprobs": null,
+            })
+        })
+        .collect();
+    if choices.is_empty() && chunk.usage.is_none() {
+        return None;
+    }
+    Some(text_completion(
+        &chunk.id,
+        chunk.created,
+        &chunk.model,
+        choices,
+        chunk.usage,
+    ))
+}
+
+fn text_completion(
+    id: &str,
+    created: u64,
+    model: &str,
+    choices: Vec<Value>,
+    usage: Option<Usage>,
+) -> Value {
+    let id = id
+        .strip_prefix("chatcmpl-")
+        .map_or_else(|| id.to_string(), |rest| format!("cmpl-{rest}"));
+    let mut v = json!({
+        "id": id,
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "choices": choices,
+    });
+    if let (Some(usage), Some(obj)) = (usage, v.as_object_mut()) {
+        obj.insert("usage".into(), json!(usage));
+    }
+    v
+}
+
+#[cfg(test)]
+pub(super) mod test_support {
+    //! Helpers for provider tests: a local HTTP server and deployments.
+
+    use routeiq::config::{DeploymentConfig, LitellmParams, ModelInfo};
+    use routeiq::router::Deployment;
+
+    /// A reqwest client (installs the ring TLS provider reqwest is built to expect).
+    pub(in crate::providers) fn client() -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::new()
+    }
+
+    /// Serves `app` on 127.0.0.1 and returns its base URL.
+    pub(in crate::providers) async fn serve(app: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        format!("http://{addr}")
+    }
+
+    pub(in crate::providers) fn deployment(params: LitellmParams) -> Deployment {
+        deployment_with_info(params, ModelInfo::default())
+    }
+
+    pub(in crate::providers) fn deployment_with_info(
+        params: LitellmParams,
+        info: ModelInfo,
+    ) -> Deployment {
+        let cfg = DeploymentConfig {
+            model_name: "group".into(),
+            litellm_params: params,
+            model_info: info,
+        };
+        Deployment::from_config(0, &cfg)
+    }
+
+    pub(in crate::providers) fn params(model: &str) -> LitellmParams {
+        LitellmParams {
+            model: model.into(),
+            ..LitellmParams::default()
+        }
+    }
+
+    /// An SSE response body.
+    pub(in crate::providers) fn sse_response(body: &'static str) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        (
+            [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+            body,
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+    use reqwest::header::HeaderValue;
+
+    fn upstream() -> Upstream {
+        Upstream::new("openai", Some(30.0))
+    }
+
+    fn bytes(parts: &[&'static str]) -> BoxStream<'static, Result<Bytes, reqwest::Error>> {
+        stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok::<_, reqwest::Error>(Bytes::from_static(p.as_bytes())))
+                .collect::<Vec<_>>(),
+        )
+        .boxed()
+    }
+
+    async fn collect(s: SseStream) -> Vec<Result<SseEvent, GatewayError>> {
+        s.collect().await
+    }
+
+    fn upstream_err(e: &GatewayError) -> (u16, UpstreamErrorKind, String, Option<Duration>) {
+        match e {
+            GatewayError::Upstream {
+                status,
+                kind,
+                message,
+                retry_after,
+                ..
+            } => (*status, *kind, message.clone(), *retry_after),
+            other => panic!("not an upstream error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn openai_error_body_maps_message_and_kind() {
+        let body = br#"{"error":{"message":"This model's maximum context length is 8192 tokens","type":"invalid_request_error","code":"context_length_exceeded"}}"#;
+        let e = upstream().error_from_response(400, &HeaderMap::new(), body);
+        let (status, kind, message, _) = upstream_err(&e);
+        assert_eq!(status, 400);
+        assert_eq!(kind, UpstreamErrorKind::ContextWindowExceeded);
+        assert!(message.starts_with("This model's maximum context length"));
+    }
+
+    #[test]
+    fn anthropic_error_bodies_map() {
+        let body = br#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#;
+        let e = upstream().error_from_response(400, &HeaderMap::new(), body);
+        assert_eq!(upstream_err(&e).1, UpstreamErrorKind::ContextWindowExceeded);
+        let body =
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        let e = upstream().error_from_response(529, &HeaderMap::new(), body);
+        let (_, kind, message, _) = upstream_err(&e);
+        assert_eq!(kind, UpstreamErrorKind::ServiceUnavailable);
+        assert_eq!(message, "Overloaded");
+        assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn content_policy_and_plain_bad_request() {
+        let body = br#"{"error":{"message":"The response was filtered due to the prompt triggering Azure OpenAI's content management policy.","code":"content_filter"}}"#;
+        let e = upstream().error_from_response(400, &HeaderMap::new(), body);
+        assert_eq!(
+            upstream_err(&e).1,
+            UpstreamErrorKind::ContentPolicyViolation
+        );
+        let body = br#"{"error":{"message":"Invalid value for 'temperature'","code":null}}"#;
+        let e = upstream().error_from_response(400, &HeaderMap::new(), body);
+        assert_eq!(upstream_err(&e).1, UpstreamErrorKind::BadRequest);
+        // Hints only refine 400s: a 429 mentioning tokens stays a rate limit.
+        let body = br#"{"error":{"message":"too many tokens per minute"}}"#;
+        let e = upstream().error_from_response(429, &HeaderMap::new(), body);
+        assert_eq!(upstream_err(&e).1, UpstreamErrorKind::RateLimit);
+    }
+
+    #[test]
+    fn raw_bodies_are_truncated_and_other_shapes_read() {
+        let long = "x".repeat(2000);
+        let e = upstream().error_from_response(502, &HeaderMap::new(), long.as_bytes());
+        let (_, kind, message, _) = upstream_err(&e);
+        assert_eq!(kind, UpstreamErrorKind::InternalServer);
+        assert_eq!(message.chars().count(), MAX_ERROR_MESSAGE_CHARS + 1);
+        let e =
+            upstream().error_from_response(404, &HeaderMap::new(), br#"{"detail":"Not Found"}"#);
+        assert_eq!(upstream_err(&e).2, "Not Found");
+        let e = upstream().error_from_response(
+            400,
+            &HeaderMap::new(),
+            br#"{"error":"model 'x' not found"}"#,
+        );
+        assert_eq!(upstream_err(&e).2, "model 'x' not found");
+        let e = upstream().error_from_response(503, &HeaderMap::new(), b"");
+        assert_eq!(upstream_err(&e).2, "Service Unavailable");
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_770); // Sun, 06 Nov 1994 08:49:30 GMT
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h, now), None);
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(3)));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:00:00 GMT"),
+        );
+        assert_eq!(retry_after(&h, now), Some(Duration::ZERO));
+        h.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h, now), None);
+        h.insert("retry-after-ms", HeaderValue::from_static("1500"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_millis(1500)));
+        let e = upstream().error_from_response(429, &h, b"{}");
+        assert_eq!(upstream_err(&e).3, Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(UNIX_EPOCH + Duration::from_secs(784_111_777))
+        );
+        assert_eq!(
+            parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(UNIX_EPOCH)
+        );
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_835_438_400))
+        );
+        assert_eq!(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 CET"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994"), None);
+    }
+
+    #[tokio::test]
+    async fn sse_done_ends_cleanly() {
+        let s = upstream().sse_from_bytes(
+            bytes(&[
+                "data: {\"a\":1}\n\n",
+                "data: {\"b\"",
+                ":2}\n\ndata: [DONE]\n\n",
+            ]),
+            StreamEnd::Done,
+        );
+        let items: Vec<SseEvent> = s.try_collect().await.unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1].data, "{\"b\":2}");
+    }
+
+    #[tokio::test]
+    async fn sse_cut_stream_is_an_error() {
+        let items =
+            collect(upstream().sse_from_bytes(bytes(&["data: {\"a\":1}\n\n"]), StreamEnd::Done))
+                .await;
+        assert_eq!(items.len(), 2);
+        match &items[1] {
+            Err(GatewayError::Connection { message, .. }) => {
+                assert_eq!(message, "stream ended before completion")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn sse_mid_stream_error_payload() {
+        let items = collect(upstream().sse_from_bytes(
+            bytes(&[
+                "data: {\"a\":1}\n\n",
+                "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n",
+                "data: {\"a\":2}\n\n",
+            ]),
+            StreamEnd::Done,
+        ))
+        .await;
+        assert_eq!(items.len(), 2);
+        let (status, kind, message, _) = upstream_err(items[1].as_ref().unwrap_err());
+        assert_eq!((status, kind), (500, UpstreamErrorKind::InternalServer));
+        assert_eq!(message, "overloaded");
+    }
+
+    #[tokio::test]
+    async fn sse_message_stop_ends_anthropic_streams() {
+        let s = upstream().sse_from_bytes(
+            bytes(&[
+                "event: ping\ndata: {\"type\":\"ping\"}\n\n",
+                "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+                "event: ping\ndata: {\"type\":\"ping\"}\n\n",
+            ]),
+            StreamEnd::MessageStop,
+        );
+        let items: Vec<SseEvent> = s.try_collect().await.unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1].event, "message_stop");
+        // Without message_stop the stream is cut.
+        let items = collect(upstream().sse_from_bytes(
+            bytes(&["event: ping\ndata: {\"type\":\"ping\"}\n\n"]),
+            StreamEnd::MessageStop,
+        ))
+        .await;
+        assert!(matches!(items[1], Err(GatewayError::Connection { .. })));
+    }
+
+    #[tokio::test]
+    async fn translate_stops_after_first_error() {
+        let events = upstream().sse_from_bytes(
+            bytes(&["data: 1\n\ndata: x\n\ndata: 3\n\ndata: [DONE]\n\n"]),
+            StreamEnd::Done,
+        );
+        let items: Vec<Result<u32, GatewayError>> = translate_events(events, (), |_, ev| {
+            ev.data
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| GatewayError::Internal("nan".into()))
+        })
+        .collect()
+        .await;
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].as_ref().unwrap(), &1);
+        assert!(items[1].is_err());
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_a_connection_error() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let http = test_support::client();
+        let e = upstream()
+            .send(http.post(format!("http://{addr}/v1/chat/completions?key=secret")))
+            .await
+            .unwrap_err();
+        match e {
+            GatewayError::Connection { message, .. } => assert!(!message.contains("secret")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn response_timeout_is_a_timeout() {
+        let app = axum::Router::new().route(
+            "/slow",
+            axum::routing::post(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+        let base = test_support::serve(app).await;
+        let _ = test_support::client();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        let e = upstream()
+            .send(http.post(format!("{base}/slow")))
+            .await
+            .unwrap_err();
+        match e {
+            GatewayError::Timeout { provider, after } => {
+                assert_eq!(provider, "openai");
+                assert_eq!(after, Duration::from_secs(30));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn merge_keeps_request_values_and_skips_litellm_keys() {
+        let mut body = Map::new();
+        body.insert("temperature".into(), json!(0.1));
+        let mut defaults = Map::new();
+        defaults.insert("temperature".into(), json!(0.9));
+        defaults.insert("top_k".into(), json!(5));
+        defaults.insert("drop_params".into(), json!(true));
+        merge_defaults(&mut body, &defaults);
+        assert_eq!(body["temperature"], json!(0.1));
+        assert_eq!(body["top_k"], json!(5));
+        assert!(!body.contains_key("drop_params"));
+    }
+
+    #[test]
+    fn completion_shapes() {
+        let req: CompletionRequest = serde_json::from_value(
+            json!({"model":"m","prompt":"Say hi","max_tokens":5,"temperature":0.5}),
+        )
+        .unwrap();
+        let chat = completion_as_chat(&req).unwrap();
+        assert_eq!(chat.messages.len(), 1);
+        assert_eq!(chat.max_tokens, Some(5));
+        assert_eq!(chat.temperature, Some(0.5));
+        let chunk: ChatCompletionChunk = serde_json::from_value(json!({
+            "id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m",
+            "choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]
+        }))
+        .unwrap();
+        assert_eq!(text_completion_from_chunk(&chunk), None);
+        let chunk: ChatCompletionChunk = serde_json::from_value(json!({
+            "id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m",
+            "choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]
+        }))
+        .unwrap();
+        let v = text_completion_from_chunk(&chunk).unwrap();
+        assert_eq!(v["id"], "cmpl-1");
+        assert_eq!(v["object"], "text_completion");
+        assert_eq!(v["choices"][0]["text"], "Hi");
+    }
+}

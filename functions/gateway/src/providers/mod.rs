@@ -1,0 +1,170 @@
+//! Upstream providers: one enum of concrete types behind one trait (tensorzero's
+//! `ProviderConfig` pattern). Each provider translates OpenAI-shaped requests into its API and
+//! its answers (and stream events) back into OpenAI shapes.
+//!
+//! Providers do not time out, retry or fall back: the dispatcher (`crate::dispatch`) wraps every
+//! call in the deployment's timeout and owns retries, cooldowns and fallbacks.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use routeiq::openai::{
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest,
+    EmbeddingRequest,
+};
+use routeiq::provider::ProviderKind;
+use routeiq::router::Deployment;
+use serde_json::Value;
+
+use crate::error::GatewayError;
+
+mod anthropic;
+mod azure;
+mod http;
+mod mock;
+mod openai;
+
+pub use anthropic::AnthropicProvider;
+pub use azure::AzureProvider;
+pub use mock::MockProvider;
+pub use openai::OpenAiProvider;
+
+/// A stream of OpenAI `chat.completion.chunk`s.
+pub type ChunkStream = BoxStream<'static, Result<ChatCompletionChunk, GatewayError>>;
+/// A stream of OpenAI-shaped JSON events (legacy completions).
+pub type JsonStream = BoxStream<'static, Result<Value, GatewayError>>;
+
+/// What a provider call needs besides the request.
+pub struct CallContext<'a> {
+    pub deployment: &'a Deployment,
+    pub http: &'a reqwest::Client,
+}
+
+/// One upstream API.
+#[async_trait]
+pub trait InferenceProvider: Send + Sync {
+    /// Non-streaming chat completion.
+    async fn chat(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &ChatCompletionRequest,
+    ) -> Result<ChatCompletionResponse, GatewayError>;
+
+    /// Streaming chat completion. Returns once the upstream has accepted the request
+    /// (2xx status); errors before that are `Err`, errors mid-stream are stream items.
+    async fn chat_stream(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &ChatCompletionRequest,
+    ) -> Result<ChunkStream, GatewayError>;
+
+    /// Legacy text completion (`/v1/completions`), as OpenAI's `text_completion` JSON.
+    async fn completion(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &CompletionRequest,
+    ) -> Result<Value, GatewayError>;
+
+    /// Streaming legacy text completion.
+    async fn completion_stream(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &CompletionRequest,
+    ) -> Result<JsonStream, GatewayError>;
+
+    /// Embeddings, as OpenAI's `list` of `embedding` objects.
+    async fn embeddings(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &EmbeddingRequest,
+    ) -> Result<Value, GatewayError>;
+}
+
+/// The concrete provider of a deployment.
+pub enum Provider {
+    OpenAi(OpenAiProvider),
+    Azure(AzureProvider),
+    Anthropic(AnthropicProvider),
+    Mock(MockProvider),
+}
+
+impl Provider {
+    /// Builds the provider for a deployment: resolves its base URL and API key (from
+    /// `litellm_params`, else the provider's standard environment variable via `env`).
+    /// `mock_response` deployments get the mock provider whatever their prefix.
+    pub fn for_deployment(
+        d: &Deployment,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Arc<Provider>, GatewayError> {
+        if let Some(text) = &d.params.mock_response {
+            return Ok(Arc::new(Provider::Mock(MockProvider::new(text.clone()))));
+        }
+        let p = match &d.provider {
+            ProviderKind::OpenAi | ProviderKind::Compatible(_) => {
+                Provider::OpenAi(OpenAiProvider::new(d, env)?)
+            }
+            ProviderKind::Azure => Provider::Azure(AzureProvider::new(d, env)?),
+            ProviderKind::Anthropic => Provider::Anthropic(AnthropicProvider::new(d, env)?),
+            ProviderKind::Unsupported(name) => {
+                return Err(GatewayError::NotSupported(format!(
+                    "provider '{name}' (deployment '{}') is not supported by RouteIQ yet",
+                    d.id
+                )));
+            }
+        };
+        Ok(Arc::new(p))
+    }
+
+    fn inner(&self) -> &dyn InferenceProvider {
+        match self {
+            Provider::OpenAi(p) => p,
+            Provider::Azure(p) => p,
+            Provider::Anthropic(p) => p,
+            Provider::Mock(p) => p,
+        }
+    }
+}
+
+#[async_trait]
+impl InferenceProvider for Provider {
+    async fn chat(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &ChatCompletionRequest,
+    ) -> Result<ChatCompletionResponse, GatewayError> {
+        self.inner().chat(ctx, req).await
+    }
+
+    async fn chat_stream(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &ChatCompletionRequest,
+    ) -> Result<ChunkStream, GatewayError> {
+        self.inner().chat_stream(ctx, req).await
+    }
+
+    async fn completion(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &CompletionRequest,
+    ) -> Result<Value, GatewayError> {
+        self.inner().completion(ctx, req).await
+    }
+
+    async fn completion_stream(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &CompletionRequest,
+    ) -> Result<JsonStream, GatewayError> {
+        self.inner().completion_stream(ctx, req).await
+    }
+
+    async fn embeddings(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &EmbeddingRequest,
+    ) -> Result<Value, GatewayError> {
+        self.inner().embeddings(ctx, req).await
+    }
+}

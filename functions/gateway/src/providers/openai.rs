@@ -1,0 +1,719 @@
+//! OpenAI's API and every OpenAI-compatible one (groq, together_ai, mistral, deepseek,
+//! fireworks_ai, openrouter, ollama, hosted_vllm), plus the client Azure reuses.
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use routeiq::openai::{
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest,
+    EmbeddingRequest,
+};
+use routeiq::provider::{CompatibleProvider, ProviderKind};
+use routeiq::router::Deployment;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::http::{
+    StreamEnd, Upstream, merge_defaults, non_empty, resolve_key, secret_header, to_object,
+    translate_events, wants_stream_usage,
+};
+use super::{ChunkStream, JsonStream};
+use crate::error::GatewayError;
+
+const OPENAI_API_BASE: &str = "https://api.openai.com/v1";
+
+/// An OpenAI endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Operation {
+    Chat,
+    Completions,
+    Embeddings,
+}
+
+impl Operation {
+    fn path(self) -> &'static str {
+        match self {
+            Operation::Chat => "chat/completions",
+            Operation::Completions => "completions",
+            Operation::Embeddings => "embeddings",
+        }
+    }
+}
+
+/// How a deployment's endpoint URLs are formed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum UrlScheme {
+    /// `{base}/chat/completions`, `{base}/embeddings`...; `base` includes the version segment.
+    OpenAi { base: String },
+    /// `{base}/openai/deployments/{deployment}/chat/completions?api-version={api_version}`.
+    Azure {
+        base: String,
+        deployment: String,
+        api_version: String,
+    },
+}
+
+impl UrlScheme {
+    pub(super) fn url(&self, op: Operation) -> String {
+        match self {
+            UrlScheme::OpenAi { base } => format!("{base}/{}", op.path()),
+            UrlScheme::Azure {
+                base,
+                deployment,
+                api_version,
+            } => format!(
+                "{base}/openai/deployments/{deployment}/{}?api-version={api_version}",
+                op.path()
+            ),
+        }
+    }
+}
+
+/// Normalises a user-given OpenAI-style `api_base`: no trailing `/`, and `/v1` appended when
+/// the URL has no path at all (LiteLLM configs use both `http://host:8000` and
+/// `http://host:8000/v1`).
+pub(super) fn normalize_api_base(base: &str) -> String {
+    let base = base.trim().trim_end_matches('/');
+    let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
+    if after_scheme.contains('/') {
+        base.to_string()
+    } else {
+        format!("{base}/v1")
+    }
+}
+
+/// The request plumbing of an OpenAI-shaped API: URLs, auth headers, body building (upstream
+/// model name, deployment extras) and response handling. Used by [`OpenAiProvider`] and
+/// [`super::AzureProvider`].
+#[derive(Debug, Clone)]
+pub(super) struct OpenAiCompatibleClient {
+    upstream: Upstream,
+    urls: UrlScheme,
+    headers: HeaderMap,
+    model: String,
+    defaults: Map<String, Value>,
+    /// Whether streamed chats ask for `stream_options.include_usage` (not every API accepts it).
+    stream_usage: bool,
+}
+
+impl OpenAiCompatibleClient {
+    /// `headers` carries the auth header (already marked sensitive) and any fixed extras.
+    pub(super) fn new(
+        d: &Deployment,
+        urls: UrlScheme,
+        headers: HeaderMap,
+        stream_usage: bool,
+    ) -> Self {
+        OpenAiCompatibleClient {
+            upstream: Upstream::new(d.provider.name(), d.params.timeout),
+            urls,
+            headers,
+            model: d.upstream_model.clone(),
+            defaults: d.params.extra.clone(),
+            stream_usage,
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn urls(&self) -> &UrlScheme {
+        &self.urls
+    }
+
+    #[cfg(test)]
+    pub(super) fn stream_usage(&self) -> bool {
+        self.stream_usage
+    }
+
+    /// The request as the upstream body: upstream model name, deployment extras merged in.
+    fn body<T: Serialize>(&self, req: &T) -> Result<Map<String, Value>, GatewayError> {
+        let mut body = to_object(req)?;
+        body.insert("model".into(), Value::String(self.model.clone()));
+        merge_defaults(&mut body, &self.defaults);
+        Ok(body)
+    }
+
+    fn post(
+        &self,
+        http: &reqwest::Client,
+        op: Operation,
+        body: &Map<String, Value>,
+    ) -> reqwest::RequestBuilder {
+        http.post(self.urls.url(op))
+            .headers(self.headers.clone())
+            .json(body)
+    }
+
+    pub(super) async fn chat(
+        &self,
+        http: &reqwest::Client,
+        req: &ChatCompletionRequest,
+    ) -> Result<ChatCompletionResponse, GatewayError> {
+        let mut body = self.body(req)?;
+        body.remove("stream");
+        body.remove("stream_options");
+        self.upstream
+            .send_json(self.post(http, Operation::Chat, &body))
+            .await
+    }
+
+    /// Streams a chat. Usage is requested upstream (`stream_options.include_usage`) so it can
+    /// be counted; the usage-only final chunk (empty `choices`) is forwarded only when the
+    /// client asked for it itself.
+    pub(super) async fn chat_stream(
+        &self,
+        http: &reqwest::Client,
+        req: &ChatCompletionRequest,
+    ) -> Result<ChunkStream, GatewayError> {
+        let client_wants_usage = wants_stream_usage(req);
+        let mut body = self.body(req)?;
+        body.insert("stream".into(), Value::Bool(true));
+        if self.stream_usage && !client_wants_usage {
+            let options = body
+                .entry("stream_options")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !options.is_object() {
+                *options = Value::Object(Map::new());
+            }
+            if let Some(o) = options.as_object_mut() {
+                o.insert("include_usage".into(), Value::Bool(true));
+            }
+        }
+        let resp = self
+            .upstream
+            .send(self.post(http, Operation::Chat, &body))
+            .await?;
+        Ok(openai_chunks(
+            self.upstream.clone(),
+            self.upstream.sse(resp, StreamEnd::Done),
+            client_wants_usage,
+        ))
+    }
+
+    pub(super) async fn completion(
+        &self,
+        http: &reqwest::Client,
+        req: &CompletionRequest,
+    ) -> Result<Value, GatewayError> {
+        let mut body = self.body(req)?;
+        body.remove("stream");
+        body.remove("stream_options");
+        self.upstream
+            .send_json(self.post(http, Operation::Completions, &body))
+            .await
+    }
+
+    pub(super) async fn completion_stream(
+        &self,
+        http: &reqwest::Client,
+        req: &CompletionRequest,
+    ) -> Result<JsonStream, GatewayError> {
+        let mut body = self.body(req)?;
+        body.insert("stream".into(), Value::Bool(true));
+        let resp = self
+            .upstream
+            .send(self.post(http, Operation::Completions, &body))
+            .await?;
+        let upstream = self.upstream.clone();
+        Ok(translate_events(
+            self.upstream.sse(resp, StreamEnd::Done),
+            (),
+            move |_, ev| {
+                serde_json::from_str::<Value>(&ev.data)
+                    .map(Some)
+                    .map_err(|e| upstream.bad_response(format!("invalid completion event: {e}")))
+            },
+        ))
+    }
+
+    pub(super) async fn embeddings(
+        &self,
+        http: &reqwest::Client,
+        req: &EmbeddingRequest,
+    ) -> Result<Value, GatewayError> {
+        let body = self.body(req)?;
+        self.upstream
+            .send_json(self.post(http, Operation::Embeddings, &body))
+            .await
+    }
+}
+
+/// Parses OpenAI chunk events, swallowing the usage-only chunk unless `forward_usage`.
+fn openai_chunks(
+    upstream: Upstream,
+    events: super::http::SseStream,
+    forward_usage: bool,
+) -> ChunkStream {
+    translate_events(events, (), move |_, ev| {
+        let chunk: ChatCompletionChunk = serde_json::from_str(&ev.data)
+            .map_err(|e| upstream.bad_response(format!("invalid chat chunk: {e}")))?;
+        if !forward_usage && chunk.choices.is_empty() && chunk.usage.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(chunk))
+    })
+}
+
+/// Implements [`super::InferenceProvider`] for a provider type by delegating every call to
+/// its `client: OpenAiCompatibleClient` field.
+macro_rules! delegate_to_openai_client {
+    ($ty:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::providers::InferenceProvider for $ty {
+            async fn chat(
+                &self,
+                ctx: &$crate::providers::CallContext<'_>,
+                req: &routeiq::openai::ChatCompletionRequest,
+            ) -> Result<routeiq::openai::ChatCompletionResponse, $crate::error::GatewayError> {
+                self.client.chat(ctx.http, req).await
+            }
+
+            async fn chat_stream(
+                &self,
+                ctx: &$crate::providers::CallContext<'_>,
+                req: &routeiq::openai::ChatCompletionRequest,
+            ) -> Result<$crate::providers::ChunkStream, $crate::error::GatewayError> {
+                self.client.chat_stream(ctx.http, req).await
+            }
+
+            async fn completion(
+                &self,
+                ctx: &$crate::providers::CallContext<'_>,
+                req: &routeiq::openai::CompletionRequest,
+            ) -> Result<serde_json::Value, $crate::error::GatewayError> {
+                self.client.completion(ctx.http, req).await
+            }
+
+            async fn completion_stream(
+                &self,
+                ctx: &$crate::providers::CallContext<'_>,
+                req: &routeiq::openai::CompletionRequest,
+            ) -> Result<$crate::providers::JsonStream, $crate::error::GatewayError> {
+                self.client.completion_stream(ctx.http, req).await
+            }
+
+            async fn embeddings(
+                &self,
+                ctx: &$crate::providers::CallContext<'_>,
+                req: &routeiq::openai::EmbeddingRequest,
+            ) -> Result<serde_json::Value, $crate::error::GatewayError> {
+                self.client.embeddings(ctx.http, req).await
+            }
+        }
+    };
+}
+pub(super) use delegate_to_openai_client;
+
+/// OpenAI's API, or any OpenAI-compatible server (`ProviderKind::Compatible`, or `openai/`
+/// with an `api_base`). Requests are forwarded as they came, with the deployment's upstream
+/// model name and `litellm_params` extras; answers are passed back unchanged, except that
+/// streamed chats always ask for usage (see [`OpenAiCompatibleClient::chat_stream`]).
+/// Without an API key no `Authorization` header is sent (ollama, vLLM).
+#[derive(Debug, Clone)]
+pub struct OpenAiProvider {
+    client: OpenAiCompatibleClient,
+}
+
+impl OpenAiProvider {
+    /// Resolves the base URL (`api_base`, else `OPENAI_API_BASE`/`OPENAI_BASE_URL` for OpenAI,
+    /// else the provider's default) and the key (`api_key`, else the provider's variable).
+    pub fn new(d: &Deployment, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, GatewayError> {
+        let (default_base, key_var, stream_usage) = match &d.provider {
+            ProviderKind::OpenAi => (
+                non_empty(env("OPENAI_API_BASE"))
+                    .or_else(|| non_empty(env("OPENAI_BASE_URL")))
+                    .map(|b| normalize_api_base(&b))
+                    .or_else(|| Some(OPENAI_API_BASE.to_string())),
+                Some("OPENAI_API_KEY"),
+                true,
+            ),
+            // Mistral rejects `stream_options` and reports usage in its last chunk anyway.
+            ProviderKind::Compatible(c) => (
+                c.default_api_base().map(str::to_string),
+                c.api_key_env(),
+                *c != CompatibleProvider::Mistral,
+            ),
+            other => {
+                return Err(GatewayError::Internal(format!(
+                    "deployment '{}': provider '{}' is not OpenAI-compatible",
+                    d.id,
+                    other.name()
+                )));
+            }
+        };
+        let base = non_empty(d.params.api_base.clone())
+            .map(|b| normalize_api_base(&b))
+            .or(default_base)
+            .ok_or_else(|| {
+                GatewayError::NotSupported(format!(
+                    "deployment '{}': provider '{}' has no default endpoint; set litellm_params.api_base",
+                    d.id,
+                    d.provider.name()
+                ))
+            })?;
+        let mut headers = HeaderMap::new();
+        if let Some(key) = resolve_key(d, key_var, env) {
+            headers.insert(AUTHORIZATION, secret_header(d, &format!("Bearer {key}"))?);
+        }
+        if let Some(org) = non_empty(d.params.organization.clone()) {
+            let value = HeaderValue::from_str(&org).map_err(|_| {
+                GatewayError::Internal(format!(
+                    "deployment '{}': organization is not a valid header value",
+                    d.id
+                ))
+            })?;
+            headers.insert(HeaderName::from_static("openai-organization"), value);
+        }
+        let urls = UrlScheme::OpenAi { base };
+        Ok(OpenAiProvider {
+            client: OpenAiCompatibleClient::new(d, urls, headers, stream_usage),
+        })
+    }
+}
+
+delegate_to_openai_client!(OpenAiProvider);
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::Json;
+    use axum::extract::State;
+    use axum::http::HeaderMap as AxumHeaders;
+    use axum::routing::post;
+    use futures::StreamExt;
+    use routeiq::config::SecretString;
+
+    use super::super::http::test_support::{client, deployment, params, serve, sse_response};
+    use super::super::{CallContext, InferenceProvider};
+    use super::*;
+    use crate::error::UpstreamErrorKind;
+    use serde_json::json;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn base_of(p: &OpenAiProvider) -> String {
+        match p.client.urls() {
+            UrlScheme::OpenAi { base } => base.clone(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn api_base_normalisation() {
+        assert_eq!(
+            normalize_api_base("http://host:8000"),
+            "http://host:8000/v1"
+        );
+        assert_eq!(
+            normalize_api_base("http://host:8000/"),
+            "http://host:8000/v1"
+        );
+        assert_eq!(
+            normalize_api_base("http://host:8000/v1/"),
+            "http://host:8000/v1"
+        );
+        assert_eq!(
+            normalize_api_base("https://api.groq.com/openai/v1"),
+            "https://api.groq.com/openai/v1"
+        );
+        assert_eq!(normalize_api_base("localhost:11434"), "localhost:11434/v1");
+    }
+
+    #[test]
+    fn base_url_and_key_resolution() {
+        let p = OpenAiProvider::new(&deployment(params("gpt-4o")), &no_env).unwrap();
+        assert_eq!(base_of(&p), OPENAI_API_BASE);
+        assert!(p.client.headers.get(AUTHORIZATION).is_none());
+
+        let env = |name: &str| match name {
+            "OPENAI_API_BASE" => Some("http://proxy:4000".to_string()),
+            "OPENAI_API_KEY" => Some("sk-env".to_string()),
+            _ => None,
+        };
+        let p = OpenAiProvider::new(&deployment(params("openai/gpt-4o")), &env).unwrap();
+        assert_eq!(base_of(&p), "http://proxy:4000/v1");
+        assert_eq!(p.client.headers[AUTHORIZATION], "Bearer sk-env");
+        assert!(p.client.headers[AUTHORIZATION].is_sensitive());
+
+        let mut ps = params("groq/llama-3.1-8b-instant");
+        ps.api_key = Some(SecretString::new("gsk-param"));
+        let env = |name: &str| (name == "GROQ_API_KEY").then(|| "gsk-env".to_string());
+        let p = OpenAiProvider::new(&deployment(ps), &env).unwrap();
+        assert_eq!(base_of(&p), "https://api.groq.com/openai/v1");
+        assert_eq!(p.client.headers[AUTHORIZATION], "Bearer gsk-param");
+        assert_eq!(p.client.model, "llama-3.1-8b-instant");
+
+        let p = OpenAiProvider::new(&deployment(params("ollama/llama3")), &no_env).unwrap();
+        assert_eq!(base_of(&p), "http://localhost:11434/v1");
+        assert!(p.client.headers.is_empty());
+
+        let err =
+            OpenAiProvider::new(&deployment(params("hosted_vllm/qwen")), &no_env).unwrap_err();
+        assert!(matches!(err, GatewayError::NotSupported(ref m) if m.contains("api_base")));
+        let mut ps = params("hosted_vllm/qwen");
+        ps.api_base = Some("http://gpu:8000".into());
+        ps.organization = Some("org-1".into());
+        let p = OpenAiProvider::new(&deployment(ps), &no_env).unwrap();
+        assert_eq!(base_of(&p), "http://gpu:8000/v1");
+        assert_eq!(p.client.headers["openai-organization"], "org-1");
+    }
+
+    #[derive(Default, Clone)]
+    struct Seen {
+        body: Arc<Mutex<Option<Value>>>,
+        headers: Arc<Mutex<Option<AxumHeaders>>>,
+    }
+
+    fn request(body: Value) -> ChatCompletionRequest {
+        serde_json::from_value(body).unwrap()
+    }
+
+    async fn provider_for(seen: &Seen, app: axum::Router<Seen>) -> OpenAiProvider {
+        let url = serve(app.with_state(seen.clone())).await;
+        let mut ps = params("openai/gpt-4o-mini");
+        ps.api_base = Some(url);
+        ps.api_key = Some(SecretString::new("sk-test"));
+        ps.extra.insert("temperature".into(), json!(0.9));
+        ps.extra.insert("seed".into(), json!(42));
+        OpenAiProvider::new(&deployment(ps), &no_env).unwrap()
+    }
+
+    async fn record(seen: &Seen, headers: AxumHeaders, body: Value) {
+        *seen.body.lock().unwrap() = Some(body);
+        *seen.headers.lock().unwrap() = Some(headers);
+    }
+
+    #[tokio::test]
+    async fn chat_round_trip() {
+        let seen = Seen::default();
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            post(|State(seen): State<Seen>, headers: AxumHeaders, Json(body): Json<Value>| async move {
+                record(&seen, headers, body).await;
+                Json(json!({"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini",
+                    "choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],
+                    "usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}))
+            }),
+        );
+        let p = provider_for(&seen, app).await;
+        let http = client();
+        let d = deployment(params("gpt-4o"));
+        let ctx = CallContext {
+            deployment: &d,
+            http: &http,
+        };
+        let req = request(
+            json!({"model":"my-group","messages":[{"role":"user","content":"hi"}],
+            "temperature":0.1,"metadata":{"routing_profile":"eco"}}),
+        );
+        let resp = p.chat(&ctx, &req).await.unwrap();
+        assert_eq!(resp.choices[0].message.content.as_deref(), Some("hello"));
+        let body = seen.body.lock().unwrap().clone().unwrap();
+        assert_eq!(body["model"], "gpt-4o-mini");
+        assert_eq!(body["temperature"], json!(0.1));
+        assert_eq!(body["seed"], json!(42));
+        assert!(body.get("metadata").is_none());
+        let headers = seen.headers.lock().unwrap().clone().unwrap();
+        assert_eq!(headers["authorization"], "Bearer sk-test");
+    }
+
+    #[tokio::test]
+    async fn chat_error_status_maps() {
+        let seen = Seen::default();
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            post(|| async {
+                (
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "2")],
+                    Json(json!({"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}})),
+                )
+            }),
+        );
+        let p = provider_for(&seen, app).await;
+        let http = client();
+        let d = deployment(params("gpt-4o"));
+        let ctx = CallContext {
+            deployment: &d,
+            http: &http,
+        };
+        let req = request(json!({"model":"g","messages":[{"role":"user","content":"hi"}]}));
+        match p.chat(&ctx, &req).await.unwrap_err() {
+            GatewayError::Upstream {
+                status,
+                kind,
+                message,
+                retry_after,
+                provider,
+            } => {
+                assert_eq!((status, kind), (429, UpstreamErrorKind::RateLimit));
+                assert_eq!(message, "Rate limit reached");
+                assert_eq!(retry_after, Some(std::time::Duration::from_secs(2)));
+                assert_eq!(provider, "openai");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let bad = axum::Router::new().route("/v1/chat/completions", post(|| async { "not json" }));
+        let p = provider_for(&seen, bad).await;
+        assert!(matches!(
+            p.chat(&ctx, &req).await.unwrap_err(),
+            GatewayError::BadUpstreamResponse { .. }
+        ));
+    }
+
+    const STREAM: &str = concat!(
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    async fn stream_with(include_usage: Option<bool>) -> (Vec<ChatCompletionChunk>, Value) {
+        let seen = Seen::default();
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            post(|State(seen): State<Seen>, headers: AxumHeaders, Json(body): Json<Value>| async move {
+                record(&seen, headers, body).await;
+                sse_response(STREAM)
+            }),
+        );
+        let p = provider_for(&seen, app).await;
+        let http = client();
+        let d = deployment(params("gpt-4o"));
+        let ctx = CallContext {
+            deployment: &d,
+            http: &http,
+        };
+        let mut req =
+            request(json!({"model":"g","messages":[{"role":"user","content":"hi"}],"stream":true}));
+        if let Some(u) = include_usage {
+            req.stream_options = Some(routeiq::openai::StreamOptions {
+                include_usage: Some(u),
+                extra: Map::new(),
+            });
+        }
+        let chunks: Vec<ChatCompletionChunk> = p
+            .chat_stream(&ctx, &req)
+            .await
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect()
+            .await;
+        let body = seen.body.lock().unwrap().clone().unwrap();
+        (chunks, body)
+    }
+
+    #[tokio::test]
+    async fn stream_usage_chunk_only_when_asked() {
+        let (chunks, body) = stream_with(None).await;
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[1].choices[0].delta.content.as_deref(), Some("Hi"));
+
+        let (chunks, body) = stream_with(Some(true)).await;
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[2].usage.unwrap().total_tokens, 4);
+    }
+
+    fn stream_items(parts: &'static [&'static str]) -> ChunkStream {
+        let up = Upstream::new("openai", None);
+        let bytes = futures::stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok::<_, reqwest::Error>(bytes::Bytes::from_static(p.as_bytes())))
+                .collect::<Vec<_>>(),
+        )
+        .boxed();
+        openai_chunks(up.clone(), up.sse_from_bytes(bytes, StreamEnd::Done), false)
+    }
+
+    #[tokio::test]
+    async fn cut_and_erroring_streams() {
+        const CHUNK: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":null}]}\n\n";
+        let items: Vec<_> = stream_items(&[CHUNK]).collect().await;
+        assert_eq!(items.len(), 2);
+        assert!(matches!(items[1], Err(GatewayError::Connection { .. })));
+
+        let items: Vec<_> = stream_items(&[
+            CHUNK,
+            "data: {\"error\":{\"message\":\"The server had an error\",\"type\":\"server_error\"}}\n\n",
+        ])
+        .collect()
+        .await;
+        assert_eq!(items.len(), 2);
+        assert!(matches!(
+            items[1],
+            Err(GatewayError::Upstream {
+                kind: UpstreamErrorKind::InternalServer,
+                ..
+            })
+        ));
+
+        let items: Vec<_> = stream_items(&["data: {not json}\n\n", "data: [DONE]\n\n"])
+            .collect()
+            .await;
+        assert_eq!(items.len(), 1);
+        assert!(matches!(
+            items[0],
+            Err(GatewayError::BadUpstreamResponse { .. })
+        ));
+
+        // The usage-only chunk is swallowed when the client did not ask for it.
+        const USAGE: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}\n\n";
+        let items: Vec<_> = stream_items(&[CHUNK, USAGE, "data: [DONE]\n\n"])
+            .collect()
+            .await;
+        assert_eq!(items.len(), 1);
+        assert!(items[0].is_ok());
+    }
+
+    #[tokio::test]
+    async fn completions_and_embeddings_pass_through() {
+        let seen = Seen::default();
+        let app = axum::Router::new()
+            .route(
+                "/v1/embeddings",
+                post(|State(seen): State<Seen>, headers: AxumHeaders, Json(body): Json<Value>| async move {
+                    record(&seen, headers, body).await;
+                    Json(json!({"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1]}],"model":"e"}))
+                }),
+            )
+            .route(
+                "/v1/completions",
+                post(|| async {
+                    sse_response(concat!(
+                        "data: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"choices\":[{\"text\":\"a\",\"index\":0}]}\n\n",
+                        "data: [DONE]\n\n"
+                    ))
+                }),
+            );
+        let p = provider_for(&seen, app).await;
+        let http = client();
+        let d = deployment(params("gpt-4o"));
+        let ctx = CallContext {
+            deployment: &d,
+            http: &http,
+        };
+        let req: EmbeddingRequest =
+            serde_json::from_value(json!({"model":"g","input":"hi"})).unwrap();
+        let v = p.embeddings(&ctx, &req).await.unwrap();
+        assert_eq!(v["data"][0]["embedding"][0], json!(0.1));
+        assert_eq!(
+            seen.body.lock().unwrap().clone().unwrap()["model"],
+            "gpt-4o-mini"
+        );
+        let req: CompletionRequest =
+            serde_json::from_value(json!({"model":"g","prompt":"hi","stream":true})).unwrap();
+        let items: Vec<Value> = p
+            .completion_stream(&ctx, &req)
+            .await
+            .unwrap()
+            .map(|v| v.unwrap())
+            .collect()
+            .await;
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0]["choices"][0]["text"], "a");
+    }
+}

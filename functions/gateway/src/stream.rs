@@ -1,0 +1,216 @@
+//! Server-sent events to the client. The first chunk has already arrived when a stream is
+//! committed (see `dispatch::open_stream`); the rest is relayed as it comes, each chunk under
+//! the deployment's `stream_timeout`. A failure after the first byte ends the stream with one
+//! final `data: {"error": ...}` event (what OpenAI's SDKs raise on) and no `[DONE]`, so a cut
+//! stream is never mistaken for a complete one. When the stream ends — completed, failed, or
+//! dropped because the client went away — the router is told (in-flight, latency, usage).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use routeiq::router::{CallOutcome, Deployment};
+use serde::Serialize;
+
+use crate::dispatch::{StreamStart, failure_class};
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+
+/// What a stream chunk tells about usage.
+pub trait StreamChunk: Serialize + Send + 'static {
+    /// `usage.total_tokens` if the chunk carries usage.
+    fn usage_total(&self) -> Option<u64>;
+    /// Characters of generated text in the chunk (to estimate tokens without usage).
+    fn text_chars(&self) -> usize;
+}
+
+impl StreamChunk for routeiq::openai::ChatCompletionChunk {
+    fn usage_total(&self) -> Option<u64> {
+        self.usage.map(|u| u.total_tokens)
+    }
+
+    fn text_chars(&self) -> usize {
+        self.choices
+            .iter()
+            .map(|c| c.delta.content.as_deref().map_or(0, str::len))
+            .sum()
+    }
+}
+
+impl StreamChunk for serde_json::Value {
+    fn usage_total(&self) -> Option<u64> {
+        self.get("usage")?.get("total_tokens")?.as_u64()
+    }
+
+    fn text_chars(&self) -> usize {
+        self.get("choices")
+            .and_then(|c| c.as_array())
+            .map(|choices| {
+                choices
+                    .iter()
+                    .filter_map(|c| c.get("text").and_then(|t| t.as_str()))
+                    .map(str::len)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// Reports the end of a stream to the router exactly once, also when dropped mid-way.
+struct Finisher {
+    gateway: Arc<Gateway>,
+    deployment: Arc<Deployment>,
+    started: Instant,
+    ttft: Duration,
+    usage_total: Option<u64>,
+    text_chars: usize,
+    done: bool,
+}
+
+impl Finisher {
+    fn observe<T: StreamChunk>(&mut self, chunk: &T) {
+        if let Some(t) = chunk.usage_total() {
+            self.usage_total = Some(t);
+        }
+        self.text_chars += chunk.text_chars();
+    }
+
+    fn finish(&mut self, error: Option<GatewayError>) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let gateway = self.gateway.clone();
+        let deployment = self.deployment.clone();
+        let outcome = error.is_none().then(|| CallOutcome {
+            latency: self.started.elapsed(),
+            ttft: Some(self.ttft),
+            total_tokens: self
+                .usage_total
+                .unwrap_or_else(|| self.text_chars.div_ceil(4) as u64),
+        });
+        let class = error.as_ref().map(failure_class);
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        handle.spawn(async move {
+            gateway.router.record_end(&deployment, outcome).await;
+            if let Some(class) = class {
+                gateway.router.record_failure(&deployment, class).await;
+            }
+        });
+    }
+}
+
+impl Drop for Finisher {
+    fn drop(&mut self) {
+        if !self.done {
+            // The client went away before the end: count the call as finished, not failed.
+            self.usage_total = None;
+            self.finish(None);
+        }
+    }
+}
+
+fn event<T: Serialize>(value: &T) -> Bytes {
+    match serde_json::to_vec(value) {
+        Ok(json) => {
+            let mut buf = Vec::with_capacity(json.len() + 8);
+            buf.extend_from_slice(b"data: ");
+            buf.extend_from_slice(&json);
+            buf.extend_from_slice(b"\n\n");
+            Bytes::from(buf)
+        }
+        Err(e) => error_event(&GatewayError::Internal(format!("serializing chunk: {e}"))),
+    }
+}
+
+fn error_event(e: &GatewayError) -> Bytes {
+    let body = e.body();
+    let json = serde_json::to_string(&body).unwrap_or_else(|_| {
+        r#"{"error":{"message":"stream failed","type":"api_error","param":null,"code":null}}"#
+            .to_string()
+    });
+    Bytes::from(format!("data: {json}\n\n"))
+}
+
+struct State<T> {
+    first: Option<T>,
+    rest: BoxStream<'static, Result<T, GatewayError>>,
+    idle_timeout: Duration,
+    provider: String,
+    finisher: Finisher,
+    ended: bool,
+}
+
+/// The SSE body for a committed stream.
+pub fn sse_body<T: StreamChunk>(
+    gateway: Arc<Gateway>,
+    deployment: Arc<Deployment>,
+    start: StreamStart<T>,
+    idle_timeout: Duration,
+    started: Instant,
+) -> Body {
+    let provider = deployment.provider.name().to_string();
+    let mut finisher = Finisher {
+        gateway,
+        deployment,
+        started,
+        ttft: start.ttft,
+        usage_total: None,
+        text_chars: 0,
+        done: false,
+    };
+    finisher.observe(&start.first);
+    let state = State {
+        first: Some(start.first),
+        rest: start.rest,
+        idle_timeout,
+        provider,
+        finisher,
+        ended: false,
+    };
+    let stream = futures::stream::unfold(state, |mut s| async move {
+        if let Some(first) = s.first.take() {
+            let bytes = event(&first);
+            return Some((Ok::<Bytes, std::convert::Infallible>(bytes), s));
+        }
+        if s.ended {
+            return None;
+        }
+        match tokio::time::timeout(s.idle_timeout, s.rest.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                s.finisher.observe(&chunk);
+                let bytes = event(&chunk);
+                Some((Ok(bytes), s))
+            }
+            Ok(None) => {
+                s.ended = true;
+                s.finisher.finish(None);
+                Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), s))
+            }
+            Ok(Some(Err(e))) => {
+                s.ended = true;
+                tracing::warn!(deployment = %s.finisher.deployment.id, error = %e, "stream failed after first chunk");
+                let bytes = error_event(&e);
+                s.finisher.finish(Some(e));
+                Some((Ok(bytes), s))
+            }
+            Err(_) => {
+                s.ended = true;
+                let e = GatewayError::Timeout {
+                    provider: s.provider.clone(),
+                    after: s.idle_timeout,
+                };
+                tracing::warn!(deployment = %s.finisher.deployment.id, error = %e, "stream stalled");
+                let bytes = error_event(&e);
+                s.finisher.finish(Some(e));
+                Some((Ok(bytes), s))
+            }
+        }
+    });
+    Body::from_stream(stream)
+}

@@ -1,0 +1,245 @@
+//! Runtime configuration: what `load()` produces from a LiteLLM `config.yaml` after
+//! validation, defaults and `os.environ/NAME` resolution. Everything here is checked.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::SecretString;
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub model_list: Vec<DeploymentConfig>,
+    pub router_settings: RouterSettings,
+    pub general_settings: GeneralSettings,
+    /// `litellm_settings` keys RouteIQ acts on (the rest are warned about at load).
+    pub litellm_settings: LitellmSettings,
+    /// `environment_variables`: values `os.environ/NAME` resolves to before the process
+    /// environment, and that providers read their default keys from (e.g. `OPENAI_API_KEY`).
+    pub environment_variables: BTreeMap<String, SecretString>,
+}
+
+/// One entry of `model_list`: a deployment serving the group `model_name`.
+#[derive(Debug, Clone)]
+pub struct DeploymentConfig {
+    pub model_name: String,
+    pub litellm_params: LitellmParams,
+    pub model_info: ModelInfo,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LitellmParams {
+    /// `provider/model`, e.g. `openai/gpt-4o-mini`, `anthropic/claude-3-5-haiku-latest`.
+    /// A bare name (`gpt-4o`) means OpenAI, as in LiteLLM.
+    pub model: String,
+    pub api_key: Option<SecretString>,
+    pub api_base: Option<String>,
+    pub api_version: Option<String>,
+    pub organization: Option<String>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub weight: Option<f64>,
+    /// Seconds.
+    pub timeout: Option<f64>,
+    /// Seconds, for streaming requests (time to first byte and between chunks).
+    pub stream_timeout: Option<f64>,
+    pub max_retries: Option<u32>,
+    /// Answer with this text instead of calling the provider.
+    pub mock_response: Option<String>,
+    /// Other parameters: merged into every upstream request body for this deployment
+    /// (e.g. `temperature`, `max_tokens`, provider extras).
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ModelInfo {
+    pub id: Option<String>,
+    /// `chat` (default), `completion`, `embedding`.
+    pub mode: Option<String>,
+    pub input_cost_per_token: Option<f64>,
+    pub output_cost_per_token: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub max_input_tokens: Option<u64>,
+    pub max_output_tokens: Option<u64>,
+    pub base_model: Option<String>,
+    pub metadata: Map<String, Value>,
+    /// Other `model_info` keys, kept for `/v1/model/info`-style reporting.
+    pub extra: Map<String, Value>,
+}
+
+/// `router_settings.routing_strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RoutingStrategyName {
+    #[default]
+    SimpleShuffle,
+    LeastBusy,
+    LatencyBased,
+    CostBased,
+    UsageBased,
+    UsageBasedV2,
+}
+
+impl RoutingStrategyName {
+    pub const ALL: [(&'static str, RoutingStrategyName); 6] = [
+        ("simple-shuffle", RoutingStrategyName::SimpleShuffle),
+        ("least-busy", RoutingStrategyName::LeastBusy),
+        ("latency-based-routing", RoutingStrategyName::LatencyBased),
+        ("cost-based-routing", RoutingStrategyName::CostBased),
+        ("usage-based-routing", RoutingStrategyName::UsageBased),
+        ("usage-based-routing-v2", RoutingStrategyName::UsageBasedV2),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("simple-shuffle")
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+}
+
+/// `router_settings.routing_strategy_args`.
+#[derive(Debug, Clone)]
+pub struct RoutingStrategyArgs {
+    /// latency-based: seconds a latency sample counts for (LiteLLM default 1 hour).
+    pub ttl_secs: f64,
+    /// latency-based: deployments within `lowest * (1 + buffer)` are picked among at random.
+    pub lowest_latency_buffer: f64,
+    /// Other strategy args (ML strategies read theirs from here).
+    pub extra: Map<String, Value>,
+}
+
+impl Default for RoutingStrategyArgs {
+    fn default() -> Self {
+        RoutingStrategyArgs {
+            ttl_secs: 3600.0,
+            lowest_latency_buffer: 0.0,
+            extra: Map::new(),
+        }
+    }
+}
+
+/// Per-error-class retry counts (`router_settings.retry_policy`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RetryPolicy {
+    pub bad_request: Option<u32>,
+    pub authentication: Option<u32>,
+    pub timeout: Option<u32>,
+    pub rate_limit: Option<u32>,
+    pub content_policy_violation: Option<u32>,
+    pub internal_server: Option<u32>,
+}
+
+/// A fallback rule: requests for `from` that fail go to `to`, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FallbackRule {
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+/// `router_settings` merged with the routing keys LiteLLM also accepts in `litellm_settings`
+/// (`router_settings` wins where both are set).
+#[derive(Debug, Clone)]
+pub struct RouterSettings {
+    pub routing_strategy: RoutingStrategyName,
+    pub routing_strategy_args: RoutingStrategyArgs,
+    /// alias -> model group.
+    pub model_group_alias: BTreeMap<String, String>,
+    /// Aliases not listed by `/v1/models` (LiteLLM's `{model, hidden: true}` form).
+    pub hidden_aliases: Vec<String>,
+    pub num_retries: u32,
+    pub retry_policy: RetryPolicy,
+    /// Minimum seconds to wait before a retry (LiteLLM `retry_after`).
+    pub retry_after_secs: f64,
+    pub allowed_fails: u32,
+    /// Seconds a deployment stays out of rotation after too many failures.
+    pub cooldown_time_secs: f64,
+    pub disable_cooldowns: bool,
+    /// Seconds; default request timeout when a deployment sets none.
+    pub timeout_secs: Option<f64>,
+    pub stream_timeout_secs: Option<f64>,
+    pub fallbacks: Vec<FallbackRule>,
+    pub content_policy_fallbacks: Vec<FallbackRule>,
+    pub context_window_fallbacks: Vec<FallbackRule>,
+    pub default_fallbacks: Vec<String>,
+    pub max_fallbacks: u32,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        RouterSettings {
+            routing_strategy: RoutingStrategyName::SimpleShuffle,
+            routing_strategy_args: RoutingStrategyArgs::default(),
+            model_group_alias: BTreeMap::new(),
+            hidden_aliases: Vec::new(),
+            num_retries: 2,
+            retry_policy: RetryPolicy::default(),
+            retry_after_secs: 0.0,
+            allowed_fails: 3,
+            cooldown_time_secs: 5.0,
+            disable_cooldowns: false,
+            timeout_secs: None,
+            stream_timeout_secs: None,
+            fallbacks: Vec::new(),
+            content_policy_fallbacks: Vec::new(),
+            context_window_fallbacks: Vec::new(),
+            default_fallbacks: Vec::new(),
+            max_fallbacks: 5,
+        }
+    }
+}
+
+/// `litellm_settings` keys RouteIQ acts on beyond the routing ones merged into [`RouterSettings`].
+#[derive(Debug, Clone, Default)]
+pub struct LitellmSettings {
+    /// Drop OpenAI params a provider does not support instead of failing.
+    pub drop_params: bool,
+    /// Seconds (LiteLLM `request_timeout`).
+    pub request_timeout_secs: Option<f64>,
+    pub json_logs: bool,
+    pub set_verbose: bool,
+}
+
+/// `general_settings`.
+#[derive(Debug, Clone)]
+pub struct GeneralSettings {
+    pub master_key: Option<SecretString>,
+    pub max_request_size_mb: f64,
+    pub max_response_size_mb: Option<f64>,
+}
+
+impl Default for GeneralSettings {
+    fn default() -> Self {
+        GeneralSettings {
+            master_key: None,
+            max_request_size_mb: 10.0,
+            max_response_size_mb: None,
+        }
+    }
+}
+
+/// A key LiteLLM documents that RouteIQ loads but does not act on yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// YAML path, e.g. `litellm_settings.callbacks`.
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// The result of loading: the config plus one warning per unimplemented-but-documented key.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub warnings: Vec<ConfigWarning>,
+}

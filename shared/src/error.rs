@@ -1,0 +1,33 @@
+//! The routing crate's error type.
+
+use crate::config::ConfigError;
+
+/// Everything the routing core can fail with.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The request names a model that is neither a model group nor an alias.
+    #[error("model '{model}' not found; available models: {}", .available.join(", "))]
+    UnknownModel {
+        model: String,
+        available: Vec<String>,
+    },
+    /// Every deployment of the group is cooling down or over its rpm/tpm limit.
+    #[error("no deployments available for model group '{group}': {reason}")]
+    NoDeploymentAvailable {
+        group: String,
+        reason: String,
+        /// Milliseconds until the first deployment becomes available again, when known.
+        retry_after_ms: Option<u64>,
+    },
+    /// The group's only deployments use providers RouteIQ does not implement yet.
+    #[error("model group '{group}' has only deployments on providers RouteIQ does not support yet ({})", .providers.join(", "))]
+    ProviderNotSupported {
+        group: String,
+        providers: Vec<String>,
+    },
+    /// The state backend failed (network, throttling, corrupt value).
+    #[error("state store error: {0}")]
+    State(String),
+}

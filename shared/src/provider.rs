@@ -1,0 +1,217 @@
+//! Which upstream API a deployment's `litellm_params.model` (`provider/name`) talks to.
+
+/// The API family of a deployment, parsed from the `provider/` prefix of `litellm_params.model`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenAI's API (`openai/` or a bare model name). With `api_base`, any OpenAI-compatible server.
+    OpenAi,
+    /// Azure OpenAI (`azure/<deployment>`): deployment URLs and `api-version`.
+    Azure,
+    /// Anthropic's Messages API (`anthropic/`).
+    Anthropic,
+    /// An OpenAI-compatible API with its own default base URL and key variable.
+    Compatible(CompatibleProvider),
+    /// A provider LiteLLM knows and RouteIQ does not implement yet (e.g. `vertex_ai`).
+    Unsupported(String),
+}
+
+/// OpenAI-compatible providers reached by prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompatibleProvider {
+    Groq,
+    TogetherAi,
+    Mistral,
+    DeepSeek,
+    FireworksAi,
+    OpenRouter,
+    Ollama,
+    HostedVllm,
+}
+
+impl CompatibleProvider {
+    pub const ALL: [CompatibleProvider; 8] = [
+        CompatibleProvider::Groq,
+        CompatibleProvider::TogetherAi,
+        CompatibleProvider::Mistral,
+        CompatibleProvider::DeepSeek,
+        CompatibleProvider::FireworksAi,
+        CompatibleProvider::OpenRouter,
+        CompatibleProvider::Ollama,
+        CompatibleProvider::HostedVllm,
+    ];
+
+    /// The `provider/` prefix as LiteLLM spells it.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            CompatibleProvider::Groq => "groq",
+            CompatibleProvider::TogetherAi => "together_ai",
+            CompatibleProvider::Mistral => "mistral",
+            CompatibleProvider::DeepSeek => "deepseek",
+            CompatibleProvider::FireworksAi => "fireworks_ai",
+            CompatibleProvider::OpenRouter => "openrouter",
+            CompatibleProvider::Ollama => "ollama",
+            CompatibleProvider::HostedVllm => "hosted_vllm",
+        }
+    }
+
+    /// Base URL (up to and including the version segment) used when `api_base` is unset.
+    /// `None`: the provider has no public endpoint and `api_base` is required.
+    pub fn default_api_base(self) -> Option<&'static str> {
+        match self {
+            CompatibleProvider::Groq => Some("https://api.groq.com/openai/v1"),
+            CompatibleProvider::TogetherAi => Some("https://api.together.xyz/v1"),
+            CompatibleProvider::Mistral => Some("https://api.mistral.ai/v1"),
+            CompatibleProvider::DeepSeek => Some("https://api.deepseek.com/v1"),
+            CompatibleProvider::FireworksAi => Some("https://api.fireworks.ai/inference/v1"),
+            CompatibleProvider::OpenRouter => Some("https://openrouter.ai/api/v1"),
+            CompatibleProvider::Ollama => Some("http://localhost:11434/v1"),
+            CompatibleProvider::HostedVllm => None,
+        }
+    }
+
+    /// Environment variable holding the API key when `api_key` is unset (LiteLLM's names).
+    pub fn api_key_env(self) -> Option<&'static str> {
+        match self {
+            CompatibleProvider::Groq => Some("GROQ_API_KEY"),
+            CompatibleProvider::TogetherAi => Some("TOGETHERAI_API_KEY"),
+            CompatibleProvider::Mistral => Some("MISTRAL_API_KEY"),
+            CompatibleProvider::DeepSeek => Some("DEEPSEEK_API_KEY"),
+            CompatibleProvider::FireworksAi => Some("FIREWORKS_AI_API_KEY"),
+            CompatibleProvider::OpenRouter => Some("OPENROUTER_API_KEY"),
+            CompatibleProvider::Ollama => None,
+            CompatibleProvider::HostedVllm => Some("HOSTED_VLLM_API_KEY"),
+        }
+    }
+}
+
+/// Providers LiteLLM supports that RouteIQ does not implement yet: configs naming them load
+/// (with a warning), and requests routed only to them get a clear "not supported" error.
+pub const UNSUPPORTED_PROVIDERS: &[&str] = &[
+    "bedrock",
+    "bedrock_converse",
+    "sagemaker",
+    "vertex_ai",
+    "vertex_ai_beta",
+    "gemini",
+    "cohere",
+    "cohere_chat",
+    "huggingface",
+    "replicate",
+    "ai21",
+    "nlp_cloud",
+    "aleph_alpha",
+    "palm",
+    "watsonx",
+    "databricks",
+    "cloudflare",
+    "voyage",
+    "perplexity",
+    "xai",
+    "cerebras",
+    "sambanova",
+    "azure_ai",
+    "text-completion-openai",
+    "text-completion-codestral",
+    "codestral",
+    "nvidia_nim",
+    "vllm",
+    "ollama_chat",
+    "lm_studio",
+    "triton",
+    "predibase",
+    "clarifai",
+    "baseten",
+    "petals",
+    "deepinfra",
+    "anyscale",
+    "friendliai",
+    "github",
+    "litellm_proxy",
+];
+
+impl ProviderKind {
+    /// Splits `provider/name` into the provider and the model name sent upstream.
+    /// A name without a known prefix is an OpenAI model (LiteLLM's behaviour for `gpt-4o`).
+    /// Returns `Err(prefix)` for a prefix neither RouteIQ nor LiteLLM knows.
+    pub fn parse(model: &str) -> Result<(ProviderKind, String), String> {
+        let Some((prefix, rest)) = model.split_once('/') else {
+            return Ok((ProviderKind::OpenAi, model.to_string()));
+        };
+        let kind = match prefix {
+            "openai" => ProviderKind::OpenAi,
+            "azure" => ProviderKind::Azure,
+            "anthropic" => ProviderKind::Anthropic,
+            p => {
+                if let Some(c) = CompatibleProvider::ALL.iter().find(|c| c.prefix() == p) {
+                    ProviderKind::Compatible(*c)
+                } else if UNSUPPORTED_PROVIDERS.contains(&p) {
+                    ProviderKind::Unsupported(p.to_string())
+                } else {
+                    return Err(p.to_string());
+                }
+            }
+        };
+        Ok((kind, rest.to_string()))
+    }
+
+    /// Every prefix RouteIQ or LiteLLM knows, for "did you mean" suggestions.
+    pub fn known_prefixes() -> Vec<&'static str> {
+        let mut v = vec!["openai", "azure", "anthropic"];
+        v.extend(CompatibleProvider::ALL.iter().map(|c| c.prefix()));
+        v.extend(UNSUPPORTED_PROVIDERS.iter().copied());
+        v
+    }
+
+    /// Short provider name for logs and headers.
+    pub fn name(&self) -> &str {
+        match self {
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::Azure => "azure",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Compatible(c) => c.prefix(),
+            ProviderKind::Unsupported(p) => p,
+        }
+    }
+
+    pub fn is_supported(&self) -> bool {
+        !matches!(self, ProviderKind::Unsupported(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_prefixes() {
+        assert_eq!(
+            ProviderKind::parse("gpt-4o").unwrap(),
+            (ProviderKind::OpenAi, "gpt-4o".into())
+        );
+        assert_eq!(
+            ProviderKind::parse("anthropic/claude-3-5-haiku-latest")
+                .unwrap()
+                .0,
+            ProviderKind::Anthropic
+        );
+        assert_eq!(
+            ProviderKind::parse("groq/llama-3.1-8b-instant").unwrap(),
+            (
+                ProviderKind::Compatible(CompatibleProvider::Groq),
+                "llama-3.1-8b-instant".into()
+            )
+        );
+        // Model names may themselves contain slashes.
+        assert_eq!(
+            ProviderKind::parse("openrouter/meta-llama/llama-3-70b")
+                .unwrap()
+                .1,
+            "meta-llama/llama-3-70b"
+        );
+        assert_eq!(
+            ProviderKind::parse("vertex_ai/gemini-pro").unwrap().0,
+            ProviderKind::Unsupported("vertex_ai".into())
+        );
+        assert_eq!(ProviderKind::parse("opnai/gpt-4").unwrap_err(), "opnai");
+    }
+}

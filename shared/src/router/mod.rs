@@ -1,0 +1,471 @@
+//! The router: model groups, aliases, cooldowns and strategies.
+//!
+//! A request names a model group (`model_name`) or an alias; the router drops the group's
+//! deployments that are cooling down or on unsupported providers, asks the strategy to order
+//! the rest, and returns them as a [`Selection`]: first choice first, then the order to fall
+//! back in. After each upstream call the gateway reports back (`record_*`), which feeds
+//! cooldowns, latency statistics, usage counters and in-flight counts in the [`StateStore`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::Error;
+use crate::config::{Config, FallbackRule, RouterSettings};
+use crate::state::{Clock, PutCondition, StateStore};
+
+mod deployment;
+pub mod strategy;
+
+pub use deployment::Deployment;
+pub use strategy::{Candidate, Needs, RequestFacts, Strategy};
+
+/// The ordered deployments chosen for one request.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// The model group the request resolved to (after aliases).
+    pub model_group: String,
+    /// Strategy name, for the `x-routeiq-strategy` header.
+    pub strategy: &'static str,
+    /// First choice first; the rest are the fallbacks within the group, in order.
+    pub candidates: Vec<Arc<Deployment>>,
+}
+
+/// How an upstream failure affects a deployment's health (LiteLLM's cooldown rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// Rate limited, bad credentials, unknown model: out of rotation at once.
+    Immediate,
+    /// Server errors, timeouts, broken connections: count toward `allowed_fails` per minute.
+    Counted,
+    /// The request's own fault (bad request, context window, content policy): no effect.
+    Ignored,
+}
+
+/// Which fallback list applies to a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackKind {
+    General,
+    ContextWindow,
+    ContentPolicy,
+}
+
+/// The result of a finished upstream call, for statistics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallOutcome {
+    pub latency: Duration,
+    /// Time to first token, for streams.
+    pub ttft: Option<Duration>,
+    pub total_tokens: u64,
+}
+
+/// Latency samples kept per deployment (LiteLLM keeps 10).
+const LATENCY_SAMPLES: usize = 10;
+/// In-flight counters self-heal after this long without a write (a crashed instance).
+const IN_FLIGHT_TTL: Duration = Duration::from_secs(600);
+const MINUTE_MS: u64 = 60_000;
+
+/// Routes requests for every model group of a config.
+pub struct Router {
+    groups: HashMap<String, Vec<Arc<Deployment>>>,
+    /// Group names in config order, for `/v1/models`.
+    group_order: Vec<String>,
+    settings: RouterSettings,
+    strategy: Strategy,
+    state: Arc<dyn StateStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Router {
+    pub fn new(config: &Config, state: Arc<dyn StateStore>, clock: Arc<dyn Clock>) -> Router {
+        let mut groups: HashMap<String, Vec<Arc<Deployment>>> = HashMap::new();
+        let mut group_order = Vec::new();
+        for (i, d) in config.model_list.iter().enumerate() {
+            let dep = Arc::new(Deployment::from_config(i, d));
+            groups
+                .entry(dep.model_name.clone())
+                .or_insert_with(|| {
+                    group_order.push(dep.model_name.clone());
+                    Vec::new()
+                })
+                .push(dep);
+        }
+        let settings = config.router_settings.clone();
+        let strategy =
+            Strategy::from_config(settings.routing_strategy, &settings.routing_strategy_args);
+        Router {
+            groups,
+            group_order,
+            settings,
+            strategy,
+            state,
+            clock,
+        }
+    }
+
+    pub fn settings(&self) -> &RouterSettings {
+        &self.settings
+    }
+
+    pub fn strategy(&self) -> &Strategy {
+        &self.strategy
+    }
+
+    pub fn state(&self) -> &Arc<dyn StateStore> {
+        &self.state
+    }
+
+    /// Every deployment, in config order within groups.
+    pub fn deployments(&self) -> impl Iterator<Item = &Arc<Deployment>> {
+        self.group_order
+            .iter()
+            .filter_map(|g| self.groups.get(g))
+            .flatten()
+    }
+
+    /// Model names a client may request: groups, then visible aliases.
+    pub fn model_names(&self) -> Vec<String> {
+        let mut names = self.group_order.clone();
+        names.extend(
+            self.settings
+                .model_group_alias
+                .keys()
+                .filter(|a| !self.settings.hidden_aliases.contains(a))
+                .filter(|a| !self.groups.contains_key(*a))
+                .cloned(),
+        );
+        names
+    }
+
+    /// The group a requested model name means (itself, or the group an alias points to).
+    pub fn resolve_group<'a>(&'a self, model: &'a str) -> Option<&'a str> {
+        if self.groups.contains_key(model) {
+            return Some(model);
+        }
+        self.settings
+            .model_group_alias
+            .get(model)
+            .map(String::as_str)
+            .filter(|g| self.groups.contains_key(*g))
+    }
+
+    /// Chooses and orders the deployments for a request to `model`.
+    pub async fn select(
+        &self,
+        model: &str,
+        facts: RequestFacts,
+        rng: &mut fastrand::Rng,
+    ) -> Result<Selection, Error> {
+        let group = self
+            .resolve_group(model)
+            .ok_or_else(|| Error::UnknownModel {
+                model: model.to_string(),
+                available: self.model_names(),
+            })?;
+        self.select_group(group, facts, rng).await
+    }
+
+    /// Like [`Router::select`] for a group name (fallback groups are named directly).
+    pub async fn select_group(
+        &self,
+        group: &str,
+        facts: RequestFacts,
+        rng: &mut fastrand::Rng,
+    ) -> Result<Selection, Error> {
+        let all = self.groups.get(group).ok_or_else(|| Error::UnknownModel {
+            model: group.to_string(),
+            available: self.model_names(),
+        })?;
+        let supported: Vec<&Arc<Deployment>> =
+            all.iter().filter(|d| d.provider.is_supported()).collect();
+        if supported.is_empty() {
+            return Err(Error::ProviderNotSupported {
+                group: group.to_string(),
+                providers: all.iter().map(|d| d.provider.name().to_string()).collect(),
+            });
+        }
+        let available = self.filter_cooldowns(group, supported).await?;
+        let mut candidates: Vec<Candidate<'_>> =
+            available.iter().map(|d| Candidate::new(d)).collect();
+        self.fill_stats(&mut candidates).await;
+        let order = self.strategy.rank(&candidates, facts, rng);
+        if order.is_empty() {
+            return Err(Error::NoDeploymentAvailable {
+                group: group.to_string(),
+                reason: "every deployment is at its rpm/tpm limit for this minute".into(),
+                retry_after_ms: Some(MINUTE_MS - self.clock.now_ms() % MINUTE_MS),
+            });
+        }
+        Ok(Selection {
+            model_group: group.to_string(),
+            strategy: self.strategy.name(),
+            candidates: order.into_iter().map(|i| available[i].clone()).collect(),
+        })
+    }
+
+    async fn filter_cooldowns<'a>(
+        &self,
+        group: &str,
+        deployments: Vec<&'a Arc<Deployment>>,
+    ) -> Result<Vec<&'a Arc<Deployment>>, Error> {
+        if self.settings.disable_cooldowns {
+            return Ok(deployments);
+        }
+        let keys: Vec<String> = deployments.iter().map(|d| cooldown_key(&d.id)).collect();
+        let cooling = match self.state.get_many(&keys).await {
+            Ok(v) => v,
+            Err(e) => {
+                // The state backend is down: route on without cooldown information.
+                tracing::warn!(backend = self.state.backend(), error = %e, "cooldown lookup failed");
+                return Ok(deployments);
+            }
+        };
+        let healthy: Vec<&Arc<Deployment>> = deployments
+            .iter()
+            .zip(&cooling)
+            .filter(|(_, c)| c.is_none())
+            .map(|(d, _)| *d)
+            .collect();
+        if healthy.is_empty() {
+            let until = cooling
+                .iter()
+                .flatten()
+                .filter_map(|v| v.value.parse::<u64>().ok())
+                .min();
+            let now = self.clock.now_ms();
+            return Err(Error::NoDeploymentAvailable {
+                group: group.to_string(),
+                reason: format!(
+                    "all {} deployment(s) are cooling down after failures",
+                    deployments.len()
+                ),
+                retry_after_ms: until.map(|t| t.saturating_sub(now).max(1)),
+            });
+        }
+        Ok(healthy)
+    }
+
+    async fn fill_stats(&self, candidates: &mut [Candidate<'_>]) {
+        let needs = self.strategy.needs();
+        if needs.in_flight {
+            let keys: Vec<String> = candidates
+                .iter()
+                .map(|c| in_flight_key(&c.deployment.id))
+                .collect();
+            match self.state.get_counters(&keys).await {
+                Ok(v) => candidates
+                    .iter_mut()
+                    .zip(v)
+                    .for_each(|(c, n)| c.in_flight = n),
+                Err(e) => tracing::warn!(error = %e, "in-flight lookup failed"),
+            }
+        }
+        if needs.latency {
+            let mut keys = Vec::with_capacity(candidates.len() * 2);
+            for c in candidates.iter() {
+                keys.push(latency_key(&c.deployment.id));
+                keys.push(ttft_key(&c.deployment.id));
+            }
+            match self.state.get_many(&keys).await {
+                Ok(v) => {
+                    for (c, pair) in candidates.iter_mut().zip(v.chunks(2)) {
+                        c.latency_ms = pair[0].as_ref().and_then(|s| mean_of(&s.value));
+                        c.ttft_ms = pair[1].as_ref().and_then(|s| mean_of(&s.value));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "latency lookup failed"),
+            }
+        }
+        if needs.usage {
+            let minute = self.clock.now_ms() / MINUTE_MS;
+            let mut keys = Vec::with_capacity(candidates.len() * 2);
+            for c in candidates.iter() {
+                keys.push(rpm_key(&c.deployment.id, minute));
+                keys.push(tpm_key(&c.deployment.id, minute));
+            }
+            match self.state.get_counters(&keys).await {
+                Ok(v) => {
+                    for (c, pair) in candidates.iter_mut().zip(v.chunks(2)) {
+                        c.rpm_used = pair[0];
+                        c.tpm_used = pair[1];
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "usage lookup failed"),
+            }
+        }
+    }
+
+    /// Call before sending a request to `d`.
+    pub async fn record_start(&self, d: &Deployment) {
+        let needs = self.strategy.needs();
+        if needs.in_flight {
+            self.incr_logged(&in_flight_key(&d.id), 1, IN_FLIGHT_TTL)
+                .await;
+        }
+        if needs.usage {
+            let minute = self.clock.now_ms() / MINUTE_MS;
+            self.incr_logged(&rpm_key(&d.id, minute), 1, Duration::from_secs(120))
+                .await;
+        }
+    }
+
+    /// Call when a request to `d` has finished, successfully or not (pairs with `record_start`).
+    pub async fn record_end(&self, d: &Deployment, outcome: Option<CallOutcome>) {
+        let needs = self.strategy.needs();
+        if needs.in_flight {
+            self.incr_logged(&in_flight_key(&d.id), -1, IN_FLIGHT_TTL)
+                .await;
+        }
+        let Some(outcome) = outcome else { return };
+        if needs.usage && outcome.total_tokens > 0 {
+            let minute = self.clock.now_ms() / MINUTE_MS;
+            self.incr_logged(
+                &tpm_key(&d.id, minute),
+                outcome.total_tokens as i64,
+                Duration::from_secs(120),
+            )
+            .await;
+        }
+        if needs.latency {
+            let ttl =
+                Duration::from_secs_f64(self.settings.routing_strategy_args.ttl_secs.max(1.0));
+            self.push_sample(&latency_key(&d.id), outcome.latency, ttl)
+                .await;
+            if let Some(ttft) = outcome.ttft {
+                self.push_sample(&ttft_key(&d.id), ttft, ttl).await;
+            }
+        }
+    }
+
+    /// Call when a request to `d` failed. Returns whether `d` was put in cooldown.
+    pub async fn record_failure(&self, d: &Deployment, class: FailureClass) -> bool {
+        if self.settings.disable_cooldowns || class == FailureClass::Ignored {
+            return false;
+        }
+        // As in LiteLLM: never cool down the only deployment of a group; that would turn one
+        // transient error into minutes of "no deployments available".
+        if self.groups.get(&d.model_name).is_none_or(|g| g.len() <= 1) {
+            return false;
+        }
+        let cool = match class {
+            FailureClass::Immediate => true,
+            FailureClass::Counted => {
+                let minute = self.clock.now_ms() / MINUTE_MS;
+                let key = format!("fail:{}:{minute}", d.id);
+                match self.state.incr(&key, 1, Duration::from_secs(60)).await {
+                    Ok(n) => n > i64::from(self.settings.allowed_fails),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "failure counter update failed");
+                        false
+                    }
+                }
+            }
+            FailureClass::Ignored => false,
+        };
+        if !cool {
+            return false;
+        }
+        let secs = self.settings.cooldown_time_secs.max(0.0);
+        let until = self.clock.now_ms() + (secs * 1000.0) as u64;
+        let written = self
+            .state
+            .put(
+                &cooldown_key(&d.id),
+                until.to_string(),
+                Some(Duration::from_secs_f64(secs)),
+                PutCondition::Always,
+            )
+            .await;
+        match written {
+            Ok(_) => {
+                tracing::warn!(deployment = %d.id, model_group = %d.model_name, cooldown_secs = secs, "deployment cooling down");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cooldown write failed");
+                false
+            }
+        }
+    }
+
+    /// Model groups to fall back to when `group` fails with a failure of `kind`, in order,
+    /// at most `max_fallbacks`. Context-window and content-policy failures use their own lists
+    /// when set, else the general one; the general list defaults to `default_fallbacks`.
+    pub fn fallback_groups(&self, group: &str, kind: FallbackKind) -> Vec<String> {
+        let find =
+            |rules: &[FallbackRule]| rules.iter().find(|r| r.from == group).map(|r| r.to.clone());
+        let specific = match kind {
+            FallbackKind::General => None,
+            FallbackKind::ContextWindow => find(&self.settings.context_window_fallbacks),
+            FallbackKind::ContentPolicy => find(&self.settings.content_policy_fallbacks),
+        };
+        let mut list = specific
+            .or_else(|| find(&self.settings.fallbacks))
+            .unwrap_or_else(|| self.settings.default_fallbacks.clone());
+        list.retain(|g| g != group);
+        list.truncate(self.settings.max_fallbacks as usize);
+        list
+    }
+
+    async fn incr_logged(&self, key: &str, delta: i64, ttl: Duration) {
+        if let Err(e) = self.state.incr(key, delta, ttl).await {
+            tracing::warn!(key, error = %e, "state counter update failed");
+        }
+    }
+
+    async fn push_sample(&self, key: &str, sample: Duration, ttl: Duration) {
+        let current = match self.state.get_many(&[key.to_string()]).await {
+            Ok(mut v) => v.pop().flatten(),
+            Err(e) => {
+                tracing::warn!(key, error = %e, "latency read failed");
+                return;
+            }
+        };
+        let mut samples: Vec<f64> = current
+            .and_then(|v| serde_json::from_str(&v.value).ok())
+            .unwrap_or_default();
+        samples.push(sample.as_secs_f64() * 1000.0);
+        if samples.len() > LATENCY_SAMPLES {
+            samples.drain(..samples.len() - LATENCY_SAMPLES);
+        }
+        let value = serde_json::to_string(&samples).unwrap_or_default();
+        // Last writer wins: latency statistics are advisory.
+        if let Err(e) = self
+            .state
+            .put(key, value, Some(ttl), PutCondition::Always)
+            .await
+        {
+            tracing::warn!(key, error = %e, "latency write failed");
+        }
+    }
+}
+
+fn mean_of(samples_json: &str) -> Option<f64> {
+    let samples: Vec<f64> = serde_json::from_str(samples_json).ok()?;
+    if samples.is_empty() {
+        return None;
+    }
+    Some(samples.iter().sum::<f64>() / samples.len() as f64)
+}
+
+fn cooldown_key(id: &str) -> String {
+    format!("cooldown:{id}")
+}
+fn in_flight_key(id: &str) -> String {
+    format!("inflight:{id}")
+}
+fn latency_key(id: &str) -> String {
+    format!("latency:{id}")
+}
+fn ttft_key(id: &str) -> String {
+    format!("ttft:{id}")
+}
+fn rpm_key(id: &str, minute: u64) -> String {
+    format!("rpm:{id}:{minute}")
+}
+fn tpm_key(id: &str, minute: u64) -> String {
+    format!("tpm:{id}:{minute}")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,243 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::executor::block_on;
+
+use super::*;
+use crate::config::{
+    Config, DeploymentConfig, FallbackRule, LitellmParams, ModelInfo, RoutingStrategyName,
+};
+use crate::state::{InMemoryStateStore, ManualClock};
+
+fn dep(group: &str, id: &str, model: &str) -> DeploymentConfig {
+    DeploymentConfig {
+        model_name: group.into(),
+        litellm_params: LitellmParams {
+            model: model.into(),
+            ..LitellmParams::default()
+        },
+        model_info: ModelInfo {
+            id: Some(id.into()),
+            ..ModelInfo::default()
+        },
+    }
+}
+
+fn router(config: Config) -> (Arc<ManualClock>, Router) {
+    let clock = Arc::new(ManualClock::new(10 * MINUTE_MS));
+    let state = Arc::new(InMemoryStateStore::new(clock.clone()));
+    (clock.clone(), Router::new(&config, state, clock))
+}
+
+fn two_deployments(strategy: RoutingStrategyName) -> Config {
+    let mut c = Config {
+        model_list: vec![
+            dep("gpt", "a", "openai/gpt-4o-mini"),
+            dep("gpt", "b", "openai/gpt-4o-mini"),
+            dep("claude", "c", "anthropic/claude-3-5-haiku-latest"),
+        ],
+        ..Config::default()
+    };
+    c.router_settings.routing_strategy = strategy;
+    c
+}
+
+fn ids(s: &Selection) -> Vec<&str> {
+    s.candidates.iter().map(|d| d.id.as_str()).collect()
+}
+
+#[test]
+fn resolves_groups_and_aliases() {
+    let mut cfg = two_deployments(RoutingStrategyName::SimpleShuffle);
+    cfg.router_settings
+        .model_group_alias
+        .insert("fast".into(), "gpt".into());
+    cfg.router_settings
+        .model_group_alias
+        .insert("secret".into(), "claude".into());
+    cfg.router_settings.hidden_aliases.push("secret".into());
+    let (_, r) = router(cfg);
+    let mut rng = fastrand::Rng::with_seed(1);
+    let s = block_on(r.select("fast", RequestFacts::default(), &mut rng)).unwrap();
+    assert_eq!(s.model_group, "gpt");
+    assert_eq!(s.candidates.len(), 2);
+    assert_eq!(s.strategy, "simple-shuffle");
+    assert_eq!(r.model_names(), vec!["gpt", "claude", "fast"]);
+    let s = block_on(r.select("secret", RequestFacts::default(), &mut rng)).unwrap();
+    assert_eq!(ids(&s), vec!["c"]);
+    match block_on(r.select("gpt-5", RequestFacts::default(), &mut rng)) {
+        Err(Error::UnknownModel { available, .. }) => assert!(available.contains(&"gpt".into())),
+        other => panic!("expected UnknownModel, got {other:?}"),
+    }
+}
+
+#[test]
+fn counted_failures_cool_down_after_allowed_fails_then_recover() {
+    let mut cfg = two_deployments(RoutingStrategyName::SimpleShuffle);
+    cfg.router_settings.allowed_fails = 2;
+    cfg.router_settings.cooldown_time_secs = 30.0;
+    let (clock, r) = router(cfg);
+    let a = r.deployments().find(|d| d.id == "a").unwrap().clone();
+    assert!(!block_on(r.record_failure(&a, FailureClass::Counted)));
+    assert!(!block_on(r.record_failure(&a, FailureClass::Counted)));
+    assert!(block_on(r.record_failure(&a, FailureClass::Counted)));
+    let mut rng = fastrand::Rng::with_seed(1);
+    for _ in 0..20 {
+        let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
+        assert_eq!(ids(&s), vec!["b"]);
+    }
+    clock.advance(Duration::from_secs(31));
+    let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
+    assert_eq!(s.candidates.len(), 2);
+}
+
+#[test]
+fn immediate_and_ignored_failures() {
+    let (_, r) = router(two_deployments(RoutingStrategyName::SimpleShuffle));
+    let a = r.deployments().find(|d| d.id == "a").unwrap().clone();
+    let b = r.deployments().find(|d| d.id == "b").unwrap().clone();
+    assert!(!block_on(r.record_failure(&a, FailureClass::Ignored)));
+    assert!(block_on(r.record_failure(&a, FailureClass::Immediate)));
+    assert!(block_on(r.record_failure(&b, FailureClass::Immediate)));
+    let mut rng = fastrand::Rng::with_seed(1);
+    match block_on(r.select("gpt", RequestFacts::default(), &mut rng)) {
+        Err(Error::NoDeploymentAvailable { retry_after_ms, .. }) => {
+            let ms = retry_after_ms.unwrap();
+            assert!(ms > 0 && ms <= 5_000, "{ms}");
+        }
+        other => panic!("expected NoDeploymentAvailable, got {other:?}"),
+    }
+}
+
+#[test]
+fn single_deployment_groups_and_disabled_cooldowns_never_cool() {
+    let (_, r) = router(two_deployments(RoutingStrategyName::SimpleShuffle));
+    let c = r.deployments().find(|d| d.id == "c").unwrap().clone();
+    assert!(!block_on(r.record_failure(&c, FailureClass::Immediate)));
+
+    let mut cfg = two_deployments(RoutingStrategyName::SimpleShuffle);
+    cfg.router_settings.disable_cooldowns = true;
+    let (_, r) = router(cfg);
+    let a = r.deployments().find(|d| d.id == "a").unwrap().clone();
+    assert!(!block_on(r.record_failure(&a, FailureClass::Immediate)));
+}
+
+#[test]
+fn unsupported_providers_are_skipped() {
+    let mut cfg = two_deployments(RoutingStrategyName::SimpleShuffle);
+    cfg.model_list.push(dep("gpt", "v", "vertex_ai/gemini-pro"));
+    cfg.model_list
+        .push(dep("gemini", "g", "vertex_ai/gemini-pro"));
+    let (_, r) = router(cfg);
+    let mut rng = fastrand::Rng::with_seed(1);
+    let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
+    assert!(!ids(&s).contains(&"v"));
+    assert!(matches!(
+        block_on(r.select("gemini", RequestFacts::default(), &mut rng)),
+        Err(Error::ProviderNotSupported { .. })
+    ));
+}
+
+#[test]
+fn fallback_lists() {
+    let mut cfg = two_deployments(RoutingStrategyName::SimpleShuffle);
+    cfg.model_list.push(dep("big", "d", "openai/gpt-4o"));
+    cfg.model_list.push(dep("other", "e", "openai/gpt-4o"));
+    let s = &mut cfg.router_settings;
+    s.fallbacks = vec![FallbackRule {
+        from: "gpt".into(),
+        to: vec!["claude".into(), "other".into()],
+    }];
+    s.context_window_fallbacks = vec![FallbackRule {
+        from: "gpt".into(),
+        to: vec!["big".into()],
+    }];
+    s.default_fallbacks = vec!["other".into()];
+    s.max_fallbacks = 1;
+    let (_, r) = router(cfg);
+    assert_eq!(
+        r.fallback_groups("gpt", FallbackKind::General),
+        vec!["claude"]
+    );
+    assert_eq!(
+        r.fallback_groups("gpt", FallbackKind::ContextWindow),
+        vec!["big"]
+    );
+    // No content-policy list: the general one applies.
+    assert_eq!(
+        r.fallback_groups("gpt", FallbackKind::ContentPolicy),
+        vec!["claude"]
+    );
+    // No rule for `big`: default_fallbacks.
+    assert_eq!(
+        r.fallback_groups("big", FallbackKind::General),
+        vec!["other"]
+    );
+    // A group never falls back to itself.
+    assert!(r.fallback_groups("other", FallbackKind::General).is_empty());
+}
+
+#[test]
+fn least_busy_tracks_in_flight() {
+    let (_, r) = router(two_deployments(RoutingStrategyName::LeastBusy));
+    let a = r.deployments().find(|d| d.id == "a").unwrap().clone();
+    block_on(r.record_start(&a));
+    block_on(r.record_start(&a));
+    let mut rng = fastrand::Rng::with_seed(1);
+    for _ in 0..10 {
+        let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
+        assert_eq!(ids(&s), vec!["b", "a"]);
+    }
+    block_on(r.record_end(&a, None));
+    block_on(r.record_end(&a, None));
+    let b = r.deployments().find(|d| d.id == "b").unwrap().clone();
+    block_on(r.record_start(&b));
+    let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
+    assert_eq!(ids(&s), vec!["a", "b"]);
+}
+
+#[test]
+fn latency_based_prefers_measured_fast_deployment() {
+    let (_, r) = router(two_deployments(RoutingStrategyName::LatencyBased));
+    let a = r.deployments().find(|d| d.id == "a").unwrap().clone();
+    let b = r.deployments().find(|d| d.id == "b").unwrap().clone();
+    for ms in [400, 500, 450] {
+        let o = CallOutcome {
+            latency: Duration::from_millis(ms),
+            ..CallOutcome::default()
+        };
+        block_on(r.record_end(&a, Some(o)));
+    }
+    let fast = CallOutcome {
+        latency: Duration::from_millis(50),
+        ..CallOutcome::default()
+    };
+    block_on(r.record_end(&b, Some(fast)));
+    let mut rng = fastrand::Rng::with_seed(1);
+    for _ in 0..10 {
+        let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
+        assert_eq!(ids(&s), vec!["b", "a"]);
+    }
+}
+
+#[test]
+fn usage_based_enforces_rpm_per_minute() {
+    let mut cfg = two_deployments(RoutingStrategyName::UsageBasedV2);
+    for d in cfg.model_list.iter_mut().filter(|d| d.model_name == "gpt") {
+        d.litellm_params.rpm = Some(2);
+    }
+    let (clock, r) = router(cfg);
+    let mut rng = fastrand::Rng::with_seed(1);
+    for _ in 0..4 {
+        let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
+        block_on(r.record_start(&s.candidates[0]));
+    }
+    match block_on(r.select("gpt", RequestFacts::default(), &mut rng)) {
+        Err(Error::NoDeploymentAvailable { retry_after_ms, .. }) => {
+            assert!(retry_after_ms.unwrap() <= MINUTE_MS)
+        }
+        other => panic!("expected rate limit, got {other:?}"),
+    }
+    clock.advance(Duration::from_secs(60));
+    assert!(block_on(r.select("gpt", RequestFacts::default(), &mut rng)).is_ok());
+}

@@ -1,0 +1,113 @@
+//! Config handling at start-up: bad configs stop the binary with a message naming the path;
+//! documented-but-unimplemented keys warn; secrets never reach the logs.
+
+use crate::bin;
+use routeiq_testkit::GatewayProcess;
+
+#[tokio::test]
+async fn unknown_key_fails_start_naming_path_and_suggestion() {
+    let yaml = r#"
+model_list:
+  - model_name: gpt
+    litellm_params:
+      model: openai/gpt-4o-mini
+      mock_response: hi
+router_settings:
+  routing_stratgy: simple-shuffle
+"#;
+    let (code, stderr) = GatewayProcess::start_expect_failure(bin(), yaml, &[])
+        .await
+        .unwrap();
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("router_settings.routing_stratgy"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("routing_strategy"), "{stderr}");
+}
+
+#[tokio::test]
+async fn missing_config_file_fails_clearly() {
+    let out = std::process::Command::new(bin())
+        .args(["--config", "/nonexistent/routeiq.yaml", "--port", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/routeiq.yaml"), "{stderr}");
+}
+
+#[tokio::test]
+async fn documented_unimplemented_keys_warn_and_secrets_stay_hidden() {
+    let yaml = r#"
+model_list:
+  - model_name: gpt
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_key: os.environ/ROUTEIQ_TEST_SECRET_KEY
+      mock_response: hi
+litellm_settings:
+  success_callback: ["langfuse"]
+general_settings:
+  master_key: sk-super-secret-master
+  database_url: os.environ/ROUTEIQ_TEST_DB_URL
+"#;
+    let gw = GatewayProcess::start(
+        bin(),
+        yaml,
+        &[
+            ("ROUTEIQ_TEST_SECRET_KEY", "sk-upstream-secret-value"),
+            ("ROUTEIQ_TEST_DB_URL", "postgres://user:pw@db/x"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(
+        gw.wait_for_log(
+            "litellm_settings.success_callback",
+            std::time::Duration::from_secs(5)
+        )
+        .await,
+        "{}",
+        gw.logs()
+    );
+    let logs = gw.logs();
+    assert!(logs.contains("general_settings.database_url"), "{logs}");
+    assert!(!logs.contains("sk-upstream-secret-value"), "{logs}");
+    assert!(!logs.contains("sk-super-secret-master"), "{logs}");
+}
+
+#[tokio::test]
+async fn open_gateway_says_so_at_start() {
+    let yaml = "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/x\n      mock_response: hi\n";
+    let gw = GatewayProcess::start(bin(), yaml, &[]).await.unwrap();
+    assert!(
+        gw.wait_for_log(
+            "no master_key configured",
+            std::time::Duration::from_secs(5)
+        )
+        .await,
+        "{}",
+        gw.logs()
+    );
+}
+
+#[test]
+fn help_documents_flags_and_environment() {
+    let out = std::process::Command::new(bin())
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--config",
+        "--host",
+        "--port",
+        "LITELLM_CONFIG_PATH",
+        "LITELLM_MASTER_KEY",
+        "PORT",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
+}

@@ -1,0 +1,40 @@
+//! Test support for RouteIQ.
+//!
+//! - [`mock`]: an in-process mock of the upstream LLM APIs (OpenAI, Azure OpenAI, Anthropic) with
+//!   scriptable failures; also the `mock-upstream` binary for benchmarks.
+//! - [`gateway`]: runs the `routeiq-gateway` binary as a child process.
+//! - [`sse`]: reads Server-Sent Events from responses.
+//! - [`client`]: a reqwest client for talking to both.
+
+pub mod gateway;
+pub mod mock;
+pub mod sse;
+
+use std::time::Duration;
+
+pub use gateway::GatewayProcess;
+pub use mock::{Behavior, MockOptions, MockUpstream, RecordedRequest, closed_port_url};
+pub use sse::{SseEvent, SseOutcome, parse_sse, read_sse, sse_events};
+
+/// Installs rustls' `ring` crypto provider as the process default (needed before building any
+/// reqwest client; harmless when already installed).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A reqwest client for tests: no proxy (so 127.0.0.1 is reached directly), a 5 s connect
+/// timeout and no overall timeout (streams may be long; use `RequestBuilder::timeout`).
+///
+/// # Panics
+/// If the client cannot be built (no TLS backend), which would be a build problem.
+pub fn client() -> reqwest::Client {
+    install_crypto_provider();
+    match reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => panic!("building the reqwest client: {e}"),
+    }
+}
