@@ -426,13 +426,8 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
     let path = parts.uri.path();
     let query = parts.uri.query();
     let route = route(&parts.method, path);
-    match route {
-        Route::Health => return (StatusCode::OK, "ok").into_response(),
-        Route::Models => {
-            let models = openai::models_list(&st);
-            return json_response(StatusCode::OK, &models);
-        }
-        _ => {}
+    if matches!(route, Route::Health) {
+        return (StatusCode::OK, "ok").into_response();
     }
     let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
@@ -482,6 +477,13 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
     }
 
     let (flavor, api) = match route {
+        Route::Models => {
+            let checked = openai::check_auth(&st, &parts.headers);
+            return match checked {
+                Ok(()) => json_response(StatusCode::OK, &openai::models_list(&st)),
+                Err((code, err)) => error_response(code, &err, None),
+            };
+        }
         Route::OpenAi(api) => (Flavor::OpenAi, api),
         Route::Azure(_, api) => (Flavor::Azure, api),
         Route::Anthropic => (Flavor::Anthropic, Api::Chat),
@@ -661,8 +663,7 @@ fn finish(answer: Answer, plan: Plan) -> Response {
             }
             steps.push((30, abort()));
         }
-        Plan::Cut(n) | Plan::End(n) if !answer.stream => {
-            let _ = n;
+        Plan::Cut(_) | Plan::End(_) if !answer.stream => {
             let len = answer.json.len();
             if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
                 headers.insert(header::CONTENT_LENGTH, v);
