@@ -44,6 +44,10 @@ async fn read_json<T: DeserializeOwned>(gw: &Gateway, req: Request) -> Result<T,
     let bytes = axum::body::to_bytes(req.into_body(), limit)
         .await
         .map_err(|_| too_large())?;
+    // Fast path: plain serde. Only a body that fails is parsed again to find the failing path.
+    if let Ok(v) = serde_json::from_slice(&bytes) {
+        return Ok(v);
+    }
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

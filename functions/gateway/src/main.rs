@@ -8,6 +8,11 @@ use clap::Parser;
 use routeiq_gateway::cli::{Args, ConfigSource};
 use routeiq_gateway::{Gateway, server, startup};
 
+/// mimalloc: the gateway allocates per request (bodies, JSON, headers); glibc's malloc showed
+/// up at ~15% of CPU under load in profiles, mimalloc's thread-local free lists cut that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let env = |name: &str| std::env::var(name).ok();

@@ -65,7 +65,8 @@ const DROPPED_PARAMS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct AnthropicProvider {
     upstream: Upstream,
-    url: String,
+    /// The Messages API URL, parsed once at start-up.
+    url: reqwest::Url,
     headers: HeaderMap,
     model: String,
     defaults: Map<String, Value>,
@@ -91,9 +92,16 @@ impl AnthropicProvider {
                 secret_header(d, &key)?,
             );
         }
+        let url = messages_url(&base);
+        let url = reqwest::Url::parse(&url).map_err(|e| {
+            GatewayError::NotSupported(format!(
+                "deployment '{}': api_base gives an invalid URL '{url}': {e}",
+                d.id
+            ))
+        })?;
         Ok(AnthropicProvider {
             upstream: Upstream::new(d.provider.name(), d.params.timeout),
-            url: messages_url(&base),
+            url,
             headers,
             model: d.upstream_model.clone(),
             defaults: d.params.extra.clone(),
@@ -115,7 +123,7 @@ impl AnthropicProvider {
     }
 
     fn post(&self, http: &reqwest::Client, body: &Map<String, Value>) -> reqwest::RequestBuilder {
-        http.post(&self.url)
+        http.post(self.url.clone())
             .headers(self.headers.clone())
             .json(body)
     }
@@ -1115,7 +1123,7 @@ mod tests {
         );
         let env = |n: &str| (n == "ANTHROPIC_API_KEY").then(|| "sk-ant".to_string());
         let p = AnthropicProvider::new(&deployment(params("anthropic/c")), &env).unwrap();
-        assert_eq!(p.url, "https://api.anthropic.com/v1/messages");
+        assert_eq!(p.url.as_str(), "https://api.anthropic.com/v1/messages");
         assert_eq!(p.headers["x-api-key"], "sk-ant");
         assert!(p.headers["x-api-key"].is_sensitive());
         assert_eq!(p.headers["anthropic-version"], ANTHROPIC_VERSION);

@@ -52,7 +52,7 @@ impl AzureProvider {
             api_version,
         };
         Ok(AzureProvider {
-            client: OpenAiCompatibleClient::new(d, urls, headers, stream_usage),
+            client: OpenAiCompatibleClient::new(d, urls, headers, stream_usage)?,
         })
     }
 }
@@ -83,17 +83,16 @@ mod tests {
         let mut ps = params("azure/my-gpt4o");
         ps.api_base = Some("https://res.openai.azure.com/".into());
         let p = AzureProvider::new(&deployment(ps), &no_env).unwrap();
-        let urls = p.client.urls();
         assert_eq!(
-            urls.url(Operation::Chat),
+            p.client.url(Operation::Chat),
             "https://res.openai.azure.com/openai/deployments/my-gpt4o/chat/completions?api-version=2024-10-21"
         );
         assert_eq!(
-            urls.url(Operation::Embeddings),
+            p.client.url(Operation::Embeddings),
             "https://res.openai.azure.com/openai/deployments/my-gpt4o/embeddings?api-version=2024-10-21"
         );
         assert_eq!(
-            urls.url(Operation::Completions),
+            p.client.url(Operation::Completions),
             "https://res.openai.azure.com/openai/deployments/my-gpt4o/completions?api-version=2024-10-21"
         );
         assert!(p.client.stream_usage());
@@ -109,7 +108,7 @@ mod tests {
         };
         let p = AzureProvider::new(&deployment(params("azure/dep")), &env).unwrap();
         assert_eq!(
-            p.client.urls().url(Operation::Chat),
+            p.client.url(Operation::Chat),
             "https://env.openai.azure.com/openai/deployments/dep/chat/completions?api-version=2023-05-15"
         );
         assert!(!p.client.stream_usage());

@@ -86,7 +86,9 @@ pub(super) fn normalize_api_base(base: &str) -> String {
 #[derive(Debug, Clone)]
 pub(super) struct OpenAiCompatibleClient {
     upstream: Upstream,
-    urls: UrlScheme,
+    /// The endpoint URLs parsed once at start-up (chat, completions, embeddings), so a
+    /// request clones a parsed URL instead of parsing a string.
+    parsed: [reqwest::Url; 3],
     headers: HeaderMap,
     model: String,
     defaults: Map<String, Value>,
@@ -96,25 +98,49 @@ pub(super) struct OpenAiCompatibleClient {
 
 impl OpenAiCompatibleClient {
     /// `headers` carries the auth header (already marked sensitive) and any fixed extras.
+    /// Fails when the base URL does not parse.
     pub(super) fn new(
         d: &Deployment,
         urls: UrlScheme,
         headers: HeaderMap,
         stream_usage: bool,
-    ) -> Self {
-        OpenAiCompatibleClient {
+    ) -> Result<Self, GatewayError> {
+        let parse = |op: Operation| {
+            let url = urls.url(op);
+            reqwest::Url::parse(&url).map_err(|e| {
+                GatewayError::NotSupported(format!(
+                    "deployment '{}': api_base gives an invalid URL '{url}': {e}",
+                    d.id
+                ))
+            })
+        };
+        let parsed = [
+            parse(Operation::Chat)?,
+            parse(Operation::Completions)?,
+            parse(Operation::Embeddings)?,
+        ];
+        Ok(OpenAiCompatibleClient {
             upstream: Upstream::new(d.provider.name(), d.params.timeout),
-            urls,
+            parsed,
             headers,
             model: d.upstream_model.clone(),
             defaults: d.params.extra.clone(),
             stream_usage,
-        }
+        })
+    }
+
+    fn parsed_url(&self, op: Operation) -> reqwest::Url {
+        let i = match op {
+            Operation::Chat => 0,
+            Operation::Completions => 1,
+            Operation::Embeddings => 2,
+        };
+        self.parsed[i].clone()
     }
 
     #[cfg(test)]
-    pub(super) fn urls(&self) -> &UrlScheme {
-        &self.urls
+    pub(super) fn url(&self, op: Operation) -> String {
+        self.parsed_url(op).to_string()
     }
 
     #[cfg(test)]
@@ -136,7 +162,7 @@ impl OpenAiCompatibleClient {
         op: Operation,
         body: &Map<String, Value>,
     ) -> reqwest::RequestBuilder {
-        http.post(self.urls.url(op))
+        http.post(self.parsed_url(op))
             .headers(self.headers.clone())
             .json(body)
     }
@@ -363,7 +389,7 @@ impl OpenAiProvider {
         }
         let urls = UrlScheme::OpenAi { base };
         Ok(OpenAiProvider {
-            client: OpenAiCompatibleClient::new(d, urls, headers, stream_usage),
+            client: OpenAiCompatibleClient::new(d, urls, headers, stream_usage)?,
         })
     }
 }
@@ -392,10 +418,10 @@ mod tests {
     }
 
     fn base_of(p: &OpenAiProvider) -> String {
-        match p.client.urls() {
-            UrlScheme::OpenAi { base } => base.clone(),
-            other => panic!("unexpected {other:?}"),
-        }
+        let chat = p.client.url(Operation::Chat);
+        chat.strip_suffix("/chat/completions")
+            .unwrap_or_else(|| panic!("unexpected chat URL {chat}"))
+            .to_string()
     }
 
     #[test]
