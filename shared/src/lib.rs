@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod error;
+pub mod ml;
 pub mod openai;
 pub mod pricing;
 pub mod provider;
