@@ -41,6 +41,8 @@ router_settings:
     - primary: ["secondary"]
   context_window_fallbacks:
     - primary: ["big-context"]
+  content_policy_fallbacks:
+    - primary: ["secondary"]
 "#;
 
 #[tokio::test]
@@ -86,6 +88,37 @@ async fn context_window_errors_use_their_own_fallbacks_without_retrying() {
     assert_eq!(header(&resp, "x-routeiq-model"), "big-1");
     assert_eq!(mock.hits("primary-model"), 1);
     assert_eq!(mock.hits("secondary-model"), 0);
+}
+
+#[tokio::test]
+async fn content_policy_errors_use_their_own_fallbacks_without_retrying() {
+    let (mock, gw) = start(CHAIN).await;
+    mock.script("primary-model", vec![Behavior::content_policy()]);
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &chat_body("primary", "something spicy"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-routeiq-model"), "secondary-1");
+    assert_eq!(mock.hits("primary-model"), 1);
+    assert_eq!(mock.hits("big-model"), 0);
+}
+
+#[tokio::test]
+async fn default_fallbacks_apply_to_groups_without_a_rule() {
+    let template = CHAIN.replace(
+        "  fallbacks:\n    - primary: [\"secondary\"]\n",
+        "  default_fallbacks: [\"secondary\"]\n",
+    );
+    assert_ne!(template, CHAIN, "template edit did not apply");
+    let (mock, gw) = start(&template).await;
+    mock.script("big-model", vec![Behavior::unavailable()]);
+    let resp = post(&gw, "/v1/chat/completions", &chat_body("big-context", "hi")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-routeiq-model"), "secondary-1");
+    assert_eq!(header(&resp, "x-routeiq-fallback"), "true");
 }
 
 #[tokio::test]
