@@ -208,12 +208,11 @@ impl StateStore for InMemoryStateStore {
         let map = self.lock();
         Ok(keys
             .iter()
-            .map(|k| match map.get(k) {
+            .map(|k| match map.get(k).filter(|e| e.live(now)) {
                 Some(Entry {
                     slot: Slot::Counter(c),
-                    expires_at_ms,
                     ..
-                }) if expires_at_ms.is_none_or(|t| t > now) => *c,
+                }) => *c,
                 _ => 0,
             })
             .collect())
