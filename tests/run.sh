@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs what the tests need once, into a cache outside
 # the clone ($HOME/.cache/routeiq): a Python venv with the `openai` SDK for the SDK
-# compatibility test. Extra arguments go to `cargo test`.
+# compatibility test, and one with moto's server, the AWS emulator (S3 + DynamoDB) the state
+# store tests run against on 127.0.0.1. Extra arguments go to `cargo test`.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${ROUTEIQ_CACHE:-$HOME/.cache/routeiq}"
@@ -15,5 +16,25 @@ if ! "$venv/bin/python" -c 'import openai' >/dev/null 2>&1; then
 fi
 export ROUTEIQ_TEST_PYTHON="$venv/bin/python"
 
+# AWS emulator: moto's server on a free loopback port, stopped when the tests end.
+moto_venv="$cache/venv-moto"
+if ! "$moto_venv/bin/moto_server" --help >/dev/null 2>&1; then
+  echo "tests/run.sh: creating $moto_venv with moto[server]"
+  python3 -m venv "$moto_venv"
+  "$moto_venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+fi
+moto_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$moto_venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"${TMPDIR:-/tmp}/routeiq-moto-$moto_port.log" 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  python3 -c "import socket; socket.create_connection(('127.0.0.1', $moto_port), 0.2)" 2>/dev/null && break
+  sleep 0.1
+done
+export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+export AWS_ENDPOINT_URL_DYNAMODB="$AWS_ENDPOINT_URL" AWS_ENDPOINT_URL_S3="$AWS_ENDPOINT_URL"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+
 cd "$repo"
-cargo test --workspace "$@"
+cargo test --workspace --features routeiq/aws "$@"

@@ -14,6 +14,11 @@ use async_trait::async_trait;
 
 use crate::Error;
 
+#[cfg(feature = "aws")]
+pub mod dynamodb;
+#[cfg(feature = "aws")]
+pub use dynamodb::DynamoDbStateStore;
+
 /// Milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync {
     fn now_ms(&self) -> u64;
