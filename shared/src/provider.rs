@@ -9,6 +9,8 @@ pub enum ProviderKind {
     Azure,
     /// Anthropic's Messages API (`anthropic/`).
     Anthropic,
+    /// AWS Bedrock's Converse API (`bedrock/`, `bedrock/converse/`, `bedrock_converse/`).
+    Bedrock,
     /// An OpenAI-compatible API with its own default base URL and key variable.
     Compatible(CompatibleProvider),
     /// A provider LiteLLM knows and RouteIQ does not implement yet (e.g. `vertex_ai`).
@@ -87,8 +89,6 @@ impl CompatibleProvider {
 /// Providers LiteLLM supports that RouteIQ does not implement yet: configs naming them load
 /// (with a warning), and requests routed only to them get a clear "not supported" error.
 pub const UNSUPPORTED_PROVIDERS: &[&str] = &[
-    "bedrock",
-    "bedrock_converse",
     "sagemaker",
     "vertex_ai",
     "vertex_ai_beta",
@@ -141,6 +141,11 @@ impl ProviderKind {
             "openai" => ProviderKind::OpenAi,
             "azure" => ProviderKind::Azure,
             "anthropic" => ProviderKind::Anthropic,
+            "bedrock" | "bedrock_converse" => {
+                // LiteLLM's `bedrock/converse/<model id>` names the API explicitly.
+                let id = rest.strip_prefix("converse/").unwrap_or(rest);
+                return Ok((ProviderKind::Bedrock, id.to_string()));
+            }
             p => {
                 if let Some(c) = CompatibleProvider::ALL.iter().find(|c| c.prefix() == p) {
                     ProviderKind::Compatible(*c)
@@ -156,7 +161,13 @@ impl ProviderKind {
 
     /// Every prefix RouteIQ or LiteLLM knows, for "did you mean" suggestions.
     pub fn known_prefixes() -> Vec<&'static str> {
-        let mut v = vec!["openai", "azure", "anthropic"];
+        let mut v = vec![
+            "openai",
+            "azure",
+            "anthropic",
+            "bedrock",
+            "bedrock_converse",
+        ];
         v.extend(CompatibleProvider::ALL.iter().map(|c| c.prefix()));
         v.extend(UNSUPPORTED_PROVIDERS.iter().copied());
         v
@@ -168,6 +179,7 @@ impl ProviderKind {
             ProviderKind::OpenAi => "openai",
             ProviderKind::Azure => "azure",
             ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Bedrock => "bedrock",
             ProviderKind::Compatible(c) => c.prefix(),
             ProviderKind::Unsupported(p) => p,
         }
@@ -213,5 +225,16 @@ mod tests {
             ProviderKind::Unsupported("vertex_ai".into())
         );
         assert_eq!(ProviderKind::parse("opnai/gpt-4").unwrap_err(), "opnai");
+        assert_eq!(
+            ProviderKind::parse("bedrock/anthropic.claude-3-5-haiku-20241022-v1:0").unwrap(),
+            (
+                ProviderKind::Bedrock,
+                "anthropic.claude-3-5-haiku-20241022-v1:0".into()
+            )
+        );
+        assert_eq!(
+            ProviderKind::parse("bedrock/converse/us.amazon.nova-lite-v1:0").unwrap(),
+            (ProviderKind::Bedrock, "us.amazon.nova-lite-v1:0".into())
+        );
     }
 }

@@ -447,17 +447,17 @@ fn unsupported_providers() {
     let l = load("unsupported_providers.yaml");
     let c = &l.config;
     assert_eq!(c.model_list.len(), 3);
+    // Bedrock is supported: its aws_* keys load into `aws`, without warnings.
     assert_eq!(
         kind(&c.model_list[0].litellm_params.model),
-        ProviderKind::Unsupported("bedrock".into())
+        ProviderKind::Bedrock
     );
+    let aws = &c.model_list[0].litellm_params.aws;
+    assert_eq!(aws.region_name.as_deref(), Some("us-east-1"));
+    assert!(aws.access_key_id.is_some() && aws.secret_access_key.is_some());
     assert_eq!(
         warning_paths(&l),
         BTreeSet::from([
-            "model_list[0].litellm_params.aws_access_key_id",
-            "model_list[0].litellm_params.aws_secret_access_key",
-            "model_list[0].litellm_params.aws_region_name",
-            "model_list[0].litellm_params.model",
             "model_list[1].litellm_params.vertex_project",
             "model_list[1].litellm_params.vertex_location",
             "model_list[1].litellm_params.vertex_credentials",
@@ -467,12 +467,12 @@ fn unsupported_providers() {
             "credential_list",
         ])
     );
-    let bedrock = l
+    let vertex = l
         .warnings
         .iter()
-        .find(|w| w.path == "model_list[0].litellm_params.model")
+        .find(|w| w.path == "model_list[1].litellm_params.model")
         .unwrap();
-    assert!(bedrock.message.contains("not supported"), "{bedrock}");
+    assert!(vertex.message.contains("not supported"), "{vertex}");
     // Ignored settings never reach the runtime config.
     assert!(c.model_list[0].litellm_params.extra.is_empty());
     assert_eq!(

@@ -2,6 +2,7 @@
 //! upstream LLM server from `routeiq-testkit`.
 
 mod api;
+mod bedrock;
 mod config;
 mod errors;
 mod reliability;

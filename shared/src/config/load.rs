@@ -26,7 +26,7 @@ use super::raw::{
 };
 use super::schema::{self, join, key_name};
 use super::{
-    Config, ConfigError, ConfigProblem, ConfigWarning, DeploymentConfig, FallbackRule,
+    AwsParams, Config, ConfigError, ConfigProblem, ConfigWarning, DeploymentConfig, FallbackRule,
     GeneralSettings, LitellmParams, LitellmSettings, LoadedConfig, ModelInfo, RetryPolicy,
     RouterSettings, RoutingStrategyArgs, RoutingStrategyName, SecretString,
 };
@@ -644,6 +644,24 @@ impl Loader {
                 ok = false;
             }
         }
+        if raw.aws_access_key_id.is_some() != raw.aws_secret_access_key.is_some() {
+            let missing = if raw.aws_access_key_id.is_some() {
+                "aws_secret_access_key"
+            } else {
+                "aws_access_key_id"
+            };
+            self.problem(
+                join(path, missing),
+                "aws_access_key_id and aws_secret_access_key must be set together",
+            );
+            ok = false;
+        }
+        if let Some(endpoint) = &raw.aws_bedrock_runtime_endpoint
+            && let Err(msg) = check_url(endpoint)
+        {
+            self.problem(join(path, "aws_bedrock_runtime_endpoint"), msg);
+            ok = false;
+        }
         let extra = self.take_extras(path);
         if !ok {
             return None;
@@ -662,6 +680,14 @@ impl Loader {
                 stream_timeout: raw.stream_timeout,
                 max_retries: raw.max_retries,
                 mock_response: raw.mock_response,
+                aws: AwsParams {
+                    region_name: raw.aws_region_name,
+                    access_key_id: raw.aws_access_key_id,
+                    secret_access_key: raw.aws_secret_access_key,
+                    session_token: raw.aws_session_token,
+                    profile_name: raw.aws_profile_name,
+                    bedrock_runtime_endpoint: raw.aws_bedrock_runtime_endpoint,
+                },
                 extra,
             },
             (raw.input_cost_per_token, raw.output_cost_per_token),

@@ -60,6 +60,18 @@ pub(super) struct RawLitellmParams {
     pub input_cost_per_token: Option<f64>,
     #[serde(default, deserialize_with = "opt_f64")]
     pub output_cost_per_token: Option<f64>,
+    #[serde(default, deserialize_with = "opt_secret")]
+    pub aws_access_key_id: Option<SecretString>,
+    #[serde(default, deserialize_with = "opt_secret")]
+    pub aws_secret_access_key: Option<SecretString>,
+    #[serde(default, deserialize_with = "opt_secret")]
+    pub aws_session_token: Option<SecretString>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub aws_region_name: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub aws_profile_name: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub aws_bedrock_runtime_endpoint: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -307,6 +307,12 @@ pub(super) static LITELLM_PARAMS: MapSchema = MapSchema {
         ("mock_response", Node::Any),
         ("input_cost_per_token", Node::Any),
         ("output_cost_per_token", Node::Any),
+        ("aws_access_key_id", Node::Any),
+        ("aws_secret_access_key", Node::Any),
+        ("aws_session_token", Node::Any),
+        ("aws_region_name", Node::Any),
+        ("aws_profile_name", Node::Any),
+        ("aws_bedrock_runtime_endpoint", Node::Any),
     ],
     documented: &[
         // Routing and limits.
@@ -369,17 +375,11 @@ pub(super) static LITELLM_PARAMS: MapSchema = MapSchema {
         "vertex_ai_location",
         "region_name",
         // AWS Bedrock / SageMaker.
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-        "aws_region_name",
         "aws_session_name",
-        "aws_profile_name",
         "aws_role_name",
         "aws_web_identity_token",
         "aws_sts_endpoint",
         "aws_external_id",
-        "aws_bedrock_runtime_endpoint",
         "s3_bucket_name",
         "gcs_bucket_name",
         "bucket_name",
@@ -764,7 +764,7 @@ mod tests {
         let (m, out) = run(
             "model_list:\n  - model_name: a\n    litellm_params:\n      model: gpt-4o\n      \
              temperature: 0.2\n      extra_body: {x: 1}\n      api_bse: http://x\n      \
-             aws_region_name: us-east-1\n",
+             vertex_project: my-project\n",
         );
         assert_eq!(out.problems.len(), 1);
         assert_eq!(out.problems[0].path, "model_list[0].litellm_params.api_bse");
@@ -772,7 +772,7 @@ mod tests {
         assert_eq!(out.warnings.len(), 1);
         assert_eq!(
             out.warnings[0].path,
-            "model_list[0].litellm_params.aws_region_name"
+            "model_list[0].litellm_params.vertex_project"
         );
         let extra = &out.extras["model_list[0].litellm_params"];
         assert!(extra.contains_key("temperature"));

@@ -47,9 +47,24 @@ pub struct LitellmParams {
     pub max_retries: Option<u32>,
     /// Answer with this text instead of calling the provider.
     pub mock_response: Option<String>,
+    /// AWS settings (`bedrock/` deployments).
+    pub aws: AwsParams,
     /// Other parameters: merged into every upstream request body for this deployment
     /// (e.g. `temperature`, `max_tokens`, provider extras).
     pub extra: Map<String, Value>,
+}
+
+/// `aws_*` keys of `litellm_params`. Unset keys fall back to the standard AWS configuration
+/// chain (environment, profile, the Lambda function's role).
+#[derive(Debug, Clone, Default)]
+pub struct AwsParams {
+    pub region_name: Option<String>,
+    pub access_key_id: Option<SecretString>,
+    pub secret_access_key: Option<SecretString>,
+    pub session_token: Option<SecretString>,
+    pub profile_name: Option<String>,
+    /// Endpoint override for the Bedrock runtime (VPC endpoints, emulators).
+    pub bedrock_runtime_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -218,7 +218,7 @@ fn completion_chat(req: &CompletionRequest) -> Result<ChatCompletionRequest, Gat
 }
 
 /// The request with the deployment's `litellm_params` extras merged in (request values win).
-fn with_defaults<'a>(
+pub(super) fn with_defaults<'a>(
     req: &'a ChatCompletionRequest,
     defaults: &Map<String, Value>,
 ) -> Result<Cow<'a, ChatCompletionRequest>, GatewayError> {
@@ -237,8 +237,9 @@ fn with_defaults<'a>(
     Ok(Cow::Owned(merged))
 }
 
-/// Translates an OpenAI chat request into a Messages API body.
-fn build_request(
+/// Translates an OpenAI chat request into a Messages API body (Bedrock's Converse input is
+/// built from it too).
+pub(super) fn build_request(
     req: &ChatCompletionRequest,
     model: &str,
     default_max_tokens: u64,

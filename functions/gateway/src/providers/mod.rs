@@ -21,12 +21,14 @@ use crate::error::GatewayError;
 
 mod anthropic;
 mod azure;
+mod bedrock;
 mod http;
 mod mock;
 mod openai;
 
 pub use anthropic::AnthropicProvider;
 pub use azure::AzureProvider;
+pub use bedrock::BedrockProvider;
 pub use mock::MockProvider;
 pub use openai::OpenAiProvider;
 
@@ -86,6 +88,7 @@ pub enum Provider {
     OpenAi(OpenAiProvider),
     Azure(AzureProvider),
     Anthropic(AnthropicProvider),
+    Bedrock(BedrockProvider),
     Mock(MockProvider),
 }
 
@@ -106,6 +109,7 @@ impl Provider {
             }
             ProviderKind::Azure => Provider::Azure(AzureProvider::new(d, env)?),
             ProviderKind::Anthropic => Provider::Anthropic(AnthropicProvider::new(d, env)?),
+            ProviderKind::Bedrock => Provider::Bedrock(BedrockProvider::new(d)?),
             ProviderKind::Unsupported(name) => {
                 return Err(GatewayError::NotSupported(format!(
                     "provider '{name}' (deployment '{}') is not supported by RouteIQ yet",
@@ -121,6 +125,7 @@ impl Provider {
             Provider::OpenAi(p) => p,
             Provider::Azure(p) => p,
             Provider::Anthropic(p) => p,
+            Provider::Bedrock(p) => p,
             Provider::Mock(p) => p,
         }
     }

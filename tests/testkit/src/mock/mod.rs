@@ -27,6 +27,7 @@
 //! JSON schema.
 
 mod anthropic;
+mod bedrock;
 mod behavior;
 mod openai;
 mod util;
@@ -40,7 +41,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -363,12 +364,15 @@ pub(crate) enum Flavor {
     OpenAi,
     Azure,
     Anthropic,
+    Bedrock,
 }
 
 enum Route<'a> {
     OpenAi(Api),
     Azure(&'a str, Api),
     Anthropic,
+    /// Bedrock Converse: the decoded model id, and whether it is ConverseStream.
+    Bedrock(String, bool),
     Models,
     Health,
     NotFound,
@@ -392,6 +396,17 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
         "/v1/embeddings" | "/embeddings" => Route::OpenAi(Api::Embeddings),
         "/v1/messages" => Route::Anthropic,
         _ => {
+            if let Some(rest) = path.strip_prefix("/model/") {
+                return match rest.rsplit_once('/') {
+                    Some((id, "converse")) if !id.is_empty() => {
+                        Route::Bedrock(bedrock::decode_model_id(id), false)
+                    }
+                    Some((id, "converse-stream")) if !id.is_empty() => {
+                        Route::Bedrock(bedrock::decode_model_id(id), true)
+                    }
+                    _ => Route::NotFound,
+                };
+            }
             let Some(rest) = path.strip_prefix("/openai/deployments/") else {
                 return Route::NotFound;
             };
@@ -449,8 +464,9 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
     };
     let body_ok = parsed.is_ok();
     let body = parsed.unwrap_or(Value::Null);
-    let model: Option<&str> = match route {
+    let model: Option<&str> = match &route {
         Route::Azure(deployment, _) => Some(deployment),
+        Route::Bedrock(id, _) => Some(id.as_str()),
         _ => body.get("model").and_then(Value::as_str),
     };
 
@@ -487,6 +503,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         Route::OpenAi(api) => (Flavor::OpenAi, api),
         Route::Azure(_, api) => (Flavor::Azure, api),
         Route::Anthropic => (Flavor::Anthropic, Api::Chat),
+        Route::Bedrock(..) => (Flavor::Bedrock, Api::Chat),
         _ => {
             return json_response(
                 StatusCode::NOT_FOUND,
@@ -504,6 +521,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         Flavor::OpenAi => openai::check_auth(&st, &parts.headers),
         Flavor::Azure => openai::check_azure(&st, &parts.headers, query),
         Flavor::Anthropic => anthropic::check_headers(&st, &parts.headers),
+        Flavor::Bedrock => bedrock::check_auth(&parts.headers),
     }
     .and_then(|()| {
         if !body_ok {
@@ -524,12 +542,17 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         }
         match flavor {
             Flavor::Anthropic => anthropic::validate(&body),
+            Flavor::Bedrock => bedrock::validate(&body),
             _ => openai::validate(api, flavor, &body),
         }
     });
     if let Err((code, err)) = checked {
+        if flavor == Flavor::Bedrock {
+            return bedrock_error_response(code, &err, None);
+        }
         return error_response(code, &err, None);
     }
+    let bedrock_stream = matches!(route, Route::Bedrock(_, true));
     let model = model.unwrap_or("unknown");
 
     let behavior = match parts.headers.get(BEHAVIOR_HEADER).map(|v| v.to_str()) {
@@ -558,10 +581,21 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
     let build = |st: &Inner| -> Answer {
         match flavor {
             Flavor::Anthropic => anthropic::answer(st, model, &body, text_override),
+            Flavor::Bedrock => bedrock::answer(st, model, &body, bedrock_stream, text_override),
             _ => openai::answer(st, api, flavor, model, &body, text_override),
         }
     };
 
+    let finish = |answer: Answer, plan: Plan| {
+        let mut resp = finish(answer, plan);
+        if flavor == Flavor::Bedrock && bedrock_stream {
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(bedrock::EVENT_STREAM),
+            );
+        }
+        resp
+    };
     match behavior {
         Behavior::Ok | Behavior::Text(_) => finish(build(&st), Plan::All),
         Behavior::Delay(ms) => {
@@ -574,6 +608,13 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
             body: err_body,
             retry_after,
         } => {
+            if flavor == Flavor::Bedrock {
+                return bedrock_error_response(
+                    code,
+                    &bedrock::reshape_error(code, err_body),
+                    retry_after,
+                );
+            }
             let err = match (flavor, err_body) {
                 (Flavor::Anthropic, Some(b)) => anthropic::reshape_error(code, b),
                 (Flavor::Anthropic, None) => anthropic::default_error(code),
@@ -588,14 +629,17 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         Behavior::ErrorMidStream { after_chunks } => {
             let answer = build(&st);
             if !answer.stream {
-                let err = match flavor {
-                    Flavor::Anthropic => anthropic::default_error(500),
-                    _ => openai::default_error(500, model),
+                return match flavor {
+                    Flavor::Anthropic => error_response(500, &anthropic::default_error(500), None),
+                    Flavor::Bedrock => {
+                        bedrock_error_response(500, &bedrock::reshape_error(500, None), None)
+                    }
+                    _ => error_response(500, &openai::default_error(500, model), None),
                 };
-                return error_response(500, &err, None);
             }
             let frame = match flavor {
                 Flavor::Anthropic => anthropic::error_frame(),
+                Flavor::Bedrock => bedrock::error_frame(),
                 _ => openai::error_frame(),
             };
             finish(answer, Plan::ErrorMid(after_chunks, frame))
@@ -731,6 +775,16 @@ fn json_response(status: StatusCode, value: &Value) -> Response {
         bytes,
     )
         .into_response()
+}
+
+/// A Bedrock error: JSON body plus the `x-amzn-errortype` header the AWS SDK reads.
+fn bedrock_error_response(code: u16, body: &Value, retry_after: Option<u64>) -> Response {
+    let mut resp = error_response(code, body, retry_after);
+    resp.headers_mut().insert(
+        HeaderName::from_static("x-amzn-errortype"),
+        HeaderValue::from_static(bedrock::error_type(code)),
+    );
+    resp
 }
 
 fn error_response(code: u16, body: &Value, retry_after: Option<u64>) -> Response {
