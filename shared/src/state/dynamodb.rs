@@ -39,6 +39,12 @@ use aws_sdk_dynamodb::types::{
 use super::{Clock, PutCondition, StateStore, Versioned};
 use crate::Error;
 
+/// A state call is on the request path: bound it (connect, then the whole operation with
+/// retries) so a slow backend turns into a failover, not a slow request.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
+const MAX_ATTEMPTS: u32 = 2;
+
 /// Keys per `BatchGetItem` (DynamoDB's limit).
 const BATCH_LIMIT: usize = 100;
 /// Times an `incr` retries when it races with another writer resetting an expired counter.
@@ -90,6 +96,15 @@ impl DynamoDbStateStore {
             .build_https();
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(http)
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build(),
+            )
+            .retry_config(
+                aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS),
+            )
             .load()
             .await;
         Self::new(Client::new(&config), table, prefix, clock)

@@ -14,6 +14,9 @@ use async_trait::async_trait;
 
 use crate::Error;
 
+mod failover;
+pub use failover::FailoverStateStore;
+
 #[cfg(feature = "aws")]
 pub mod dynamodb;
 #[cfg(feature = "aws")]
@@ -64,6 +67,15 @@ pub struct Versioned {
     pub version: u64,
 }
 
+/// Whether a store's backend is answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreHealth {
+    Healthy,
+    /// The backend has been failing since this time (epoch ms); calls are answered from
+    /// process-local state meanwhile.
+    Degraded { since_ms: u64 },
+}
+
 /// When a [`StateStore::put`] may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutCondition {
@@ -80,6 +92,11 @@ pub enum PutCondition {
 pub trait StateStore: Send + Sync {
     /// Backend name for logs and readiness (`memory`, `dynamodb`).
     fn backend(&self) -> &'static str;
+
+    /// Whether the backend is answering (readiness reports a degraded store).
+    fn health(&self) -> StoreHealth {
+        StoreHealth::Healthy
+    }
 
     /// Adds `delta` to the counter at `key` (absent = 0) and returns the new value. The entry
     /// expires `ttl` after this write.
