@@ -73,7 +73,9 @@ pub enum StoreHealth {
     Healthy,
     /// The backend has been failing since this time (epoch ms); calls are answered from
     /// process-local state meanwhile.
-    Degraded { since_ms: u64 },
+    Degraded {
+        since_ms: u64,
+    },
 }
 
 /// When a [`StateStore::put`] may write.
