@@ -21,6 +21,17 @@ pub enum Error {
         /// Milliseconds until the first deployment becomes available again, when known.
         retry_after_ms: Option<u64>,
     },
+    /// Every available deployment of the group has an open circuit breaker.
+    #[error(
+        "no deployments available for model group '{group}': the circuit breaker of all {deployments} deployment(s) is open after repeated failures"
+    )]
+    CircuitOpen {
+        group: String,
+        /// How many deployments were skipped.
+        deployments: usize,
+        /// Milliseconds until the first circuit lets trial requests through.
+        retry_after_ms: Option<u64>,
+    },
     /// The group's only deployments use providers RouteIQ does not implement yet.
     #[error("model group '{group}' has only deployments on providers RouteIQ does not support yet ({})", .providers.join(", "))]
     ProviderNotSupported {

@@ -4,9 +4,15 @@
 mod api;
 mod bedrock;
 mod config;
+mod control_plane;
 mod errors;
+mod faults;
+mod load;
+mod observability;
 mod reliability;
+mod resilience;
 mod sdk;
+mod security;
 mod strategies;
 mod streaming;
 
@@ -18,6 +24,38 @@ use serde_json::{Value, json};
 /// The gateway binary cargo built for these tests.
 pub fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_routeiq-gateway"))
+}
+
+/// The `routeiq` tool binary (`serve`, `check`).
+pub fn routeiq_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_routeiq"))
+}
+
+/// `GET {path}` on the gateway.
+pub async fn get(gw: &GatewayProcess, path: &str) -> reqwest::Response {
+    routeiq_testkit::client()
+        .get(format!("{}{path}", gw.base_url()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+/// The gateway's `/metrics` text.
+pub async fn metrics_text(gw: &GatewayProcess) -> String {
+    let resp = get(gw, "/metrics").await;
+    assert_eq!(resp.status(), 200);
+    resp.text().await.expect("metrics body")
+}
+
+/// The value of one Prometheus sample line (`name{labels} value`), if present.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// Replaces `{MOCK}` (the mock's OpenAI base, `http://127.0.0.1:P/v1`) and `{MOCK_ROOT}`

@@ -41,6 +41,41 @@ pub fn authorize(
     }
 }
 
+/// Checks an admin request: the key must be one of `admin_keys` (`ADMIN_API_KEYS`) or the
+/// master key, compared in constant time against every one of them. No key is 401; a key that
+/// is not an admin key is 403; with no admin key configured at all, admin endpoints are off
+/// (403).
+pub fn authorize_admin(
+    master_key: Option<&SecretString>,
+    admin_keys: &[SecretString],
+    headers: &HeaderMap,
+) -> Result<(), GatewayError> {
+    let keys: Vec<&SecretString> = master_key
+        .into_iter()
+        .chain(admin_keys)
+        .filter(|k| !k.is_empty())
+        .collect();
+    if keys.is_empty() {
+        return Err(GatewayError::Forbidden(
+            "admin endpoints are disabled: set ADMIN_API_KEYS or a master key".into(),
+        ));
+    }
+    let Some(presented) = presented_key(headers).filter(|k| !k.is_empty()) else {
+        return Err(GatewayError::Unauthorized);
+    };
+    let mut matched = subtle::Choice::from(0);
+    for k in keys {
+        matched |= presented.as_bytes().ct_eq(k.expose().as_bytes());
+    }
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(GatewayError::Forbidden(
+            "this API key is not an admin key (ADMIN_API_KEYS or the master key)".into(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;
@@ -60,5 +95,33 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-api-key", HeaderValue::from_static("sk-1234"));
         assert!(authorize(Some(&key), &h).is_ok());
+    }
+
+    #[test]
+    fn admin_keys_and_master_key_are_admins() {
+        let master = SecretString::new("sk-master");
+        let admins = vec![SecretString::new("sk-admin")];
+        let with = |key: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("authorization", HeaderValue::from_static(key));
+            h
+        };
+        let none = HeaderMap::new();
+        assert!(matches!(
+            authorize_admin(Some(&master), &admins, &none),
+            Err(GatewayError::Unauthorized)
+        ));
+        assert!(authorize_admin(Some(&master), &admins, &with("Bearer sk-admin")).is_ok());
+        assert!(authorize_admin(Some(&master), &admins, &with("Bearer sk-master")).is_ok());
+        assert!(authorize_admin(None, &admins, &with("Bearer sk-admin")).is_ok());
+        assert!(matches!(
+            authorize_admin(Some(&master), &admins, &with("Bearer sk-client")),
+            Err(GatewayError::Forbidden(_))
+        ));
+        // No admin key configured: admin endpoints are off, whatever is presented.
+        assert!(matches!(
+            authorize_admin(None, &[], &with("Bearer anything")),
+            Err(GatewayError::Forbidden(_))
+        ));
     }
 }

@@ -20,7 +20,10 @@ JSON_LOGS             'true' for JSON log lines (also litellm_settings.json_logs
 OPENAI_API_KEY, ANTHROPIC_API_KEY, AZURE_API_KEY, AZURE_API_BASE, AZURE_API_VERSION,\n  \
 GROQ_API_KEY, TOGETHERAI_API_KEY, MISTRAL_API_KEY, DEEPSEEK_API_KEY, FIREWORKS_AI_API_KEY,\n  \
 OPENROUTER_API_KEY, HOSTED_VLLM_API_KEY\n                        \
-provider keys used when a deployment sets no api_key"
+provider keys used when a deployment sets no api_key\n  \
+ADMIN_API_KEYS, ROUTEIQ_*, OTEL_*\n                        \
+admin keys, backpressure, drain, circuit breakers, limits, SSRF guard,\n                        \
+tracing: see the README's table"
 )]
 pub struct Args {
     /// Path to a LiteLLM config.yaml.
@@ -65,4 +68,36 @@ impl Args {
             ConfigSource::Embedded
         }
     }
+}
+
+/// `routeiq`: the gateway and its tools, as subcommands.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "routeiq", version, about = "RouteIQ: LLM gateway and tools")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `routeiq`'s subcommands. A new tool is one more variant with its own `clap::Args` struct
+/// and one more arm in `src/bin/routeiq.rs`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Run the gateway (the same as the `routeiq-gateway` binary).
+    Serve(Args),
+    /// Validate a config (and with --validate-env the environment) without starting; prints
+    /// every problem with its path and exits non-zero on errors.
+    Check(CheckArgs),
+}
+
+/// `routeiq check`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
+    /// Path to a LiteLLM config.yaml.
+    #[arg(long, short = 'c', env = "LITELLM_CONFIG_PATH")]
+    pub config: PathBuf,
+
+    /// Also check the environment: every `os.environ/` reference and provider key variable a
+    /// deployment needs is set, `api_base` URLs parse, and RouteIQ's own variables are valid.
+    #[arg(long)]
+    pub validate_env: bool,
 }

@@ -20,6 +20,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use routeiq::config::RetryPolicy;
 use routeiq::router::{CallOutcome, Deployment, FailureClass, FallbackKind, RequestFacts};
+use tracing::Instrument;
 
 use crate::error::{GatewayError, UpstreamErrorKind};
 use crate::gateway::Gateway;
@@ -61,8 +62,18 @@ pub struct Dispatched<T> {
     pub attempts: u32,
     /// Time spent waiting on upstreams (all attempts, including backoff sleeps).
     pub upstream_time: Duration,
+    /// Time the router spent choosing deployments (every group tried).
+    pub decision_time: Duration,
     /// Whether a fallback group answered.
     pub fallback: bool,
+}
+
+/// Counters a dispatch accumulates over groups and attempts.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    attempts: u32,
+    upstream_time: Duration,
+    decision_time: Duration,
 }
 
 /// The first chunk of a stream, already received, and the rest.
@@ -138,6 +149,27 @@ pub fn failure_class(e: &GatewayError) -> FailureClass {
     }
 }
 
+/// The `class` label of `routeiq_upstream_errors_total` for a failed call.
+pub fn error_class(e: &GatewayError) -> &'static str {
+    match e {
+        GatewayError::Timeout { .. } => "timeout",
+        GatewayError::Connection { .. } => "connection",
+        GatewayError::BadUpstreamResponse { .. } => "bad_response",
+        GatewayError::OutboundBlocked(_) => "ssrf_blocked",
+        GatewayError::Upstream { kind, .. } => match kind {
+            UpstreamErrorKind::BadRequest => "bad_request",
+            UpstreamErrorKind::Authentication | UpstreamErrorKind::PermissionDenied => "auth",
+            UpstreamErrorKind::NotFound => "not_found",
+            UpstreamErrorKind::RateLimit => "rate_limit",
+            UpstreamErrorKind::ContextWindowExceeded => "context_window",
+            UpstreamErrorKind::ContentPolicyViolation => "content_policy",
+            UpstreamErrorKind::InternalServer => "server_error",
+            UpstreamErrorKind::ServiceUnavailable => "unavailable",
+        },
+        _ => "other",
+    }
+}
+
 /// Retries allowed for this error: `retry_policy` for its class, else `num_retries` for
 /// retryable errors and none for the rest.
 fn retries_for(e: &GatewayError, policy: &RetryPolicy, num_retries: u32) -> u32 {
@@ -174,6 +206,7 @@ fn fallback_kind(e: &GatewayError) -> Option<FallbackKind> {
             _ => Some(FallbackKind::General),
         },
         GatewayError::NoDeploymentAvailable { .. }
+        | GatewayError::CircuitOpen { .. }
         | GatewayError::Timeout { .. }
         | GatewayError::Connection { .. }
         | GatewayError::BadUpstreamResponse { .. }
@@ -227,20 +260,17 @@ impl Gateway {
                 available: self.router.model_names(),
             })?
             .to_string();
-        let mut attempts = 0u32;
-        let mut upstream_time = Duration::ZERO;
-        let first_error = match self
-            .try_group(&group, facts, op, &mut attempts, &mut upstream_time)
-            .await
-        {
+        let mut tally = Tally::default();
+        let first_error = match self.try_group(&group, facts, op, &mut tally).await {
             Ok((output, deployment, strategy)) => {
                 return Ok(Dispatched {
                     output,
                     deployment,
                     model_group: group,
                     strategy,
-                    attempts,
-                    upstream_time,
+                    attempts: tally.attempts,
+                    upstream_time: tally.upstream_time,
+                    decision_time: tally.decision_time,
                     fallback: false,
                 });
             }
@@ -253,18 +283,16 @@ impl Gateway {
         let mut last_error = first_error;
         for fb in fallbacks {
             tracing::info!(model_group = %group, fallback = %fb, error = %last_error, "falling back");
-            match self
-                .try_group(&fb, facts, op, &mut attempts, &mut upstream_time)
-                .await
-            {
+            match self.try_group(&fb, facts, op, &mut tally).await {
                 Ok((output, deployment, strategy)) => {
                     return Ok(Dispatched {
                         output,
                         deployment,
                         model_group: fb,
                         strategy,
-                        attempts,
-                        upstream_time,
+                        attempts: tally.attempts,
+                        upstream_time: tally.upstream_time,
+                        decision_time: tally.decision_time,
                         fallback: true,
                     });
                 }
@@ -279,15 +307,31 @@ impl Gateway {
         group: &str,
         facts: RequestFacts,
         op: &O,
-        attempts: &mut u32,
-        upstream_time: &mut Duration,
+        tally: &mut Tally,
     ) -> Result<(O::Output, Arc<Deployment>, &'static str), GatewayError> {
         let mut rng = fastrand::Rng::new();
+        let strategy = self.router.strategy().name();
+        let span = tracing::info_span!(
+            "routing_decision",
+            strategy,
+            model_group = group,
+            model_selected = tracing::field::Empty,
+            candidates_count = tracing::field::Empty,
+        );
+        let decided = Instant::now();
         let selection = self
             .router
             .select_group(group, facts, &mut rng)
-            .await
-            .map_err(GatewayError::from)?;
+            .instrument(span.clone())
+            .await;
+        let took = decided.elapsed();
+        tally.decision_time += took;
+        self.metrics().observe_decision(strategy, group, took);
+        let selection = selection.map_err(GatewayError::from)?;
+        span.record("candidates_count", selection.candidates.len());
+        if let Some(first) = selection.candidates.first() {
+            span.record("model_selected", first.id.as_str());
+        }
         let settings = self.router.settings();
         let candidates = &selection.candidates;
         let num_retries = candidates
@@ -308,30 +352,70 @@ impl Gateway {
                 deployment: &d,
                 http: &self.http,
             };
+            if let Some(blocked) = self.blocked_endpoint(&d.id) {
+                // Never silent: a refused endpoint is a clear 403, counted per attempt.
+                self.metrics()
+                    .observe_outbound_blocked(blocked.reason.as_str());
+                return Err(GatewayError::OutboundBlocked(blocked.clone()));
+            }
             let timeout = self.timeout_for(&d, op.is_stream());
             self.router.record_start(&d).await;
+            let span = tracing::info_span!(
+                "upstream_call",
+                provider = d.provider.name(),
+                deployment = %d.id,
+                model_group = group,
+                tokens = tracing::field::Empty,
+                status = tracing::field::Empty,
+            );
             let started = Instant::now();
-            let result = op.call(provider, &ctx, timeout).await;
+            let result = op
+                .call(provider, &ctx, timeout)
+                .instrument(span.clone())
+                .await;
             let elapsed = started.elapsed();
-            *upstream_time += elapsed;
-            *attempts += 1;
+            tally.upstream_time += elapsed;
+            tally.attempts += 1;
             tries_here += 1;
             let error = match result {
                 Ok(output) => {
                     if !op.is_stream() {
+                        let tokens = O::total_tokens(&output);
+                        span.record("tokens", tokens);
                         let outcome = CallOutcome {
                             latency: elapsed,
                             ttft: None,
-                            total_tokens: O::total_tokens(&output),
+                            total_tokens: tokens,
                         };
                         self.router.record_end(&d, Some(outcome)).await;
                     }
+                    span.record("status", 200);
                     return Ok((output, d, selection.strategy));
                 }
                 Err(e) => e,
             };
+            span.record("status", error.status_code().as_u16());
+            self.metrics()
+                .observe_upstream_error(&d.id, error_class(&error));
+            if let GatewayError::OutboundBlocked(b) = &error {
+                // Refused by the guarded resolver (which counted it): not the deployment's
+                // health, and no other attempt can succeed on the same endpoint.
+                tracing::warn!(deployment = %d.id, error = %b, "upstream call refused by the SSRF guard");
+                self.router.record_end(&d, None).await;
+                return Err(error);
+            }
             self.router.record_end(&d, None).await;
             let cooled = self.router.record_failure(&d, failure_class(&error)).await;
+            if let Some(state) = self
+                .router
+                .circuits()
+                .states(&[d.id.as_str()])
+                .await
+                .first()
+            {
+                self.metrics()
+                    .set_circuit_state(&d.id, &d.model_name, *state);
+            }
             tracing::warn!(
                 deployment = %d.id,
                 model_group = group,
@@ -350,7 +434,7 @@ impl Gateway {
             if next.id == d.id {
                 let wait = backoff(tries_here - 1, &error, min_wait);
                 tokio::time::sleep(wait).await;
-                *upstream_time += wait;
+                tally.upstream_time += wait;
             }
         }
     }
@@ -374,6 +458,15 @@ impl From<routeiq::Error> for GatewayError {
             e @ routeiq::Error::ProviderNotSupported { .. } => {
                 GatewayError::NotSupported(e.to_string())
             }
+            routeiq::Error::CircuitOpen {
+                ref group,
+                retry_after_ms,
+                ..
+            } => GatewayError::CircuitOpen {
+                model_group: group.clone(),
+                message: e.to_string(),
+                retry_after: retry_after_ms.map(Duration::from_millis),
+            },
             routeiq::Error::Config(e) => GatewayError::Internal(e.to_string()),
             routeiq::Error::State(e) => GatewayError::Internal(format!("state store: {e}")),
         }

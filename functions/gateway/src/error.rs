@@ -91,6 +91,19 @@ pub enum GatewayError {
         reason: String,
         retry_after: Option<Duration>,
     },
+    /// Every deployment of the group has an open circuit breaker.
+    #[error("{message}")]
+    CircuitOpen {
+        model_group: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// `ROUTEIQ_MAX_CONCURRENT_REQUESTS` requests are in flight: shed.
+    #[error("the gateway is at its limit of {limit} concurrent requests; retry shortly")]
+    Overloaded { limit: usize },
+    /// The SSRF guard refused the outbound connection.
+    #[error(transparent)]
+    OutboundBlocked(#[from] crate::outbound::OutboundBlocked),
     /// The request asks for something the chosen provider or endpoint cannot do.
     #[error("{0}")]
     NotSupported(String),
@@ -140,6 +153,10 @@ impl GatewayError {
             GatewayError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::NoDeploymentAvailable { .. } => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::CircuitOpen { .. } | GatewayError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            GatewayError::OutboundBlocked(_) => StatusCode::FORBIDDEN,
             GatewayError::NotSupported(_) => StatusCode::BAD_REQUEST,
             GatewayError::Upstream { status, kind, .. } => match kind {
                 UpstreamErrorKind::ContextWindowExceeded
@@ -162,8 +179,10 @@ impl GatewayError {
             | GatewayError::ModelNotFound { .. }
             | GatewayError::PayloadTooLarge { .. }
             | GatewayError::NotSupported(_)
-            | GatewayError::Internal(_) => false,
-            GatewayError::NoDeploymentAvailable { .. } => false,
+            | GatewayError::Internal(_)
+            | GatewayError::OutboundBlocked(_)
+            | GatewayError::Overloaded { .. } => false,
+            GatewayError::NoDeploymentAvailable { .. } | GatewayError::CircuitOpen { .. } => false,
             GatewayError::Upstream { kind, .. } => matches!(
                 kind,
                 UpstreamErrorKind::RateLimit
@@ -194,7 +213,9 @@ impl GatewayError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             GatewayError::Upstream { retry_after, .. }
-            | GatewayError::NoDeploymentAvailable { retry_after, .. } => *retry_after,
+            | GatewayError::NoDeploymentAvailable { retry_after, .. }
+            | GatewayError::CircuitOpen { retry_after, .. } => *retry_after,
+            GatewayError::Overloaded { .. } => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
@@ -207,8 +228,9 @@ impl GatewayError {
             | GatewayError::PayloadTooLarge { .. }
             | GatewayError::NotSupported(_) => "invalid_request_error",
             GatewayError::Unauthorized => "authentication_error",
-            GatewayError::Forbidden(_) => "permission_error",
+            GatewayError::Forbidden(_) | GatewayError::OutboundBlocked(_) => "permission_error",
             GatewayError::NoDeploymentAvailable { .. } => "rate_limit_error",
+            GatewayError::CircuitOpen { .. } | GatewayError::Overloaded { .. } => "api_error",
             GatewayError::Upstream { kind, .. } => kind.openai_type(),
             GatewayError::Timeout { .. } => "timeout",
             GatewayError::Connection { .. } | GatewayError::BadUpstreamResponse { .. } => {
@@ -225,6 +247,9 @@ impl GatewayError {
             GatewayError::ModelNotFound { .. } => Some("model_not_found".into()),
             GatewayError::PayloadTooLarge { .. } => Some("request_too_large".into()),
             GatewayError::NoDeploymentAvailable { .. } => Some("no_deployments_available".into()),
+            GatewayError::CircuitOpen { .. } => Some("circuit_open".into()),
+            GatewayError::Overloaded { .. } => Some("server_overloaded".into()),
+            GatewayError::OutboundBlocked(_) => Some("ssrf_blocked".into()),
             GatewayError::Upstream { kind, status, .. } => Some(
                 kind.code()
                     .map(str::to_string)

@@ -15,10 +15,50 @@ use routeiq::state::{Clock, InMemoryStateStore, StateStore, SystemClock};
 use serde_json::Value;
 
 use crate::dispatch::{Operation, StreamStart, open_stream, with_timeout};
+use crate::emf::EmfEmitter;
 use crate::error::GatewayError;
+use crate::metrics::Metrics;
+use crate::outbound::{BlockObserver, OutboundBlocked, Trust};
 use crate::providers::{CallContext, InferenceProvider, Provider};
+use crate::settings::RuntimeSettings;
 
-/// Everything a request needs, built once at start-up.
+/// What outlives a config reload: metrics, the operational settings (read from the
+/// environment at start-up), and the routing state (cooldowns, circuits, statistics).
+#[derive(Clone)]
+pub struct Services {
+    pub metrics: Arc<Metrics>,
+    pub settings: Arc<RuntimeSettings>,
+    pub state: Arc<dyn StateStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Services {
+    /// In-memory state, the system clock, fresh metrics (also written as CloudWatch EMF lines
+    /// when `settings.lambda`).
+    pub fn new(settings: RuntimeSettings) -> Services {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let state: Arc<dyn StateStore> = Arc::new(InMemoryStateStore::new(clock.clone()));
+        Self::with_state(settings, state, clock)
+    }
+
+    /// Services over a given state store and clock.
+    pub fn with_state(
+        settings: RuntimeSettings,
+        state: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Services {
+        let emf = settings.lambda.then(EmfEmitter::stdout);
+        Services {
+            metrics: Arc::new(Metrics::new(emf)),
+            settings: Arc::new(settings),
+            state,
+            clock,
+        }
+    }
+}
+
+/// Everything a request needs, built from one config (at start-up and on every
+/// `/config/reload`).
 pub struct Gateway {
     pub router: Router,
     providers: HashMap<String, Arc<Provider>>,
@@ -26,6 +66,12 @@ pub struct Gateway {
     /// Clients must present this key; `None` runs open.
     pub master_key: Option<SecretString>,
     pub max_request_bytes: usize,
+    /// The config this gateway was built from.
+    pub config: Arc<Config>,
+    pub services: Services,
+    /// Deployments whose endpoint is an IP literal the SSRF guard refuses (IP literals never
+    /// reach the guarded resolver): every call to them is refused.
+    blocked_endpoints: HashMap<String, OutboundBlocked>,
 }
 
 /// Why the gateway could not be built from a config.
@@ -41,23 +87,53 @@ pub enum BuildError {
     Http(String),
 }
 
+/// Why building a gateway from a config failed, with every problem's path, for API answers.
+impl BuildError {
+    /// `(path, message)` of the problem.
+    pub fn problem(&self) -> (String, String) {
+        match self {
+            BuildError::Provider { index, source, .. } => {
+                (format!("model_list[{index}]"), source.to_string())
+            }
+            BuildError::Http(m) => ("<http client>".to_string(), m.clone()),
+        }
+    }
+}
+
 impl Gateway {
-    /// Builds the gateway with in-memory state and the system clock.
+    /// Builds the gateway with in-memory state, the system clock and default operational
+    /// settings.
     pub fn new(
         config: &Config,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Gateway, BuildError> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let state: Arc<dyn StateStore> = Arc::new(InMemoryStateStore::new(clock.clone()));
-        Self::with_state(config, env, state, clock)
+        Self::build(config, env, Services::new(RuntimeSettings::default()))
     }
 
+    /// Builds the gateway over a given state store and clock, with default operational
+    /// settings.
     pub fn with_state(
         config: &Config,
         env: &dyn Fn(&str) -> Option<String>,
         state: Arc<dyn StateStore>,
         clock: Arc<dyn Clock>,
     ) -> Result<Gateway, BuildError> {
+        Self::build(
+            config,
+            env,
+            Services::with_state(RuntimeSettings::default(), state, clock),
+        )
+    }
+
+    /// Builds the gateway for `config` on `services` (a reload passes the running ones, so
+    /// metrics, settings and routing state carry over).
+    pub fn build(
+        config: &Config,
+        env: &dyn Fn(&str) -> Option<String>,
+        services: Services,
+    ) -> Result<Gateway, BuildError> {
+        let state = services.state.clone();
+        let clock = services.clock.clone();
         // Provider keys named in `environment_variables` come before the process environment,
         // as LiteLLM sets them into os.environ.
         let env_with_config = |name: &str| {
@@ -67,7 +143,8 @@ impl Gateway {
                 .map(|s| s.expose().to_string())
                 .or_else(|| env(name))
         };
-        let router = Router::new(config, state, clock);
+        let router = Router::new(config, state, clock)
+            .with_circuit_breakers(services.settings.circuit_breakers);
         let mut providers = HashMap::new();
         for (index, d) in router.deployments().enumerate() {
             if !d.provider.is_supported() && d.params.mock_response.is_none() {
@@ -82,12 +159,19 @@ impl Gateway {
             })?;
             providers.insert(d.id.clone(), p);
         }
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(512)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
+        let policy = Arc::new(services.settings.outbound.clone());
+        let mut blocked_endpoints = HashMap::new();
+        for (id, p) in &providers {
+            if let Some(Err(blocked)) = p.endpoint().map(|u| policy.check_url(u, Trust::Operator)) {
+                tracing::warn!(deployment = %id, error = %blocked, "deployment endpoint refused by the SSRF guard");
+                blocked_endpoints.insert(id.clone(), blocked);
+            }
+        }
+        let metrics = services.metrics.clone();
+        let observer: BlockObserver = Arc::new(move |b: &OutboundBlocked| {
+            metrics.observe_outbound_blocked(b.reason.as_str())
+        });
+        let http = crate::outbound::http_client(policy, Trust::Operator, Some(observer))
             .map_err(|e| BuildError::Http(e.to_string()))?;
         let master_key = config
             .general_settings
@@ -103,11 +187,53 @@ impl Gateway {
             http,
             master_key,
             max_request_bytes,
+            config: Arc::new(config.clone()),
+            services,
+            blocked_endpoints,
         })
+    }
+
+    /// Re-creates the router (its strategies, from this gateway's config) over the same
+    /// providers, HTTP client and routing state: what `POST /router/reload` swaps in.
+    ///
+    /// This is the extension point for ML routing: strategies that load models (re)load them
+    /// here, and report the time with [`Metrics::record_model_load`].
+    pub fn reload_router(&self) -> Result<Gateway, BuildError> {
+        let router = Router::new(
+            &self.config,
+            self.services.state.clone(),
+            self.services.clock.clone(),
+        )
+        .with_circuit_breakers(self.services.settings.circuit_breakers);
+        Ok(Gateway {
+            router,
+            providers: self.providers.clone(),
+            http: self.http.clone(),
+            master_key: self.master_key.clone(),
+            max_request_bytes: self.max_request_bytes,
+            config: self.config.clone(),
+            services: self.services.clone(),
+            blocked_endpoints: self.blocked_endpoints.clone(),
+        })
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.services.metrics
+    }
+
+    /// The operational settings.
+    pub fn settings(&self) -> &RuntimeSettings {
+        &self.services.settings
     }
 
     pub(crate) fn provider(&self, deployment_id: &str) -> Option<&Provider> {
         self.providers.get(deployment_id).map(Arc::as_ref)
+    }
+
+    /// The SSRF guard's refusal of a deployment's IP-literal endpoint, if any.
+    pub(crate) fn blocked_endpoint(&self, deployment_id: &str) -> Option<&OutboundBlocked> {
+        self.blocked_endpoints.get(deployment_id)
     }
 }
 

@@ -22,6 +22,8 @@ use crate::error::GatewayError;
 use crate::gateway::{
     ChatOp, ChatStreamOp, CompletionOp, CompletionStreamOp, EmbeddingsOp, Gateway,
 };
+use crate::observe::RequestCtx;
+use crate::outbound::reject_client_endpoint;
 use crate::stream::{StreamChunk, sse_body};
 
 type AppState = State<Arc<Gateway>>;
@@ -44,6 +46,7 @@ async fn read_json<T: DeserializeOwned>(gw: &Gateway, req: Request) -> Result<T,
     let bytes = axum::body::to_bytes(req.into_body(), limit)
         .await
         .map_err(|_| too_large())?;
+    crate::limits::check_json_depth(&bytes, gw.settings().limits.max_json_depth)?;
     // Fast path: plain serde. Only a body that fails is parsed again to find the failing path.
     if let Ok(v) = serde_json::from_slice(&bytes) {
         return Ok(v);
@@ -108,11 +111,13 @@ fn sse_response<T: StreamChunk>(
     gw: Arc<Gateway>,
     d: Dispatched<StreamStart<T>>,
     started: Instant,
+    ctx: RequestCtx,
 ) -> Response {
     let mut headers = HeaderMap::new();
     decision_headers(&mut headers, &d, started);
+    ctx.dispatched(&d, true);
     let idle = gw.timeout_for(&d.deployment, true);
-    let body = sse_body(gw, d.deployment, d.output, idle, started);
+    let body = sse_body(gw, d.deployment, d.output, idle, started, ctx);
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
@@ -154,6 +159,7 @@ async fn chat_inner(
     started: Instant,
 ) -> Result<Response, GatewayError> {
     authorize(gw.master_key.as_ref(), req.headers())?;
+    let ctx = RequestCtx::of(&req);
     let body: ChatCompletionRequest = read_json(&gw, req).await?;
     require_model(&body.model)?;
     if body.messages.is_empty() {
@@ -162,6 +168,9 @@ async fn chat_inner(
             "messages",
         ));
     }
+    crate::limits::check_message_count(body.messages.len(), gw.settings().limits.max_messages)?;
+    reject_client_endpoint(&body.extra)?;
+    ctx.set_model_group(gw.router.resolve_group(&body.model));
     let prompt_chars: String = body
         .messages
         .iter()
@@ -175,13 +184,22 @@ async fn chat_inner(
         let d = gw
             .dispatch(&body.model, facts, &ChatStreamOp(&body))
             .await?;
-        return Ok(sse_response(gw, d, started));
+        return Ok(sse_response(gw, d, started, ctx));
     }
     let d = gw.dispatch(&body.model, facts, &ChatOp(&body)).await?;
     let cost = d
         .output
         .usage
         .and_then(|u| d.deployment.cost(u.prompt_tokens, u.completion_tokens));
+    ctx.dispatched(&d, false);
+    if let Some(u) = d.output.usage {
+        ctx.usage(
+            Some(u.prompt_tokens),
+            Some(u.completion_tokens),
+            Some(u.total_tokens),
+        );
+    }
+    ctx.cost(cost);
     Ok(json_response(&d.output, &d, started, cost))
 }
 
@@ -200,8 +218,11 @@ async fn completions_inner(
     started: Instant,
 ) -> Result<Response, GatewayError> {
     authorize(gw.master_key.as_ref(), req.headers())?;
+    let ctx = RequestCtx::of(&req);
     let body: CompletionRequest = read_json(&gw, req).await?;
     require_model(&body.model)?;
+    reject_client_endpoint(&body.extra)?;
+    ctx.set_model_group(gw.router.resolve_group(&body.model));
     let facts = RequestFacts {
         estimated_tokens: estimate_tokens(&body.prompt_text()),
         stream: body.is_stream(),
@@ -210,13 +231,27 @@ async fn completions_inner(
         let d = gw
             .dispatch(&body.model, facts, &CompletionStreamOp(&body))
             .await?;
-        return Ok(sse_response(gw, d, started));
+        return Ok(sse_response(gw, d, started, ctx));
     }
     let d = gw
         .dispatch(&body.model, facts, &CompletionOp(&body))
         .await?;
     let cost = usage_cost(&d);
+    record_json_usage(&ctx, &d, cost);
     Ok(json_response(&d.output, &d, started, cost))
+}
+
+/// Records a JSON answer's routing decision, `usage` and cost in the request's context.
+fn record_json_usage(ctx: &RequestCtx, d: &Dispatched<serde_json::Value>, cost: Option<f64>) {
+    ctx.dispatched(d, false);
+    let u = d.output.get("usage");
+    let field = |name: &str| u.and_then(|u| u.get(name)).and_then(|v| v.as_u64());
+    ctx.usage(
+        field("prompt_tokens"),
+        field("completion_tokens"),
+        field("total_tokens"),
+    );
+    ctx.cost(cost);
 }
 
 fn usage_cost(d: &Dispatched<serde_json::Value>) -> Option<f64> {
@@ -244,8 +279,11 @@ async fn embeddings_inner(
     started: Instant,
 ) -> Result<Response, GatewayError> {
     authorize(gw.master_key.as_ref(), req.headers())?;
+    let ctx = RequestCtx::of(&req);
     let body: EmbeddingRequest = read_json(&gw, req).await?;
     require_model(&body.model)?;
+    reject_client_endpoint(&body.extra)?;
+    ctx.set_model_group(gw.router.resolve_group(&body.model));
     let text = match &body.input {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Array(items) if !items.is_empty() => items
@@ -268,6 +306,7 @@ async fn embeddings_inner(
         .dispatch(&body.model, facts, &EmbeddingsOp(&body))
         .await?;
     let cost = usage_cost(&d);
+    record_json_usage(&ctx, &d, cost);
     Ok(json_response(&d.output, &d, started, cost))
 }
 
@@ -301,18 +340,9 @@ pub async fn liveliness() -> Response {
     Json("I'm alive!").into_response()
 }
 
-/// `GET /health/readiness`, `/_health/ready`: config loaded, routes ready.
-pub async fn readiness(State(gw): AppState) -> Response {
-    let body = serde_json::json!({
-        "status": "healthy",
-        "state_backend": gw.router.state().backend(),
-        "model_groups": gw.router.model_names().len(),
-        "deployments": gw.router.deployments().count(),
-        "routing_strategy": gw.router.strategy().name(),
-        "version": env!("CARGO_PKG_VERSION"),
-    });
-    Json(body).into_response()
-}
+/// `GET /health/readiness`, `/_health/ready`: config loaded, router ready, not draining
+/// (see [`crate::admin::readiness`]).
+pub use crate::admin::readiness;
 
 /// Unknown paths, in OpenAI's error shape.
 pub async fn not_found(req: Request<Body>) -> Response {

@@ -1,16 +1,27 @@
 //! RouteIQ gateway: the OpenAI-compatible HTTP app. `main.rs` only parses the command line,
 //! loads the config and serves; everything else lives here.
 
+pub mod admin;
+pub mod app;
 pub mod auth;
+pub mod check;
 pub mod cli;
 pub mod dispatch;
+pub mod emf;
 pub mod error;
 pub mod gateway;
 pub mod handlers;
+pub mod lambda;
+pub mod limits;
+pub mod metrics;
+pub mod observe;
+pub mod outbound;
 pub mod providers;
 pub mod server;
+pub mod settings;
 pub mod startup;
 pub mod stream;
+pub mod telemetry;
 
 pub use error::GatewayError;
 pub use gateway::Gateway;

@@ -1,10 +1,15 @@
-//! Start-up: find and load the config, set up logging, build the gateway.
+//! Start-up: find and load the config, set up logging and tracing, build the gateway, serve.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use routeiq::config::{ConfigError, LoadedConfig};
 
-use crate::cli::ConfigSource;
+use crate::app::App;
+use crate::cli::{Args, ConfigSource};
+use crate::gateway::{BuildError, Gateway, Services};
+use crate::server;
+use crate::settings::{EnvError, RuntimeSettings};
 
 /// The config served when none is given: deployments answering with `mock_response`, so the
 /// gateway runs with no API key and no network.
@@ -48,24 +53,99 @@ fn read(p: &Path) -> std::io::Result<String> {
     std::fs::read_to_string(p)
 }
 
-/// Installs the global tracing subscriber: JSON lines when `json`, else compact text; the
-/// filter comes from `RUST_LOG` (default `info`).
-pub fn init_logging(json: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only for a person at a terminal, never into log files or collectors.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout())
-        && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stdout);
-    let result = if json {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.compact().try_init()
-    };
-    if let Err(e) = result {
-        eprintln!("logging already initialised: {e}");
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("loading config: {0}")]
+    Config(#[from] LoadError),
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error("building the gateway: {0}")]
+    Build(#[from] BuildError),
+    #[error("--host '{0}' is not an IP address")]
+    Host(String),
+    #[error("a TLS crypto provider was already installed")]
+    Tls,
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("serving on {addr}: {source}")]
+    Serve {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Runs the gateway: loads the config, sets up logging and tracing, builds the gateway and
+/// serves until SIGTERM/Ctrl-C (then drains). What `routeiq-gateway` and `routeiq serve` do.
+pub fn run(args: &Args) -> Result<(), StartupError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(StartupError::Runtime)?;
+    let env = |name: &str| std::env::var(name).ok();
+    runtime.block_on(serve(args, &env))
+}
+
+async fn serve(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<(), StartupError> {
+    // Before any HTTP client is built (the OTLP exporter's too). Another installed provider is
+    // fine (e.g. a test harness): any provider serves TLS.
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+        && rustls::crypto::CryptoProvider::get_default().is_none()
+    {
+        return Err(StartupError::Tls);
     }
+    let json_env = env("JSON_LOGS").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let source = args.config_source();
+    let loaded = load_config(&source, env);
+    let telemetry = crate::telemetry::init(
+        json_env
+            || loaded
+                .as_ref()
+                .is_ok_and(|l| l.config.litellm_settings.json_logs),
+        env,
+    );
+    let loaded = loaded?;
+    match &source {
+        ConfigSource::File(p) => tracing::info!(path = %p.display(), "config loaded"),
+        ConfigSource::Embedded => tracing::info!(
+            "no config given (--config, LITELLM_CONFIG_PATH, /app/config/config.yaml): serving the embedded quickstart config"
+        ),
+    }
+    for w in &loaded.warnings {
+        tracing::warn!(path = %w.path, "{}", w.message);
+    }
+    if args.num_workers.is_some() {
+        tracing::warn!("--num_workers is ignored: RouteIQ serves from one multi-threaded process");
+    }
+    let settings = RuntimeSettings::from_env(env)?;
+    let gateway = Gateway::build(&loaded.config, env, Services::new(settings))?;
+    if gateway.master_key.is_none() {
+        tracing::warn!(
+            "no master_key configured (general_settings.master_key or LITELLM_MASTER_KEY): the gateway accepts requests without authentication"
+        );
+    }
+    tracing::info!(
+        model_groups = gateway.router.model_names().len(),
+        deployments = gateway.router.deployments().count(),
+        routing_strategy = gateway.router.strategy().name(),
+        max_concurrent_requests = gateway.settings().max_concurrent_requests,
+        circuit_breaker_failure_threshold = gateway.settings().circuit_breakers.failure_threshold,
+        "router ready"
+    );
+    let ip: IpAddr = args
+        .host
+        .parse()
+        .map_err(|_| StartupError::Host(args.host.clone()))?;
+    let addr = SocketAddr::new(ip, args.port);
+    let drain_timeout = gateway.settings().drain_timeout;
+    let app = App::new(gateway, source, telemetry.exporting());
+    let router = server::app(app.clone());
+    let result = server::serve(router, app, addr, drain_timeout)
+        .await
+        .map_err(|source| StartupError::Serve { addr, source });
+    // Flush buffered spans; the exporter sends through this runtime, so block elsewhere.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    result
 }

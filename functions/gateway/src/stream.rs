@@ -18,11 +18,14 @@ use serde::Serialize;
 use crate::dispatch::{StreamStart, failure_class};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::observe::RequestCtx;
 
 /// What a stream chunk tells about usage.
 pub trait StreamChunk: Serialize + Send + 'static {
     /// `usage.total_tokens` if the chunk carries usage.
     fn usage_total(&self) -> Option<u64>;
+    /// `(prompt_tokens, completion_tokens)` if the chunk carries usage.
+    fn usage_split(&self) -> Option<(u64, u64)>;
     /// Characters of generated text in the chunk (to estimate tokens without usage).
     fn text_chars(&self) -> usize;
 }
@@ -30,6 +33,10 @@ pub trait StreamChunk: Serialize + Send + 'static {
 impl StreamChunk for routeiq::openai::ChatCompletionChunk {
     fn usage_total(&self) -> Option<u64> {
         self.usage.map(|u| u.total_tokens)
+    }
+
+    fn usage_split(&self) -> Option<(u64, u64)> {
+        self.usage.map(|u| (u.prompt_tokens, u.completion_tokens))
     }
 
     fn text_chars(&self) -> usize {
@@ -43,6 +50,14 @@ impl StreamChunk for routeiq::openai::ChatCompletionChunk {
 impl StreamChunk for serde_json::Value {
     fn usage_total(&self) -> Option<u64> {
         self.get("usage")?.get("total_tokens")?.as_u64()
+    }
+
+    fn usage_split(&self) -> Option<(u64, u64)> {
+        let u = self.get("usage")?;
+        Some((
+            u.get("prompt_tokens")?.as_u64()?,
+            u.get("completion_tokens")?.as_u64()?,
+        ))
     }
 
     fn text_chars(&self) -> usize {
@@ -66,14 +81,20 @@ struct Finisher {
     started: Instant,
     ttft: Duration,
     usage_total: Option<u64>,
+    usage_split: Option<(u64, u64)>,
     text_chars: usize,
     done: bool,
+    /// The request's log/metrics context: usage and cost are known only at the end.
+    ctx: RequestCtx,
 }
 
 impl Finisher {
     fn observe<T: StreamChunk>(&mut self, chunk: &T) {
         if let Some(t) = chunk.usage_total() {
             self.usage_total = Some(t);
+        }
+        if let Some(split) = chunk.usage_split() {
+            self.usage_split = Some(split);
         }
         self.text_chars += chunk.text_chars();
     }
@@ -83,6 +104,18 @@ impl Finisher {
             return;
         }
         self.done = true;
+        if error.is_some() {
+            self.ctx.stream_failed();
+        }
+        let estimated = self.text_chars.div_ceil(4) as u64;
+        match self.usage_split {
+            Some((prompt, completion)) => {
+                self.ctx
+                    .usage(Some(prompt), Some(completion), self.usage_total);
+                self.ctx.cost(self.deployment.cost(prompt, completion));
+            }
+            None => self.ctx.usage(None, Some(estimated), None),
+        }
         let gateway = self.gateway.clone();
         let deployment = self.deployment.clone();
         let outcome = error.is_none().then(|| CallOutcome {
@@ -153,6 +186,7 @@ pub fn sse_body<T: StreamChunk>(
     start: StreamStart<T>,
     idle_timeout: Duration,
     started: Instant,
+    ctx: RequestCtx,
 ) -> Body {
     let provider = deployment.provider.name().to_string();
     let mut finisher = Finisher {
@@ -161,8 +195,10 @@ pub fn sse_body<T: StreamChunk>(
         started,
         ttft: start.ttft,
         usage_total: None,
+        usage_split: None,
         text_chars: 0,
         done: false,
+        ctx,
     };
     finisher.observe(&start.first);
     let state = State {

@@ -4,7 +4,8 @@
 //! deployments that are cooling down or on unsupported providers, asks the strategy to order
 //! the rest, and returns them as a [`Selection`]: first choice first, then the order to fall
 //! back in. After each upstream call the gateway reports back (`record_*`), which feeds
-//! cooldowns, latency statistics, usage counters and in-flight counts in the [`StateStore`].
+//! cooldowns, circuit breakers, latency statistics, usage counters and in-flight counts in the
+//! [`StateStore`]. Deployments whose [circuit](circuit) is open are not candidates.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,9 +15,11 @@ use crate::Error;
 use crate::config::{Config, FallbackRule, RouterSettings};
 use crate::state::{Clock, PutCondition, StateStore};
 
+pub mod circuit;
 mod deployment;
 pub mod strategy;
 
+pub use circuit::{Admission, CircuitBreakerSettings, CircuitBreakers, CircuitState, Transition};
 pub use deployment::Deployment;
 pub use strategy::{Candidate, Needs, RequestFacts, Strategy};
 
@@ -74,9 +77,12 @@ pub struct Router {
     strategy: Strategy,
     state: Arc<dyn StateStore>,
     clock: Arc<dyn Clock>,
+    circuits: CircuitBreakers,
 }
 
 impl Router {
+    /// A router over `config`'s model list, with default circuit breaker settings (see
+    /// [`Router::with_circuit_breakers`]).
     pub fn new(config: &Config, state: Arc<dyn StateStore>, clock: Arc<dyn Clock>) -> Router {
         let mut groups: HashMap<String, Vec<Arc<Deployment>>> = HashMap::new();
         let mut group_order = Vec::new();
@@ -93,6 +99,11 @@ impl Router {
         let settings = config.router_settings.clone();
         let strategy =
             Strategy::from_config(settings.routing_strategy, &settings.routing_strategy_args);
+        let circuits = CircuitBreakers::new(
+            CircuitBreakerSettings::default(),
+            state.clone(),
+            clock.clone(),
+        );
         Router {
             groups,
             group_order,
@@ -100,7 +111,27 @@ impl Router {
             strategy,
             state,
             clock,
+            circuits,
         }
+    }
+
+    /// The same router with these circuit breaker settings.
+    pub fn with_circuit_breakers(mut self, settings: CircuitBreakerSettings) -> Router {
+        self.circuits = CircuitBreakers::new(settings, self.state.clone(), self.clock.clone());
+        self
+    }
+
+    /// The circuit breakers of every deployment.
+    pub fn circuits(&self) -> &CircuitBreakers {
+        &self.circuits
+    }
+
+    /// The effective circuit state of every deployment, in [`Router::deployments`] order.
+    pub async fn circuit_states(&self) -> Vec<(Arc<Deployment>, CircuitState)> {
+        let deployments: Vec<Arc<Deployment>> = self.deployments().cloned().collect();
+        let ids: Vec<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
+        let states = self.circuits.states(&ids).await;
+        deployments.into_iter().zip(states).collect()
     }
 
     pub fn settings(&self) -> &RouterSettings {
@@ -185,6 +216,7 @@ impl Router {
             });
         }
         let available = self.filter_cooldowns(group, supported).await?;
+        let available = self.filter_circuits(group, available).await?;
         let mut candidates: Vec<Candidate<'_>> =
             available.iter().map(|d| Candidate::new(d)).collect();
         self.fill_stats(&mut candidates).await;
@@ -243,6 +275,36 @@ impl Router {
             });
         }
         Ok(healthy)
+    }
+
+    async fn filter_circuits<'a>(
+        &self,
+        group: &str,
+        deployments: Vec<&'a Arc<Deployment>>,
+    ) -> Result<Vec<&'a Arc<Deployment>>, Error> {
+        if !self.circuits.settings().enabled() {
+            return Ok(deployments);
+        }
+        let ids: Vec<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
+        let admissions = self.circuits.admit(&ids).await;
+        let mut retry_after_ms: Option<u64> = None;
+        let mut closed = Vec::with_capacity(deployments.len());
+        for (d, a) in deployments.iter().zip(admissions) {
+            match a {
+                Admission::Allowed => closed.push(*d),
+                Admission::Rejected { retry_after_ms: ms } => {
+                    retry_after_ms = Some(retry_after_ms.map_or(ms, |m| m.min(ms)));
+                }
+            }
+        }
+        if closed.is_empty() {
+            return Err(Error::CircuitOpen {
+                group: group.to_string(),
+                deployments: deployments.len(),
+                retry_after_ms,
+            });
+        }
+        Ok(closed)
     }
 
     async fn fill_stats(&self, candidates: &mut [Candidate<'_>]) {
@@ -310,6 +372,7 @@ impl Router {
     }
 
     /// Call when a request to `d` has finished, successfully or not (pairs with `record_start`).
+    /// A finished call with an outcome counts as a success for `d`'s circuit breaker.
     pub async fn record_end(&self, d: &Deployment, outcome: Option<CallOutcome>) {
         let needs = self.strategy.needs();
         if needs.in_flight {
@@ -317,6 +380,7 @@ impl Router {
                 .await;
         }
         let Some(outcome) = outcome else { return };
+        self.circuits.on_success(&d.id).await;
         if needs.usage && outcome.total_tokens > 0 {
             let minute = self.clock.now_ms() / MINUTE_MS;
             self.incr_logged(
@@ -337,8 +401,12 @@ impl Router {
         }
     }
 
-    /// Call when a request to `d` failed. Returns whether `d` was put in cooldown.
+    /// Call when a request to `d` failed. Returns whether `d` was put in cooldown. Failures
+    /// that are not the request's own fault also count toward `d`'s circuit breaker.
     pub async fn record_failure(&self, d: &Deployment, class: FailureClass) -> bool {
+        if class != FailureClass::Ignored {
+            self.circuits.on_failure(&d.id).await;
+        }
         if self.settings.disable_cooldowns || class == FailureClass::Ignored {
             return false;
         }

@@ -241,3 +241,58 @@ fn usage_based_enforces_rpm_per_minute() {
     clock.advance(Duration::from_secs(60));
     assert!(block_on(r.select("gpt", RequestFacts::default(), &mut rng)).is_ok());
 }
+
+#[test]
+fn open_circuits_are_skipped_and_all_open_is_circuit_open() {
+    let (clock, r) = router(two_deployments(RoutingStrategyName::SimpleShuffle));
+    let r = r.with_circuit_breakers(CircuitBreakerSettings {
+        failure_threshold: 2,
+        success_threshold: 1,
+        open_timeout: Duration::from_secs(10),
+        window: Duration::from_secs(60),
+    });
+    let a = r.deployments().find(|d| d.id == "a").unwrap().clone();
+    let b = r.deployments().find(|d| d.id == "b").unwrap().clone();
+    // Request-side failures never count.
+    for _ in 0..5 {
+        block_on(r.record_failure(&a, FailureClass::Ignored));
+    }
+    let mut rng = fastrand::Rng::with_seed(3);
+    let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
+    assert_eq!(s.candidates.len(), 2);
+    // `disable_cooldowns` is off, so use a counted failure below `allowed_fails` for `a`.
+    block_on(r.record_failure(&a, FailureClass::Counted));
+    block_on(r.record_failure(&a, FailureClass::Counted));
+    for _ in 0..10 {
+        let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
+        assert_eq!(ids(&s), vec!["b"]);
+    }
+    block_on(r.record_failure(&b, FailureClass::Counted));
+    block_on(r.record_failure(&b, FailureClass::Counted));
+    match block_on(r.select("gpt", RequestFacts::default(), &mut rng)) {
+        Err(Error::CircuitOpen {
+            retry_after_ms,
+            deployments,
+            ..
+        }) => {
+            assert_eq!(deployments, 2);
+            assert_eq!(retry_after_ms, Some(10_000));
+        }
+        other => panic!("expected CircuitOpen, got {other:?}"),
+    }
+    let states: Vec<_> = block_on(r.circuit_states())
+        .into_iter()
+        .map(|(d, s)| (d.id.clone(), s))
+        .collect();
+    assert!(states.contains(&("a".to_string(), CircuitState::Open)));
+    assert!(states.contains(&("c".to_string(), CircuitState::Closed)));
+    // After the timeout, trials go through; a success closes (success_threshold 1).
+    clock.advance(Duration::from_secs(10));
+    let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
+    assert_eq!(s.candidates.len(), 2);
+    block_on(r.record_end(&a, Some(CallOutcome::default())));
+    assert_eq!(
+        block_on(r.circuits().states(&["a", "b"])),
+        vec![CircuitState::Closed, CircuitState::HalfOpen]
+    );
+}

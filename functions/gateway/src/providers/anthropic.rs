@@ -74,6 +74,11 @@ pub struct AnthropicProvider {
 }
 
 impl AnthropicProvider {
+    /// The Messages API URL.
+    pub fn endpoint(&self) -> &reqwest::Url {
+        &self.url
+    }
+
     /// Base URL from `api_base`, else `ANTHROPIC_API_BASE`/`ANTHROPIC_BASE_URL`, else
     /// Anthropic's; key from `api_key`, else `ANTHROPIC_API_KEY`.
     pub fn new(d: &Deployment, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, GatewayError> {

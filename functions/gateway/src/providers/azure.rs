@@ -24,6 +24,11 @@ pub struct AzureProvider {
 }
 
 impl AzureProvider {
+    /// The chat endpoint URL.
+    pub fn endpoint(&self) -> &reqwest::Url {
+        self.client.endpoint()
+    }
+
     /// `api_base`/`api_version`/`api_key` from `litellm_params`, else `AZURE_API_BASE`,
     /// `AZURE_API_VERSION` (default 2024-10-21) and `AZURE_API_KEY`.
     pub fn new(d: &Deployment, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, GatewayError> {

@@ -100,8 +100,9 @@ impl Upstream {
         }
     }
 
-    /// Maps a transport error: a response timeout is [`GatewayError::Timeout`], anything else
-    /// (including a connect timeout) a connection error. The URL is stripped (an `api_base`
+    /// Maps a transport error: a response timeout is [`GatewayError::Timeout`], a connection
+    /// the SSRF guard refused [`GatewayError::OutboundBlocked`], anything else (including a
+    /// connect timeout) a connection error. The URL is stripped (an `api_base`
     /// may carry credentials); API keys travel in headers, which reqwest never prints.
     pub(super) fn transport_error(&self, e: reqwest::Error) -> GatewayError {
         if e.is_timeout() && !e.is_connect() {
@@ -109,6 +110,9 @@ impl Upstream {
                 provider: self.provider.clone(),
                 after: self.timeout,
             };
+        }
+        if let Some(blocked) = crate::outbound::blocked_in(&e) {
+            return GatewayError::OutboundBlocked(blocked);
         }
         let e = e.without_url();
         let mut message = e.to_string();
@@ -1027,5 +1031,102 @@ mod tests {
         assert_eq!(v["id"], "cmpl-1");
         assert_eq!(v["object"], "text_completion");
         assert_eq!(v["choices"][0]["text"], "Hi");
+    }
+
+    /// Property tests of the SSE reader: how the bytes are cut into chunks never changes the
+    /// events, and no byte sequence makes it panic.
+    mod sse_props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const VALID: &str = "data: {\"id\":\"1\",\"choices\":[{\"delta\":{\"content\":\"he\"}}]}\n\n\
+: a comment\r\n\r\n\
+event: message\ndata: {\"id\":\"2\",\"choices\":[{\"delta\":{\"content\":\"llo é世\"}}]}\n\n\
+data: {\"id\":\"3\",\r\ndata: \"usage\":{\"total_tokens\":3}}\r\n\r\n\
+data: [DONE]\n\n";
+
+        fn run(chunks: Vec<Vec<u8>>, end: StreamEnd) -> Vec<Result<SseEvent, String>> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a current-thread runtime");
+            rt.block_on(async move {
+                let s = stream::iter(
+                    chunks
+                        .into_iter()
+                        .map(|c| Ok::<_, reqwest::Error>(Bytes::from(c)))
+                        .collect::<Vec<_>>(),
+                )
+                .boxed();
+                upstream()
+                    .sse_from_bytes(s, end)
+                    .map(|r| r.map_err(|e| e.to_string()))
+                    .collect()
+                    .await
+            })
+        }
+
+        /// Cuts `bytes` at the given positions (any byte offset, also inside UTF-8 sequences).
+        fn split(bytes: &[u8], mut cuts: Vec<usize>) -> Vec<Vec<u8>> {
+            cuts.iter_mut().for_each(|c| *c %= bytes.len() + 1);
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut out = Vec::new();
+            let mut start = 0;
+            for c in cuts {
+                out.push(bytes[start..c].to_vec());
+                start = c;
+            }
+            out.push(bytes[start..].to_vec());
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            #[test]
+            fn chunking_never_changes_the_events(cuts in proptest::collection::vec(0usize..400, 0..40)) {
+                let whole = run(vec![VALID.as_bytes().to_vec()], StreamEnd::Done);
+                prop_assert_eq!(whole.len(), 3);
+                prop_assert!(whole.iter().all(Result::is_ok));
+                let chunked = run(split(VALID.as_bytes(), cuts), StreamEnd::Done);
+                prop_assert_eq!(chunked, whole);
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(
+                chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..16),
+                anthropic in any::<bool>(),
+            ) {
+                let end = if anthropic { StreamEnd::MessageStop } else { StreamEnd::Done };
+                let items = run(chunks, end);
+                // At most one error, and it is the last item.
+                let errors = items.iter().filter(|i| i.is_err()).count();
+                prop_assert!(errors <= 1);
+                if errors == 1 {
+                    prop_assert!(items.last().is_some_and(Result::is_err));
+                }
+            }
+
+            #[test]
+            fn sse_like_noise_never_panics(
+                lines in proptest::collection::vec(
+                    prop_oneof![
+                        Just("data: [DONE]".to_string()),
+                        Just("event: error".to_string()),
+                        Just("event: message_stop".to_string()),
+                        Just(String::new()),
+                        "data: \\{[a-z\"{}:,\\[\\] ]{0,30}",
+                        "[a-z: ]{0,20}",
+                    ],
+                    0..30,
+                ),
+                crlf in any::<bool>(),
+            ) {
+                let sep = if crlf { "\r\n" } else { "\n" };
+                let text = lines.join(sep);
+                let _ = run(vec![text.into_bytes()], StreamEnd::Done);
+            }
+        }
     }
 }

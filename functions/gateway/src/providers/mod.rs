@@ -120,6 +120,17 @@ impl Provider {
         Ok(Arc::new(p))
     }
 
+    /// The URL the provider calls (`None` for mock deployments, which make no call).
+    pub fn endpoint(&self) -> Option<&reqwest::Url> {
+        match self {
+            Provider::OpenAi(p) => Some(p.endpoint()),
+            Provider::Azure(p) => Some(p.endpoint()),
+            Provider::Anthropic(p) => Some(p.endpoint()),
+            Provider::Bedrock(p) => p.endpoint(),
+            Provider::Mock(_) => None,
+        }
+    }
+
     fn inner(&self) -> &dyn InferenceProvider {
         match self {
             Provider::OpenAi(p) => p,

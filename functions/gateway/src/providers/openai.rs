@@ -97,6 +97,11 @@ pub(super) struct OpenAiCompatibleClient {
 }
 
 impl OpenAiCompatibleClient {
+    /// The chat endpoint URL (its host is the deployment's endpoint host).
+    pub(super) fn endpoint(&self) -> &reqwest::Url {
+        &self.parsed[0]
+    }
+
     /// `headers` carries the auth header (already marked sensitive) and any fixed extras.
     /// Fails when the base URL does not parse.
     pub(super) fn new(
@@ -395,6 +400,13 @@ impl OpenAiProvider {
 }
 
 delegate_to_openai_client!(OpenAiProvider);
+
+impl OpenAiProvider {
+    /// The chat endpoint URL.
+    pub fn endpoint(&self) -> &reqwest::Url {
+        self.client.endpoint()
+    }
+}
 
 #[cfg(test)]
 mod tests {

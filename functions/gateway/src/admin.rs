@@ -1,0 +1,117 @@
+//! Control-plane endpoints: `POST /config/reload`, `POST /router/reload` (admin keys),
+//! `GET /metrics` and readiness.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use routeiq::router::CircuitState;
+use serde_json::json;
+
+use crate::app::{App, ReloadError};
+use crate::auth::authorize_admin;
+
+fn admin_check(app: &App, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let gw = app.gateway();
+    authorize_admin(gw.master_key.as_ref(), &gw.settings().admin_keys, headers).map_err(|e| {
+        tracing::warn!(status = e.status_code().as_u16(), "admin request refused");
+        Box::new(e.into_response())
+    })
+}
+
+fn rejected(e: &ReloadError) -> Response {
+    let problems: Vec<_> = e
+        .problems()
+        .into_iter()
+        .map(|p| json!({"path": p.path, "message": p.message}))
+        .collect();
+    let body = json!({
+        "error": {
+            "message": e.to_string(),
+            "type": "invalid_request_error",
+            "param": null,
+            "code": "invalid_config",
+            "problems": problems,
+        }
+    });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+/// `POST /config/reload`: re-reads the config from its source and swaps it in atomically.
+/// 200 with a summary, or 400 with every problem (the running config keeps serving).
+pub async fn config_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin_check(&app, &headers) {
+        return *r;
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    match app.reload_config(&env).await {
+        Ok(s) => {
+            Json(json!({"status": "reloaded", "reloaded": "config", "summary": s})).into_response()
+        }
+        Err(e) => rejected(&e),
+    }
+}
+
+/// `POST /router/reload`: re-creates the router's strategies (and their models) from the
+/// current config.
+pub async fn router_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin_check(&app, &headers) {
+        return *r;
+    }
+    match app.reload_router().await {
+        Ok(s) => {
+            Json(json!({"status": "reloaded", "reloaded": "router", "summary": s})).into_response()
+        }
+        Err(e) => rejected(&e),
+    }
+}
+
+/// `GET /metrics`: Prometheus text format (circuit breaker states refreshed first).
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let gw = app.gateway();
+    let metrics = gw.metrics();
+    for (d, state) in gw.router.circuit_states().await {
+        metrics.set_circuit_state(&d.id, &d.model_name, state);
+    }
+    let mut resp = metrics.render().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+/// `GET /health/readiness`, `/_health/ready`: 200 when serving (listing circuits that are open
+/// or half-open), 503 while draining for shutdown.
+pub async fn readiness(State(app): State<Arc<App>>) -> Response {
+    let gw = app.gateway();
+    let states = gw.router.circuit_states().await;
+    let ids = |want: CircuitState| -> Vec<String> {
+        states
+            .iter()
+            .filter(|(_, s)| *s == want)
+            .map(|(d, _)| d.id.clone())
+            .collect()
+    };
+    let draining = app.is_draining();
+    let body = json!({
+        "status": if draining { "draining" } else { "healthy" },
+        "state_backend": gw.router.state().backend(),
+        "model_groups": gw.router.model_names().len(),
+        "deployments": gw.router.deployments().count(),
+        "routing_strategy": gw.router.strategy().name(),
+        "circuit_breakers": {
+            "open": ids(CircuitState::Open),
+            "half_open": ids(CircuitState::HalfOpen),
+        },
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    let status = if draining {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(body)).into_response()
+}

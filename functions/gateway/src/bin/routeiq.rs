@@ -1,0 +1,31 @@
+//! `routeiq`: the gateway (`serve`) and its tools (`check`), as subcommands. Logic lives in
+//! the library; this only dispatches.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use routeiq_gateway::check;
+use routeiq_gateway::cli::{Cli, Command};
+use routeiq_gateway::startup;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> anyhow::Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            startup::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check(args) => {
+            let env = |name: &str| std::env::var(name).ok();
+            let report = check::check_file(&args.config, args.validate_env, &env);
+            print!("{}", report.render(&args.config));
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! `routeiq check`: validates a config (and optionally the environment) without starting the
+//! gateway, collecting every problem with its path — fit for CI.
+//!
+//! Without `--validate-env`, `os.environ/NAME` references resolve to a placeholder when unset,
+//! so the config's structure is checked on a machine that does not hold the secrets. With it,
+//! unset references are errors, and so are missing provider key variables a deployment needs,
+//! `api_base` URLs that do not parse (or that the SSRF guard refuses), deployments that cannot
+//! be built, and bad `ROUTEIQ_*` variables.
+
+use std::path::Path;
+
+use routeiq::config::{Config, ConfigError, DeploymentConfig};
+use routeiq::provider::{CompatibleProvider, ProviderKind};
+
+use crate::gateway::{Gateway, Services};
+use crate::settings::RuntimeSettings;
+
+/// The value an unset `os.environ/` reference gets when the environment is not validated.
+const PLACEHOLDER: &str = "routeiq-check-placeholder";
+
+/// One finding, with the path (YAML path, or environment variable) it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Everything `routeiq check` found.
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    pub errors: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+}
+
+impl CheckReport {
+    /// Whether the config (and environment) passed.
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(Finding {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Finding {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// The report as printed: one line per finding, then a summary line.
+    pub fn render(&self, file: &Path) -> String {
+        let mut out = String::new();
+        for e in &self.errors {
+            out.push_str(&format!("error: {e}\n"));
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
+        out.push_str(&format!(
+            "{}: {} error(s), {} warning(s)\n",
+            file.display(),
+            self.errors.len(),
+            self.warnings.len()
+        ));
+        out
+    }
+}
+
+/// Checks the config file at `path`; with `validate_env`, the environment (`env`) too.
+pub fn check_file(
+    path: &Path,
+    validate_env: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> CheckReport {
+    match std::fs::read_to_string(path) {
+        Ok(text) => check_str(&text, validate_env, env),
+        Err(e) => {
+            let mut r = CheckReport::default();
+            r.error(path.display().to_string(), format!("cannot read: {e}"));
+            r
+        }
+    }
+}
+
+/// Checks config text; see [`check_file`].
+pub fn check_str(
+    yaml: &str,
+    validate_env: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> CheckReport {
+    let mut report = CheckReport::default();
+    let lenient = |name: &str| env(name).or_else(|| Some(PLACEHOLDER.to_string()));
+    let lookup: &dyn Fn(&str) -> Option<String> = if validate_env { env } else { &lenient };
+    let loaded = match routeiq::config::load_str_with_env(yaml, lookup) {
+        Ok(l) => l,
+        Err(ConfigError::Yaml(m)) => {
+            report.error("<root>", format!("not valid YAML: {m}"));
+            return report;
+        }
+        Err(ConfigError::Invalid(problems)) => {
+            for p in problems {
+                report.error(p.path, p.message);
+            }
+            // Unset variables are reported above; load again with placeholders for them so
+            // the environment checks below still see every deployment.
+            match (
+                validate_env,
+                routeiq::config::load_str_with_env(yaml, &lenient),
+            ) {
+                (true, Ok(l)) => l,
+                _ => return report,
+            }
+        }
+    };
+    for w in loaded.warnings {
+        report.warn(w.path, w.message);
+    }
+    let config = loaded.config;
+    for (i, d) in config.model_list.iter().enumerate() {
+        if let ProviderKind::Unsupported(name) = ProviderKind::parse(&d.litellm_params.model)
+            .map_or_else(ProviderKind::Unsupported, |(k, _)| k)
+            && d.litellm_params.mock_response.is_none()
+        {
+            report.warn(
+                format!("model_list[{i}].litellm_params.model"),
+                format!("provider '{name}' is not supported by RouteIQ yet: requests routed only to it get a 400"),
+            );
+        }
+    }
+    if !validate_env {
+        return report;
+    }
+    let with_config = |name: &str| {
+        config
+            .environment_variables
+            .get(name)
+            .map(|s| s.expose().to_string())
+            .or_else(|| env(name))
+            .filter(|v| !v.trim().is_empty())
+    };
+    for (i, d) in config.model_list.iter().enumerate() {
+        check_deployment(&mut report, i, d, &with_config);
+    }
+    let settings = match RuntimeSettings::from_env(env) {
+        Ok(s) => s,
+        Err(e) => {
+            for p in e.0 {
+                report.error(p.var, p.message);
+            }
+            RuntimeSettings::default()
+        }
+    };
+    check_build(&mut report, &config, &with_config, settings);
+    report
+}
+
+/// The provider key variable a deployment needs, if any: only for deployments on a provider's
+/// public endpoint (a custom `api_base` — a local vLLM or ollama — may need no key).
+fn required_key_var(
+    d: &DeploymentConfig,
+    kind: &ProviderKind,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<&'static str> {
+    let custom_base = d
+        .litellm_params
+        .api_base
+        .as_deref()
+        .is_some_and(|b| !b.trim().is_empty());
+    match kind {
+        ProviderKind::OpenAi => {
+            (!custom_base && env("OPENAI_API_BASE").is_none() && env("OPENAI_BASE_URL").is_none())
+                .then_some("OPENAI_API_KEY")
+        }
+        ProviderKind::Azure => Some("AZURE_API_KEY"),
+        ProviderKind::Anthropic => (!custom_base).then_some("ANTHROPIC_API_KEY"),
+        ProviderKind::Compatible(CompatibleProvider::HostedVllm | CompatibleProvider::Ollama) => {
+            None
+        }
+        ProviderKind::Compatible(c) => {
+            if custom_base {
+                None
+            } else {
+                c.api_key_env()
+            }
+        }
+        _ => None,
+    }
+}
+
+fn check_deployment(
+    report: &mut CheckReport,
+    i: usize,
+    d: &DeploymentConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) {
+    let p = &d.litellm_params;
+    if p.mock_response.is_some() {
+        return;
+    }
+    let Ok((kind, _)) = ProviderKind::parse(&p.model) else {
+        return;
+    };
+    let has_key = p.api_key.as_ref().is_some_and(|k| !k.is_empty());
+    if !has_key
+        && let Some(var) = required_key_var(d, &kind, env)
+        && env(var).is_none()
+    {
+        report.error(
+            format!("model_list[{i}].litellm_params.api_key"),
+            format!(
+                "deployment '{}' has no api_key and {var} is not set",
+                d.model_name
+            ),
+        );
+    }
+    if kind == ProviderKind::Azure
+        && p.api_base.as_deref().is_none_or(|b| b.trim().is_empty())
+        && env("AZURE_API_BASE").is_none()
+    {
+        report.error(
+            format!("model_list[{i}].litellm_params.api_base"),
+            "azure deployments need api_base or AZURE_API_BASE",
+        );
+    }
+    if let Some(base) = p.api_base.as_deref().filter(|b| !b.trim().is_empty()) {
+        let path = format!("model_list[{i}].litellm_params.api_base");
+        match reqwest::Url::parse(base.trim()) {
+            Err(e) => report.error(path, format!("'{base}' is not a URL: {e}")),
+            Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+                report.error(path, format!("'{base}' must be an http:// or https:// URL"))
+            }
+            Ok(u) if u.host_str().is_none_or(str::is_empty) => {
+                report.error(path, format!("'{base}' has no host"))
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Builds the gateway as `serve` would: provider construction and the SSRF guard's view of
+/// IP-literal endpoints.
+fn check_build(
+    report: &mut CheckReport,
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    settings: RuntimeSettings,
+) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match Gateway::build(config, env, Services::new(settings)) {
+        Ok(gw) => {
+            for (i, d) in config.model_list.iter().enumerate() {
+                let id = routeiq::router::Deployment::from_config(i, d).id;
+                if let Some(b) = gw.blocked_endpoint(&id) {
+                    report.error(
+                        format!("model_list[{i}].litellm_params.api_base"),
+                        b.to_string(),
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            let (path, message) = e.problem();
+            if !report.errors.iter().any(|f| f.path.starts_with(&path)) {
+                report.error(path, message);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |n| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    const CONFIG: &str = r#"
+model_list:
+  - model_name: gpt
+    litellm_params:
+      model: openai/gpt-4o-mini
+  - model_name: claude
+    litellm_params:
+      model: anthropic/claude-3-5-haiku-latest
+      api_key: os.environ/MY_ANTHROPIC_KEY
+  - model_name: local
+    litellm_params:
+      model: hosted_vllm/llama
+      api_base: "http://127.0.0.1:8000/v1"
+  - model_name: meta
+    litellm_params:
+      model: openai/x
+      api_base: "http://169.254.169.254/v1"
+      api_key: sk-x
+  - model_name: broken
+    litellm_params:
+      model: openai/y
+      api_base: "http://bad_host:99999/v1"
+      api_key: sk-x
+"#;
+
+    #[test]
+    fn structure_only_without_validate_env() {
+        let r = check_str(CONFIG, false, &env(&[]));
+        assert!(r.ok(), "{:?}", r.errors);
+    }
+
+    #[test]
+    fn validate_env_reports_every_problem_with_its_path() {
+        let r = check_str(CONFIG, true, &env(&[("ROUTEIQ_CB_FAILURE_THRESHOLD", "x")]));
+        let paths: Vec<&str> = r.errors.iter().map(|f| f.path.as_str()).collect();
+        assert!(
+            paths.contains(&"model_list[0].litellm_params.api_key"),
+            "{paths:?}"
+        );
+        assert!(
+            paths.contains(&"model_list[1].litellm_params.api_key"),
+            "{paths:?}"
+        );
+        assert!(
+            paths.contains(&"model_list[4].litellm_params.api_base"),
+            "{paths:?}"
+        );
+        assert!(paths.contains(&"ROUTEIQ_CB_FAILURE_THRESHOLD"), "{paths:?}");
+        assert!(
+            !paths.iter().any(|p| p.starts_with("model_list[2]")),
+            "{paths:?}"
+        );
+        let r = check_str(
+            CONFIG,
+            true,
+            &env(&[("OPENAI_API_KEY", "sk"), ("MY_ANTHROPIC_KEY", "sk")]),
+        );
+        let paths: Vec<&str> = r.errors.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, vec!["model_list[4].litellm_params.api_base"]);
+    }
+
+    #[test]
+    fn ssrf_refused_endpoints_are_errors() {
+        let yaml = r#"
+model_list:
+  - model_name: meta
+    litellm_params:
+      model: openai/x
+      api_base: "http://169.254.169.254/v1"
+      api_key: sk-x
+"#;
+        let r = check_str(yaml, true, &env(&[]));
+        assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+        assert_eq!(r.errors[0].path, "model_list[0].litellm_params.api_base");
+        assert!(r.errors[0].message.contains("SSRF guard"));
+    }
+}

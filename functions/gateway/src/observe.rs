@@ -1,0 +1,379 @@
+//! Per-request observability and backpressure, as one axum middleware around the API routes:
+//!
+//! - a trace id per request: an incoming W3C `traceparent`'s trace id, else a well-formed
+//!   `x-request-id`, else a fresh one; returned as `x-request-id`;
+//! - the `request` span (parent: the incoming `traceparent` when OpenTelemetry is on);
+//! - load shedding: beyond `ROUTEIQ_MAX_CONCURRENT_REQUESTS` requests in flight, 503 with
+//!   `Retry-After` (health, metrics and admin paths are never shed);
+//! - one JSON-able log line per request (`target: routeiq::request`) with the trace id, model
+//!   group, deployment, strategy, decision and upstream time, tokens, cost and status — never
+//!   message content — and the request metrics. Streams are logged when their body ends.
+//!
+//! Handlers fill a [`RequestCtx`] (from the request's extensions) with what routing decided.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument;
+
+use crate::app::App;
+use crate::dispatch::Dispatched;
+use crate::error::GatewayError;
+use crate::metrics::{Metrics, NO_MODEL, RequestSample};
+
+/// The header the trace id is returned in (and read from).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What routing decided for one request, filled by the handlers.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    /// The model group (from the config; never the raw requested name).
+    pub model_group: Option<String>,
+    pub deployment: Option<String>,
+    pub strategy: Option<&'static str>,
+    pub decision_time: Duration,
+    pub upstream_time: Duration,
+    pub attempts: u32,
+    pub fallback: bool,
+    pub stream: bool,
+    /// A stream that failed after its first chunk (its status is still 200).
+    pub stream_failed: bool,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub total_tokens: Option<u64>,
+    /// USD.
+    pub cost: Option<f64>,
+}
+
+/// The shared, per-request [`RequestInfo`] (cheap to clone).
+#[derive(Debug, Clone, Default)]
+pub struct RequestCtx(Arc<Mutex<RequestInfo>>);
+
+impl RequestCtx {
+    /// The request's context, or a detached one when the middleware is not installed.
+    pub fn of(req: &Request) -> RequestCtx {
+        req.extensions()
+            .get::<RequestCtx>()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn with(&self, f: impl FnOnce(&mut RequestInfo)) {
+        let mut info = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut info);
+    }
+
+    /// A copy of what was recorded so far.
+    pub fn snapshot(&self) -> RequestInfo {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The model group the request resolved to, if it did.
+    pub fn set_model_group(&self, group: Option<&str>) {
+        self.with(|i| i.model_group = group.map(str::to_string));
+    }
+
+    /// What a successful dispatch decided.
+    pub fn dispatched<T>(&self, d: &Dispatched<T>, stream: bool) {
+        self.with(|i| {
+            i.model_group = Some(d.model_group.clone());
+            i.deployment = Some(d.deployment.id.clone());
+            i.strategy = Some(d.strategy);
+            i.decision_time = d.decision_time;
+            i.upstream_time = d.upstream_time;
+            i.attempts = d.attempts;
+            i.fallback = d.fallback;
+            i.stream = stream;
+        });
+    }
+
+    /// Token usage and cost, when known.
+    pub fn usage(&self, prompt: Option<u64>, completion: Option<u64>, total: Option<u64>) {
+        self.with(|i| {
+            i.prompt_tokens = prompt;
+            i.completion_tokens = completion;
+            i.total_tokens = total.or_else(|| Some(prompt? + completion?));
+        });
+    }
+
+    /// The USD cost, when prices are known.
+    pub fn cost(&self, cost: Option<f64>) {
+        self.with(|i| i.cost = cost);
+    }
+
+    /// Marks a stream that ended with an error event.
+    pub fn stream_failed(&self) {
+        self.with(|i| i.stream_failed = true);
+    }
+}
+
+/// A route's label: bounded, never the raw path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    Chat,
+    Completions,
+    Embeddings,
+    Models,
+    Admin,
+    /// Health and metrics: not shed, not logged per request.
+    Probe,
+    Other,
+}
+
+impl RouteKind {
+    /// Classifies a request path.
+    pub fn of(path: &str) -> RouteKind {
+        let p = path.strip_prefix("/v1").unwrap_or(path);
+        match p {
+            "/chat/completions" => RouteKind::Chat,
+            "/completions" => RouteKind::Completions,
+            "/embeddings" => RouteKind::Embeddings,
+            "/models" => RouteKind::Models,
+            "/router/reload" | "/config/reload" => RouteKind::Admin,
+            "/metrics" => RouteKind::Probe,
+            _ if path.starts_with("/health/") || path.starts_with("/_health/") => RouteKind::Probe,
+            _ => RouteKind::Other,
+        }
+    }
+
+    /// The `route` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::Chat => "chat",
+            RouteKind::Completions => "completions",
+            RouteKind::Embeddings => "embeddings",
+            RouteKind::Models => "models",
+            RouteKind::Admin => "admin",
+            RouteKind::Probe => "probe",
+            RouteKind::Other => "other",
+        }
+    }
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if well-formed and
+/// not all zeros.
+pub fn traceparent_trace_id(value: &str) -> Option<String> {
+    let mut parts = value.trim().split('-');
+    let (version, trace, span, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let valid = is_hex(version, 2)
+        && version != "ff"
+        && is_hex(trace, 32)
+        && trace.bytes().any(|b| b != b'0')
+        && is_hex(span, 16)
+        && is_hex(flags, 2);
+    valid.then(|| trace.to_ascii_lowercase())
+}
+
+/// The request's trace id: `traceparent`, else a safe `x-request-id` (1–128 characters of
+/// `[A-Za-z0-9._:-]`), else a new random 32-hex id.
+pub fn trace_id(headers: &HeaderMap) -> String {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(id) = get("traceparent").and_then(traceparent_trace_id) {
+        return id;
+    }
+    if let Some(id) = get(REQUEST_ID_HEADER).map(str::trim).filter(|v| {
+        !v.is_empty()
+            && v.len() <= 128
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    }) {
+        return id.to_string();
+    }
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Everything needed to log and count a request once it is over.
+struct Finish {
+    ctx: RequestCtx,
+    route: RouteKind,
+    method: String,
+    trace_id: String,
+    started: Instant,
+    metrics: Arc<Metrics>,
+    span: tracing::Span,
+    _permit: Option<OwnedSemaphorePermit>,
+    status: u16,
+}
+
+impl Finish {
+    fn emit(&self) {
+        let info = self.ctx.snapshot();
+        let duration = self.started.elapsed();
+        let model = info.model_group.as_deref().unwrap_or(NO_MODEL);
+        self.metrics.observe_request(&RequestSample {
+            route: self.route.as_str(),
+            model,
+            status: self.status,
+            duration,
+            strategy: info.strategy,
+            decision_time: info.decision_time,
+            upstream_time: info.upstream_time,
+            prompt_tokens: info.prompt_tokens.unwrap_or(0),
+            completion_tokens: info.completion_tokens.unwrap_or(0),
+            cost: info.cost,
+        });
+        self.metrics.in_flight().dec();
+        self.span.record("status", self.status);
+        if let Some(g) = &info.model_group {
+            self.span.record("model_group", g.as_str());
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        tracing::info!(
+            target: "routeiq::request",
+            trace_id = %self.trace_id,
+            method = %self.method,
+            route = self.route.as_str(),
+            model_group = info.model_group.as_deref(),
+            deployment = info.deployment.as_deref(),
+            strategy = info.strategy,
+            decision_ms = ms(info.decision_time),
+            upstream_ms = ms(info.upstream_time),
+            duration_ms = ms(duration),
+            attempts = info.attempts,
+            fallback = info.fallback,
+            stream = info.stream,
+            stream_failed = info.stream_failed,
+            prompt_tokens = info.prompt_tokens,
+            completion_tokens = info.completion_tokens,
+            total_tokens = info.total_tokens,
+            cost_usd = info.cost,
+            status = self.status,
+            "request"
+        );
+    }
+}
+
+/// Emits when dropped: a stream's body ends (completed, failed or abandoned by the client).
+struct FinishOnDrop(Finish);
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        self.0.emit();
+    }
+}
+
+/// The middleware (see the module docs).
+pub async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
+    let route = RouteKind::of(req.uri().path());
+    if route == RouteKind::Probe {
+        return next.run(req).await;
+    }
+    let trace_id = trace_id(req.headers());
+    let metrics = app.metrics().clone();
+    let permit = if route == RouteKind::Admin {
+        None
+    } else {
+        match app.try_admit() {
+            Ok(p) => p,
+            Err(limit) => {
+                metrics.observe_load_shed();
+                tracing::warn!(trace_id = %trace_id, limit, "load shed: too many requests in flight");
+                let mut resp = GatewayError::Overloaded { limit }.into_response();
+                set_request_id(resp.headers_mut(), &trace_id);
+                return resp;
+            }
+        }
+    };
+    let method = req.method().to_string();
+    let span = tracing::info_span!(
+        "request",
+        trace_id = %trace_id,
+        http.method = %method,
+        route = route.as_str(),
+        model_group = tracing::field::Empty,
+        status = tracing::field::Empty,
+    );
+    if app.exporting_traces() {
+        crate::telemetry::set_remote_parent(&span, req.headers());
+    }
+    let ctx = RequestCtx::default();
+    req.extensions_mut().insert(ctx.clone());
+    metrics.in_flight().inc();
+    let started = Instant::now();
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    set_request_id(resp.headers_mut(), &trace_id);
+    let finish = Finish {
+        ctx,
+        route,
+        method,
+        trace_id,
+        started,
+        metrics,
+        span,
+        _permit: permit,
+        status: resp.status().as_u16(),
+    };
+    let is_stream = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !is_stream {
+        finish.emit();
+        return resp;
+    }
+    let guard = FinishOnDrop(finish);
+    let (parts, body) = resp.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _alive = &guard;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
+}
+
+fn set_request_id(headers: &mut HeaderMap, trace_id: &str) {
+    if let Ok(v) = HeaderValue::from_str(trace_id) {
+        headers.insert(REQUEST_ID_HEADER, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_ids_come_from_traceparent_then_request_id() {
+        let mut h = HeaderMap::new();
+        let fresh = trace_id(&h);
+        assert!(is_hex(&fresh, 32), "{fresh}");
+        h.insert(REQUEST_ID_HEADER, HeaderValue::from_static("req-123.abc"));
+        assert_eq!(trace_id(&h), "req-123.abc");
+        h.insert(
+            "traceparent",
+            HeaderValue::from_static("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
+        );
+        assert_eq!(trace_id(&h), "4bf92f3577b34da6a3ce929d0e0e4736");
+        // Malformed traceparent and unsafe request ids are ignored.
+        h.insert(
+            "traceparent",
+            HeaderValue::from_static("00-zz-00f067aa0ba902b7-01"),
+        );
+        h.insert(REQUEST_ID_HEADER, HeaderValue::from_static("a b"));
+        assert!(is_hex(&trace_id(&h), 32));
+        assert_eq!(
+            traceparent_trace_id("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            None
+        );
+    }
+
+    #[test]
+    fn routes_are_bounded_labels() {
+        assert_eq!(RouteKind::of("/v1/chat/completions"), RouteKind::Chat);
+        assert_eq!(RouteKind::of("/chat/completions"), RouteKind::Chat);
+        assert_eq!(RouteKind::of("/metrics"), RouteKind::Probe);
+        assert_eq!(RouteKind::of("/health/readiness"), RouteKind::Probe);
+        assert_eq!(RouteKind::of("/config/reload"), RouteKind::Admin);
+        assert_eq!(RouteKind::of("/anything/else"), RouteKind::Other);
+    }
+}

@@ -1,0 +1,316 @@
+//! Operational settings from the environment (`ROUTEIQ_*`, `ADMIN_API_KEYS`, the SSRF guard's
+//! allow-lists): everything that is about running the gateway rather than routing, read once
+//! at start-up. Every bad value is reported with the variable's name.
+
+use std::time::Duration;
+
+use routeiq::config::SecretString;
+use routeiq::router::CircuitBreakerSettings;
+
+use crate::outbound::OutboundPolicy;
+
+/// Default bound on `messages` in a chat request (`ROUTEIQ_MAX_MESSAGES`).
+pub const DEFAULT_MAX_MESSAGES: usize = 2048;
+/// Default bound on JSON nesting in a request body (`ROUTEIQ_MAX_JSON_DEPTH`).
+pub const DEFAULT_MAX_JSON_DEPTH: usize = 64;
+/// Default time SIGTERM waits for in-flight requests (`ROUTEIQ_DRAIN_TIMEOUT_SECONDS`).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bounds on what one request may contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Most `messages` a chat request may carry.
+    pub max_messages: usize,
+    /// Deepest nesting of JSON arrays and objects a body may have.
+    pub max_json_depth: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            max_messages: DEFAULT_MAX_MESSAGES,
+            max_json_depth: DEFAULT_MAX_JSON_DEPTH,
+        }
+    }
+}
+
+/// The gateway's operational settings.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// Keys accepted on the admin endpoints (`ADMIN_API_KEYS`; the master key counts too).
+    pub admin_keys: Vec<SecretString>,
+    /// Requests served at once before new ones are shed with 503 (`None`: unbounded).
+    pub max_concurrent_requests: Option<usize>,
+    /// How long a SIGTERM waits for in-flight requests and streams.
+    pub drain_timeout: Duration,
+    /// Per-deployment circuit breakers.
+    pub circuit_breakers: CircuitBreakerSettings,
+    pub limits: RequestLimits,
+    /// The SSRF guard's policy for outbound connections.
+    pub outbound: OutboundPolicy,
+    /// Running in AWS Lambda (`AWS_LAMBDA_RUNTIME_API` set): metrics are also written as
+    /// CloudWatch Embedded Metric Format log lines.
+    pub lambda: bool,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        RuntimeSettings {
+            admin_keys: Vec::new(),
+            max_concurrent_requests: None,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            circuit_breakers: CircuitBreakerSettings::default(),
+            limits: RequestLimits::default(),
+            outbound: OutboundPolicy::default(),
+            lambda: false,
+        }
+    }
+}
+
+/// A bad environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvProblem {
+    pub var: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for EnvProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.var, self.message)
+    }
+}
+
+/// Every problem found in the environment.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid environment: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct EnvError(pub Vec<EnvProblem>);
+
+struct Reader<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<EnvProblem>,
+}
+
+impl Reader<'_> {
+    fn get(&self, var: &str) -> Option<String> {
+        (self.env)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    fn number<T: std::str::FromStr>(&mut self, var: &str, what: &str) -> Option<T> {
+        let raw = self.get(var)?;
+        match raw.trim().parse::<T>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.problems.push(EnvProblem {
+                    var: var.to_string(),
+                    message: format!("'{}' is not {what}", raw.trim()),
+                });
+                None
+            }
+        }
+    }
+
+    fn seconds(&mut self, var: &str) -> Option<Duration> {
+        let secs: f64 = self.number(var, "a number of seconds")?;
+        match Duration::try_from_secs_f64(secs) {
+            Ok(d) => Some(d),
+            Err(_) => {
+                self.problems.push(EnvProblem {
+                    var: var.to_string(),
+                    message: format!("{secs} is not a valid number of seconds"),
+                });
+                None
+            }
+        }
+    }
+
+    fn flag(&mut self, var: &str) -> Option<bool> {
+        let raw = self.get(var)?;
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Some(true),
+            "0" | "false" | "no" | "off" => Some(false),
+            other => {
+                self.problems.push(EnvProblem {
+                    var: var.to_string(),
+                    message: format!("'{other}' is not a boolean (true/false)"),
+                });
+                None
+            }
+        }
+    }
+
+    /// `ROUTEIQ_<suffix>`, else the `LLMROUTER_<suffix>` spelling; the name read, and its value.
+    fn either(&self, suffix: &str) -> Option<(String, String)> {
+        ["ROUTEIQ_", "LLMROUTER_"].iter().find_map(|prefix| {
+            let var = format!("{prefix}{suffix}");
+            self.get(&var).map(|v| (var, v))
+        })
+    }
+}
+
+fn list(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl RuntimeSettings {
+    /// Reads the settings from `env`; reports every bad variable at once.
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<RuntimeSettings, EnvError> {
+        let mut r = Reader {
+            env,
+            problems: Vec::new(),
+        };
+        let defaults = RuntimeSettings::default();
+        let admin_keys = r
+            .get("ADMIN_API_KEYS")
+            .map(|raw| list(&raw).map(SecretString::new).collect())
+            .unwrap_or_default();
+        let max_concurrent_requests = r
+            .number::<usize>(
+                "ROUTEIQ_MAX_CONCURRENT_REQUESTS",
+                "a non-negative whole number",
+            )
+            .filter(|n| *n > 0);
+        let drain_timeout = r
+            .seconds("ROUTEIQ_DRAIN_TIMEOUT_SECONDS")
+            .unwrap_or(defaults.drain_timeout);
+        let cb = defaults.circuit_breakers;
+        let circuit_breakers = CircuitBreakerSettings {
+            failure_threshold: r
+                .number(
+                    "ROUTEIQ_CB_FAILURE_THRESHOLD",
+                    "a non-negative whole number",
+                )
+                .unwrap_or(cb.failure_threshold),
+            success_threshold: r
+                .number(
+                    "ROUTEIQ_CB_SUCCESS_THRESHOLD",
+                    "a non-negative whole number",
+                )
+                .unwrap_or(cb.success_threshold),
+            open_timeout: r
+                .seconds("ROUTEIQ_CB_TIMEOUT_SECONDS")
+                .unwrap_or(cb.open_timeout),
+            window: r.seconds("ROUTEIQ_CB_WINDOW_SECONDS").unwrap_or(cb.window),
+        };
+        let limits = RequestLimits {
+            max_messages: r
+                .number("ROUTEIQ_MAX_MESSAGES", "a positive whole number")
+                .filter(|n: &usize| *n > 0)
+                .unwrap_or(DEFAULT_MAX_MESSAGES),
+            max_json_depth: r
+                .number("ROUTEIQ_MAX_JSON_DEPTH", "a positive whole number")
+                .filter(|n: &usize| *n > 0)
+                .unwrap_or(DEFAULT_MAX_JSON_DEPTH),
+        };
+        let mut outbound = OutboundPolicy::default();
+        if let Some((var, _)) = r.either("SSRF_ALLOW_PRIVATE") {
+            outbound.allow_private = r.flag(&var).unwrap_or(false);
+        }
+        if let Some((_, raw)) = r.either("SSRF_HOST_ALLOWLIST") {
+            outbound.host_allowlist = list(&raw).map(|h| h.to_ascii_lowercase()).collect();
+        }
+        if let Some((var, raw)) = r.either("SSRF_CIDR_ALLOWLIST") {
+            for item in list(&raw) {
+                match crate::outbound::parse_cidr(item) {
+                    Some(net) => outbound.cidr_allowlist.push(net),
+                    None => r.problems.push(EnvProblem {
+                        var: var.clone(),
+                        message: format!("'{item}' is not a CIDR (e.g. 10.0.0.0/8) or an IP"),
+                    }),
+                }
+            }
+        }
+        let lambda = r.get("AWS_LAMBDA_RUNTIME_API").is_some();
+        if !r.problems.is_empty() {
+            return Err(EnvError(r.problems));
+        }
+        Ok(RuntimeSettings {
+            admin_keys,
+            max_concurrent_requests,
+            drain_timeout,
+            circuit_breakers,
+            limits,
+            outbound,
+            lambda,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn defaults_without_variables() {
+        let s = RuntimeSettings::from_env(&env(&[])).unwrap();
+        assert_eq!(s.drain_timeout, Duration::from_secs(30));
+        assert_eq!(s.circuit_breakers, CircuitBreakerSettings::default());
+        assert_eq!(s.limits, RequestLimits::default());
+        assert!(s.max_concurrent_requests.is_none());
+        assert!(!s.outbound.allow_private);
+        assert!(!s.lambda);
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let s = RuntimeSettings::from_env(&env(&[
+            ("ADMIN_API_KEYS", "sk-admin-1, sk-admin-2,"),
+            ("ROUTEIQ_MAX_CONCURRENT_REQUESTS", "64"),
+            ("ROUTEIQ_DRAIN_TIMEOUT_SECONDS", "2.5"),
+            ("ROUTEIQ_CB_FAILURE_THRESHOLD", "3"),
+            ("ROUTEIQ_CB_SUCCESS_THRESHOLD", "1"),
+            ("ROUTEIQ_CB_TIMEOUT_SECONDS", "10"),
+            ("ROUTEIQ_CB_WINDOW_SECONDS", "20"),
+            ("ROUTEIQ_MAX_MESSAGES", "10"),
+            ("ROUTEIQ_MAX_JSON_DEPTH", "8"),
+            ("LLMROUTER_SSRF_ALLOW_PRIVATE", "true"),
+            ("ROUTEIQ_SSRF_HOST_ALLOWLIST", "Metadata.internal"),
+            ("LLMROUTER_SSRF_CIDR_ALLOWLIST", "10.0.0.0/8,192.168.1.7"),
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+        ]))
+        .unwrap();
+        assert_eq!(s.admin_keys.len(), 2);
+        assert_eq!(s.admin_keys[1].expose(), "sk-admin-2");
+        assert_eq!(s.max_concurrent_requests, Some(64));
+        assert_eq!(s.drain_timeout, Duration::from_millis(2500));
+        assert_eq!(s.circuit_breakers.failure_threshold, 3);
+        assert_eq!(s.circuit_breakers.success_threshold, 1);
+        assert_eq!(s.circuit_breakers.open_timeout, Duration::from_secs(10));
+        assert_eq!(s.circuit_breakers.window, Duration::from_secs(20));
+        assert_eq!(s.limits.max_messages, 10);
+        assert_eq!(s.limits.max_json_depth, 8);
+        assert!(s.outbound.allow_private);
+        assert_eq!(s.outbound.host_allowlist, vec!["metadata.internal"]);
+        assert_eq!(s.outbound.cidr_allowlist.len(), 2);
+        assert!(s.lambda);
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_by_name() {
+        let err = RuntimeSettings::from_env(&env(&[
+            ("ROUTEIQ_CB_FAILURE_THRESHOLD", "many"),
+            ("ROUTEIQ_DRAIN_TIMEOUT_SECONDS", "-1"),
+            ("ROUTEIQ_SSRF_CIDR_ALLOWLIST", "10.0.0.0/33"),
+            ("ROUTEIQ_SSRF_ALLOW_PRIVATE", "maybe"),
+        ]))
+        .unwrap_err();
+        let vars: Vec<&str> = err.0.iter().map(|p| p.var.as_str()).collect();
+        assert_eq!(vars.len(), 4, "{err}");
+        for v in [
+            "ROUTEIQ_CB_FAILURE_THRESHOLD",
+            "ROUTEIQ_DRAIN_TIMEOUT_SECONDS",
+            "ROUTEIQ_SSRF_CIDR_ALLOWLIST",
+            "ROUTEIQ_SSRF_ALLOW_PRIVATE",
+        ] {
+            assert!(vars.contains(&v), "{err}");
+        }
+    }
+}
