@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs what the tests need once, into a cache outside
 # the clone ($HOME/.cache/routeiq): a Python venv with the `openai` SDK for the SDK
-# compatibility test, and one with moto's server, the AWS emulator (S3 + DynamoDB) the state
-# store tests run against on 127.0.0.1. Extra arguments go to `cargo test`.
+# compatibility test, one with moto's server, the AWS emulator (S3 + DynamoDB) the state store
+# tests run against on 127.0.0.1, and one with cargo-lambda, whose `cargo lambda watch` is the
+# Lambda runtime emulator of the Lambda tests. Extra arguments go to `cargo test`.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${ROUTEIQ_CACHE:-$HOME/.cache/routeiq}"
@@ -15,6 +16,16 @@ if ! "$venv/bin/python" -c 'import openai' >/dev/null 2>&1; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.50,<3'
 fi
 export ROUTEIQ_TEST_PYTHON="$venv/bin/python"
+
+# The Lambda runtime emulator: cargo-lambda (from PyPI; `cargo lambda watch` runs the gateway
+# binary inside the Lambda runtime API).
+cl_venv="$cache/venv-cargo-lambda"
+if ! "$cl_venv/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q '1.9.2'; then
+  echo "tests/run.sh: creating $cl_venv with cargo-lambda"
+  python3 -m venv "$cl_venv"
+  "$cl_venv/bin/pip" install --quiet --disable-pip-version-check 'cargo-lambda==1.9.2'
+fi
+export PATH="$cl_venv/bin:$PATH"
 
 # AWS emulator: moto's server on a free loopback port, stopped when the tests end.
 moto_venv="$cache/venv-moto"

@@ -7,12 +7,14 @@ mod config;
 mod control_plane;
 mod errors;
 mod faults;
+mod lambda;
 mod load;
 mod observability;
 mod reliability;
 mod resilience;
 mod sdk;
 mod security;
+mod shared_state;
 mod strategies;
 mod streaming;
 

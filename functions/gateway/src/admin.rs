@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use routeiq::router::CircuitState;
+use routeiq::state::StoreHealth;
 use serde_json::json;
 
 use crate::app::{App, ReloadError};
@@ -96,9 +97,17 @@ pub async fn readiness(State(app): State<Arc<App>>) -> Response {
             .collect()
     };
     let draining = app.is_draining();
+    // A failing state backend does not stop routing (it falls back to in-memory state), so
+    // readiness stays 200 and says "degraded".
+    let state_health = match gw.router.state().health() {
+        StoreHealth::Healthy => json!({"status": "healthy"}),
+        StoreHealth::Degraded { since_ms } => json!({"status": "degraded", "since_ms": since_ms}),
+    };
+    let degraded = !matches!(gw.router.state().health(), StoreHealth::Healthy);
     let body = json!({
-        "status": if draining { "draining" } else { "healthy" },
+        "status": if draining { "draining" } else if degraded { "degraded" } else { "healthy" },
         "state_backend": gw.router.state().backend(),
+        "state": state_health,
         "model_groups": gw.router.model_names().len(),
         "deployments": gw.router.deployments().count(),
         "routing_strategy": gw.router.strategy().name(),

@@ -3,7 +3,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
+use std::sync::Arc;
+
 use routeiq::config::{ConfigError, LoadedConfig};
+use routeiq::state::{Clock, DynamoDbStateStore, FailoverStateStore, StateStore, SystemClock};
 
 use crate::app::App;
 use crate::cli::{Args, ConfigSource};
@@ -73,6 +76,8 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("lambda runtime: {0}")]
+    Lambda(String),
 }
 
 /// Runs the gateway: loads the config, sets up logging and tracing, builds the gateway and
@@ -120,7 +125,8 @@ async fn serve(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<(), 
         tracing::warn!("--num_workers is ignored: RouteIQ serves from one multi-threaded process");
     }
     let settings = RuntimeSettings::from_env(env)?;
-    let gateway = Gateway::build(&loaded.config, env, Services::new(settings))?;
+    let services = services_from_env(settings, env).await;
+    let gateway = Gateway::build(&loaded.config, env, services)?;
     if gateway.master_key.is_none() {
         tracing::warn!(
             "no master_key configured (general_settings.master_key or LITELLM_MASTER_KEY): the gateway accepts requests without authentication"
@@ -134,6 +140,18 @@ async fn serve(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<(), 
         circuit_breaker_failure_threshold = gateway.settings().circuit_breakers.failure_threshold,
         "router ready"
     );
+    if gateway.settings().lambda {
+        // Inside AWS Lambda: the same app behind lambda_http instead of a listener. Config,
+        // clients and models were built above, once per cold start.
+        let streaming = crate::lambda::streaming(env);
+        tracing::info!(streaming, "running under the AWS Lambda runtime");
+        let app = App::new(gateway, source, telemetry.exporting());
+        let result = crate::lambda::run(server::app(app), streaming)
+            .await
+            .map_err(|e| StartupError::Lambda(e.to_string()));
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+        return result;
+    }
     let ip: IpAddr = args
         .host
         .parse()
@@ -149,3 +167,36 @@ async fn serve(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<(), 
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     result
 }
+
+/// Routing state from the environment: DynamoDB when `ROUTEIQ_STATE_TABLE` is set (keys
+/// prefixed with `ROUTEIQ_STATE_PREFIX`; `ROUTEIQ_STATE_CREATE_TABLE=true` creates the table
+/// if missing), wrapped so that a failing table degrades routing to in-memory state instead
+/// of failing requests; otherwise in-memory.
+pub async fn services_from_env(
+    settings: RuntimeSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Services {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let table = env("ROUTEIQ_STATE_TABLE").filter(|t| !t.trim().is_empty());
+    let Some(table) = table else {
+        return Services::new(settings);
+    };
+    let prefix = env("ROUTEIQ_STATE_PREFIX").unwrap_or_default();
+    let dynamo = DynamoDbStateStore::from_env(table.clone(), prefix, clock.clone()).await;
+    // For local development and tests; deployed tables come from the SAM template.
+    if env("ROUTEIQ_STATE_CREATE_TABLE").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        && let Err(e) = dynamo.create_table_if_missing().await
+    {
+        tracing::warn!(table = %table, error = %e, "could not create the state table");
+    }
+    tracing::info!(table = %table, "routing state in DynamoDB");
+    let state: Arc<dyn StateStore> = Arc::new(FailoverStateStore::new(
+        Arc::new(dynamo),
+        clock.clone(),
+        STATE_RETRY_AFTER,
+    ));
+    Services::with_state(settings, state, clock)
+}
+
+/// How long a failing state backend is left alone before it is tried again.
+const STATE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
