@@ -12,6 +12,7 @@ mod load;
 mod observability;
 mod reliability;
 mod resilience;
+mod s3_config;
 mod sdk;
 mod security;
 mod shared_state;

@@ -71,6 +71,10 @@ impl ReloadError {
                 path: path.clone(),
                 message: e.to_string(),
             }],
+            ReloadError::Load(LoadError::S3(e)) => vec![ConfigProblem {
+                path: format!("s3://{}/{}", e.bucket, e.key),
+                message: e.message.clone(),
+            }],
             ReloadError::Build(e) => {
                 let (path, message) = e.problem();
                 vec![ConfigProblem { path, message }]
@@ -162,6 +166,7 @@ impl App {
     ) -> Result<ReloadSummary, ReloadError> {
         let _one_at_a_time = self.reloading.lock().await;
         let result = startup::load_config(&self.source, env)
+            .await
             .map_err(ReloadError::from)
             .and_then(|loaded| {
                 let services = self.current.load().services.clone();

@@ -46,6 +46,12 @@ pub struct Args {
 /// Where the config comes from, in LiteLLM's precedence order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
+    /// `CONFIG_S3_BUCKET` + `CONFIG_S3_KEY` (LiteLLM's config-bucket convention: when set they
+    /// take precedence over a config file).
+    S3 {
+        bucket: String,
+        key: String,
+    },
     File(PathBuf),
     /// No file given or found: the embedded quickstart config.
     Embedded,
@@ -55,8 +61,22 @@ pub enum ConfigSource {
 pub const DEFAULT_CONFIG_PATH: &str = "/app/config/config.yaml";
 
 impl Args {
-    /// `--config`, then `LITELLM_CONFIG_PATH` (both via clap), then `/app/config/config.yaml`
-    /// when it exists, else the embedded default.
+    /// `CONFIG_S3_BUCKET` + `CONFIG_S3_KEY` when both are set, then `--config`, then
+    /// `LITELLM_CONFIG_PATH` (both via clap), then `/app/config/config.yaml` when it exists, else
+    /// the embedded default.
+    pub fn config_source_with(&self, env: &dyn Fn(&str) -> Option<String>) -> ConfigSource {
+        let non_empty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        if let (Some(bucket), Some(key)) =
+            (non_empty("CONFIG_S3_BUCKET"), non_empty("CONFIG_S3_KEY"))
+        {
+            return ConfigSource::S3 { bucket, key };
+        }
+        self.config_source()
+    }
+
+    /// [`Args::config_source_with`] without the S3 variables: `--config`, then
+    /// `LITELLM_CONFIG_PATH`, then `/app/config/config.yaml` when it exists, else the embedded
+    /// default.
     pub fn config_source(&self) -> ConfigSource {
         if let Some(p) = &self.config {
             return ConfigSource::File(p.clone());

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod observe;
 pub mod outbound;
 pub mod providers;
+pub mod s3;
 pub mod server;
 pub mod settings;
 pub mod startup;

@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::time::Duration;
 
 use std::sync::Arc;
 
@@ -28,14 +29,28 @@ pub enum LoadError {
     },
     #[error("config file {path}: {source}")]
     Invalid { path: String, source: ConfigError },
+    #[error("cannot read config from S3: {0}")]
+    S3(#[from] crate::s3::S3Error),
 }
 
 /// Reads and validates the config from `source`, resolving `os.environ/` through `env`.
-pub fn load_config(
+pub async fn load_config(
     source: &ConfigSource,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<LoadedConfig, LoadError> {
     let (path, text) = match source {
+        ConfigSource::S3 { bucket, key } => {
+            let object = crate::s3::S3Object::new(bucket.clone(), key.clone(), env).await;
+            let fetched = object.get().await?;
+            let text = String::from_utf8(fetched.body).map_err(|_| {
+                LoadError::S3(crate::s3::S3Error {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    message: "the object is not UTF-8 text".into(),
+                })
+            })?;
+            (format!("s3://{bucket}/{key}"), text)
+        }
         ConfigSource::File(p) => (
             p.display().to_string(),
             read(p).map_err(|source| LoadError::Read {
@@ -91,7 +106,10 @@ pub fn run(args: &Args) -> Result<(), StartupError> {
     runtime.block_on(serve(args, &env))
 }
 
-async fn serve(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<(), StartupError> {
+async fn serve(
+    args: &Args,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<(), StartupError> {
     // Before any HTTP client is built (the OTLP exporter's too). Another installed provider is
     // fine (e.g. a test harness): any provider serves TLS.
     if rustls::crypto::ring::default_provider()
@@ -102,8 +120,8 @@ async fn serve(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<(), 
         return Err(StartupError::Tls);
     }
     let json_env = env("JSON_LOGS").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let source = args.config_source();
-    let loaded = load_config(&source, env);
+    let source = args.config_source_with(env);
+    let loaded = load_config(&source, env).await;
     let telemetry = crate::telemetry::init(
         json_env
             || loaded
@@ -114,6 +132,9 @@ async fn serve(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<(), 
     let loaded = loaded?;
     match &source {
         ConfigSource::File(p) => tracing::info!(path = %p.display(), "config loaded"),
+        ConfigSource::S3 { bucket, key } => {
+            tracing::info!(bucket = %bucket, key = %key, "config loaded from S3")
+        }
         ConfigSource::Embedded => tracing::info!(
             "no config given (--config, LITELLM_CONFIG_PATH, /app/config/config.yaml): serving the embedded quickstart config"
         ),
@@ -145,7 +166,8 @@ async fn serve(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<(), 
         // clients and models were built above, once per cold start.
         let streaming = crate::lambda::streaming(env);
         tracing::info!(streaming, "running under the AWS Lambda runtime");
-        let app = App::new(gateway, source, telemetry.exporting());
+        let app = App::new(gateway, source.clone(), telemetry.exporting());
+        spawn_config_sync(&app, &source, env).await;
         let result = crate::lambda::run(server::app(app), streaming)
             .await
             .map_err(|e| StartupError::Lambda(e.to_string()));
@@ -158,7 +180,8 @@ async fn serve(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<(), 
         .map_err(|_| StartupError::Host(args.host.clone()))?;
     let addr = SocketAddr::new(ip, args.port);
     let drain_timeout = gateway.settings().drain_timeout;
-    let app = App::new(gateway, source, telemetry.exporting());
+    let app = App::new(gateway, source.clone(), telemetry.exporting());
+    spawn_config_sync(&app, &source, env).await;
     let router = server::app(app.clone());
     let result = server::serve(router, app, addr, drain_timeout)
         .await
@@ -200,3 +223,48 @@ pub async fn services_from_env(
 
 /// How long a failing state backend is left alone before it is tried again.
 const STATE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// With the config in S3 and `CONFIG_HOT_RELOAD=true`, checks the object's ETag every
+/// `CONFIG_SYNC_INTERVAL` seconds (default 60) and reloads the config when it changes; a bad
+/// new config is rejected and the running one keeps serving (see [`App::reload_config`]).
+async fn spawn_config_sync(
+    app: &Arc<App>,
+    source: &ConfigSource,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) {
+    let ConfigSource::S3 { bucket, key } = source else {
+        return;
+    };
+    let hot = env("CONFIG_HOT_RELOAD").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let interval = env("CONFIG_SYNC_INTERVAL")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(60.0);
+    if !(hot && interval.is_finite() && interval > 0.0) {
+        return;
+    }
+    let object = crate::s3::S3Object::new(bucket.clone(), key.clone(), env).await;
+    let mut last = object.etag().await.ok().flatten();
+    let app = app.clone();
+    tracing::info!(bucket = %bucket, key = %key, interval_secs = interval, "watching the config object");
+    tokio::spawn(async move {
+        let process_env = |name: &str| std::env::var(name).ok();
+        loop {
+            tokio::time::sleep(Duration::from_secs_f64(interval)).await;
+            let etag = match object.etag().await {
+                Ok(etag) => etag,
+                Err(e) => {
+                    tracing::warn!(error = %e, "config sync: cannot read the object's ETag");
+                    continue;
+                }
+            };
+            if etag == last {
+                continue;
+            }
+            tracing::info!(etag = ?etag, "config object changed: reloading");
+            // A rejected config is logged by reload_config; remember its ETag so it is not
+            // retried every interval (the next upload gets a new ETag).
+            let _ = app.reload_config(&process_env).await;
+            last = etag;
+        }
+    });
+}
