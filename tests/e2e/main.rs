@@ -9,6 +9,7 @@ mod errors;
 mod faults;
 mod lambda;
 mod load;
+mod ml_routing;
 mod observability;
 mod reliability;
 mod resilience;

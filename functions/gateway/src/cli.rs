@@ -107,6 +107,14 @@ pub enum Command {
     /// Validate a config (and with --validate-env the environment) without starting; prints
     /// every problem with its path and exits non-zero on errors.
     Check(CheckArgs),
+    /// Train the llmrouter-* routers from routing data (LLMRouter JSON or RouteLLM CSVs) into
+    /// router artifacts with a manifest (optionally signed).
+    Train(routeiq_trainer::cli::TrainArgs),
+    /// Evaluate router artifacts on the held-out split: quality, cost, quality/cost curves,
+    /// AIQ, APGR; writes eval.md, eval.json and eval.png.
+    Eval(routeiq_trainer::cli::EvalArgs),
+    /// Generate an ed25519 key for signing router artifacts (prints the public key).
+    Keygen(routeiq_trainer::cli::KeygenArgs),
 }
 
 /// `routeiq check`.

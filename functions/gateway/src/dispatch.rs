@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use routeiq::config::RetryPolicy;
+use routeiq::ml::routing::Decision;
 use routeiq::router::{CallOutcome, Deployment, FailureClass, FallbackKind, RequestFacts};
 use tracing::Instrument;
 
@@ -66,6 +67,8 @@ pub struct Dispatched<T> {
     pub decision_time: Duration,
     /// Whether a fallback group answered.
     pub fallback: bool,
+    /// The ML strategies' decision for the group that answered (predicted quality and cost).
+    pub decision: Option<Arc<Decision>>,
 }
 
 /// Counters a dispatch accumulates over groups and attempts.
@@ -261,8 +264,8 @@ impl Gateway {
             })?
             .to_string();
         let mut tally = Tally::default();
-        let first_error = match self.try_group(&group, facts, op, &mut tally).await {
-            Ok((output, deployment, strategy)) => {
+        let first_error = match self.try_group(&group, facts.clone(), op, &mut tally).await {
+            Ok((output, deployment, strategy, decision)) => {
                 return Ok(Dispatched {
                     output,
                     deployment,
@@ -272,6 +275,7 @@ impl Gateway {
                     upstream_time: tally.upstream_time,
                     decision_time: tally.decision_time,
                     fallback: false,
+                    decision,
                 });
             }
             Err(e) => e,
@@ -283,8 +287,8 @@ impl Gateway {
         let mut last_error = first_error;
         for fb in fallbacks {
             tracing::info!(model_group = %group, fallback = %fb, error = %last_error, "falling back");
-            match self.try_group(&fb, facts, op, &mut tally).await {
-                Ok((output, deployment, strategy)) => {
+            match self.try_group(&fb, facts.clone(), op, &mut tally).await {
+                Ok((output, deployment, strategy, decision)) => {
                     return Ok(Dispatched {
                         output,
                         deployment,
@@ -294,6 +298,7 @@ impl Gateway {
                         upstream_time: tally.upstream_time,
                         decision_time: tally.decision_time,
                         fallback: true,
+                        decision,
                     });
                 }
                 Err(e) => last_error = e,
@@ -308,7 +313,15 @@ impl Gateway {
         facts: RequestFacts,
         op: &O,
         tally: &mut Tally,
-    ) -> Result<(O::Output, Arc<Deployment>, &'static str), GatewayError> {
+    ) -> Result<
+        (
+            O::Output,
+            Arc<Deployment>,
+            &'static str,
+            Option<Arc<Decision>>,
+        ),
+        GatewayError,
+    > {
         let mut rng = fastrand::Rng::new();
         let strategy = self.router.strategy().name();
         let span = tracing::info_span!(
@@ -390,7 +403,7 @@ impl Gateway {
                         self.router.record_end(&d, Some(outcome)).await;
                     }
                     span.record("status", 200);
-                    return Ok((output, d, selection.strategy));
+                    return Ok((output, d, selection.strategy, selection.decision.clone()));
                 }
                 Err(e) => e,
             };

@@ -85,6 +85,9 @@ pub enum BuildError {
     },
     #[error("HTTP client: {0}")]
     Http(String),
+    /// The ML routing strategy could not be set up (or its artifact reloaded).
+    #[error("router: {0}")]
+    Router(String),
 }
 
 /// Why building a gateway from a config failed, with every problem's path, for API answers.
@@ -96,6 +99,7 @@ impl BuildError {
                 (format!("model_list[{index}]"), source.to_string())
             }
             BuildError::Http(m) => ("<http client>".to_string(), m.clone()),
+            BuildError::Router(m) => ("router_settings.routing_strategy".to_string(), m.clone()),
         }
     }
 }
@@ -132,8 +136,6 @@ impl Gateway {
         env: &dyn Fn(&str) -> Option<String>,
         services: Services,
     ) -> Result<Gateway, BuildError> {
-        let state = services.state.clone();
-        let clock = services.clock.clone();
         // Provider keys named in `environment_variables` come before the process environment,
         // as LiteLLM sets them into os.environ.
         let env_with_config = |name: &str| {
@@ -143,7 +145,8 @@ impl Gateway {
                 .map(|s| s.expose().to_string())
                 .or_else(|| env(name))
         };
-        let router = Router::new(config, state, clock)
+        let router = crate::ml::build_router(config, &services)
+            .map_err(BuildError::Router)?
             .with_circuit_breakers(services.settings.circuit_breakers);
         let mut providers = HashMap::new();
         for (index, d) in router.deployments().enumerate() {
@@ -199,11 +202,24 @@ impl Gateway {
     /// This is the extension point for ML routing: strategies that load models (re)load them
     /// here, and report the time with [`Metrics::record_model_load`].
     pub fn reload_router(&self) -> Result<Gateway, BuildError> {
-        let router = Router::new(
-            &self.config,
-            self.services.state.clone(),
-            self.services.clock.clone(),
-        )
+        let router = match self.router.strategy().ml() {
+            // An ML strategy reloads its artifact in place: a broken file is an error and
+            // the running router keeps serving; a good one is swapped in atomically.
+            Some(ml) => {
+                crate::ml::force_reload(ml, self.metrics()).map_err(BuildError::Router)?;
+                Router::with_ml_routing(
+                    &self.config,
+                    self.services.state.clone(),
+                    self.services.clock.clone(),
+                    ml.clone(),
+                )
+            }
+            None => Router::new(
+                &self.config,
+                self.services.state.clone(),
+                self.services.clock.clone(),
+            ),
+        }
         .with_circuit_breakers(self.services.settings.circuit_breakers);
         Ok(Gateway {
             router,

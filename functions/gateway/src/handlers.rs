@@ -87,6 +87,12 @@ fn decision_headers<T>(headers: &mut HeaderMap, d: &Dispatched<T>, started: Inst
     if d.fallback {
         set_header(headers, "x-routeiq-fallback", "true");
     }
+    crate::ml::decision_headers(
+        headers,
+        d.decision.as_deref(),
+        &d.deployment.id,
+        d.decision_time,
+    );
 }
 
 fn json_response<T: serde::Serialize, U>(
@@ -160,6 +166,7 @@ async fn chat_inner(
 ) -> Result<Response, GatewayError> {
     authorize(gw.master_key.as_ref(), req.headers())?;
     let ctx = RequestCtx::of(&req);
+    let profile = req.headers().get(crate::ml::PROFILE_HEADER).cloned();
     let body: ChatCompletionRequest = read_json(&gw, req).await?;
     require_model(&body.model)?;
     if body.messages.is_empty() {
@@ -179,6 +186,13 @@ async fn chat_inner(
     let facts = RequestFacts {
         estimated_tokens: estimate_tokens(&prompt_chars),
         stream: body.is_stream(),
+        prompt: crate::ml::prompt_features(
+            &gw,
+            || crate::ml::chat_text(&body.messages),
+            profile.as_ref(),
+            body.metadata.as_ref(),
+        )
+        .await?,
     };
     if body.is_stream() {
         let d = gw
@@ -219,6 +233,7 @@ async fn completions_inner(
 ) -> Result<Response, GatewayError> {
     authorize(gw.master_key.as_ref(), req.headers())?;
     let ctx = RequestCtx::of(&req);
+    let profile = req.headers().get(crate::ml::PROFILE_HEADER).cloned();
     let body: CompletionRequest = read_json(&gw, req).await?;
     require_model(&body.model)?;
     reject_client_endpoint(&body.extra)?;
@@ -226,6 +241,13 @@ async fn completions_inner(
     let facts = RequestFacts {
         estimated_tokens: estimate_tokens(&body.prompt_text()),
         stream: body.is_stream(),
+        prompt: crate::ml::prompt_features(
+            &gw,
+            || body.prompt_text(),
+            profile.as_ref(),
+            body.metadata.as_ref(),
+        )
+        .await?,
     };
     if body.is_stream() {
         let d = gw
@@ -301,6 +323,7 @@ async fn embeddings_inner(
     let facts = RequestFacts {
         estimated_tokens: estimate_tokens(&text),
         stream: false,
+        ..RequestFacts::default()
     };
     let d = gw
         .dispatch(&body.model, facts, &EmbeddingsOp(&body))

@@ -14,6 +14,7 @@ pub mod handlers;
 pub mod lambda;
 pub mod limits;
 pub mod metrics;
+pub mod ml;
 pub mod observe;
 pub mod outbound;
 pub mod providers;

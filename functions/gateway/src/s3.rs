@@ -118,3 +118,130 @@ impl S3Object {
         Ok(out.e_tag().map(str::to_string))
     }
 }
+
+/// Router and embedding model files in S3 (`s3://bucket/key`), behind the synchronous
+/// [`routeiq::ml::ModelStore`] interface: models load on blocking threads (start-up, reload),
+/// so each call runs the SDK on the runtime `handle` with `block_on`. Objects are downloaded
+/// once into `cache_dir` (Lambda: `/tmp`), under their ETag, and the cached copy is reused
+/// while the ETag holds; [`ModelStore::version`] is the ETag, which hot reload polls.
+///
+/// Call it from a blocking thread (`tokio::task::spawn_blocking`), never from async code.
+pub struct S3ModelStore {
+    client: Client,
+    handle: tokio::runtime::Handle,
+    cache_dir: std::path::PathBuf,
+}
+
+/// Splits `s3://bucket/key`.
+pub fn parse_s3_uri(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("s3://")?;
+    let (bucket, key) = rest.split_once('/')?;
+    (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
+}
+
+impl S3ModelStore {
+    /// A store whose client comes from the standard AWS chain (see [`S3Object::new`]).
+    pub async fn new(
+        cache_dir: impl Into<std::path::PathBuf>,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> S3ModelStore {
+        let probe = S3Object::new("", "", env).await;
+        S3ModelStore {
+            client: probe.client,
+            handle: tokio::runtime::Handle::current(),
+            cache_dir: cache_dir.into(),
+        }
+    }
+
+    fn object(&self, uri: &str) -> Result<S3Object, routeiq::ml::store::StoreError> {
+        let (bucket, key) =
+            parse_s3_uri(uri).ok_or_else(|| routeiq::ml::store::StoreError::Io {
+                uri: uri.to_string(),
+                message: "not an s3://bucket/key URI".into(),
+            })?;
+        Ok(S3Object {
+            client: self.client.clone(),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+        })
+    }
+}
+
+fn store_error(uri: &str, e: impl std::fmt::Display) -> routeiq::ml::store::StoreError {
+    routeiq::ml::store::StoreError::Io {
+        uri: uri.to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl routeiq::ml::ModelStore for S3ModelStore {
+    fn fetch(
+        &self,
+        uri: &str,
+    ) -> Result<routeiq::ml::store::LocalFile, routeiq::ml::store::StoreError> {
+        let object = self.object(uri)?;
+        let etag = self
+            .handle
+            .block_on(object.etag())
+            .map_err(|e| store_error(uri, e))?
+            .unwrap_or_default();
+        let tag: String = etag
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        let name = object.key.rsplit('/').next().unwrap_or("object");
+        let dir = self
+            .cache_dir
+            .join(&object.bucket)
+            .join(object.key.replace('/', "__"));
+        let path = dir.join(format!("{tag}-{name}"));
+        if !path.exists() {
+            let fetched = self
+                .handle
+                .block_on(object.get())
+                .map_err(|e| store_error(uri, e))?;
+            std::fs::create_dir_all(&dir).map_err(|e| store_error(uri, e))?;
+            // Write beside, then rename: a reader never sees half a file.
+            let tmp = dir.join(format!(".{tag}-{name}.{}", std::process::id()));
+            std::fs::write(&tmp, &fetched.body).map_err(|e| store_error(uri, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| store_error(uri, e))?;
+        }
+        Ok(routeiq::ml::store::LocalFile {
+            path,
+            version: etag,
+        })
+    }
+
+    fn version(&self, uri: &str) -> Result<String, routeiq::ml::store::StoreError> {
+        let object = self.object(uri)?;
+        self.handle
+            .block_on(object.etag())
+            .map_err(|e| store_error(uri, e))
+            .map(Option::unwrap_or_default)
+    }
+}
+
+/// Local paths and `file://` URIs through the filesystem store, `s3://` through S3.
+pub struct UriModelStore {
+    pub fs: routeiq::ml::FsModelStore,
+    pub s3: Option<S3ModelStore>,
+}
+
+impl routeiq::ml::ModelStore for UriModelStore {
+    fn fetch(
+        &self,
+        uri: &str,
+    ) -> Result<routeiq::ml::store::LocalFile, routeiq::ml::store::StoreError> {
+        match (&self.s3, uri.starts_with("s3://")) {
+            (Some(s3), true) => s3.fetch(uri),
+            _ => self.fs.fetch(uri),
+        }
+    }
+
+    fn version(&self, uri: &str) -> Result<String, routeiq::ml::store::StoreError> {
+        match (&self.s3, uri.starts_with("s3://")) {
+            (Some(s3), true) => s3.version(uri),
+            _ => self.fs.version(uri),
+        }
+    }
+}

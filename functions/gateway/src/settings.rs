@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use routeiq::config::SecretString;
+use routeiq::ml::routing::MlEnv;
 use routeiq::router::CircuitBreakerSettings;
 
 use crate::outbound::OutboundPolicy;
@@ -51,6 +52,10 @@ pub struct RuntimeSettings {
     /// Running in AWS Lambda (`AWS_LAMBDA_RUNTIME_API` set): metrics are also written as
     /// CloudWatch Embedded Metric Format log lines.
     pub lambda: bool,
+    /// The ML strategies' switches (`ROUTEIQ_CENTROID_ROUTING`, `ROUTEIQ_CONFIDENCE_THRESHOLD`,
+    /// `ROUTEIQ_ROUTING_PROFILE`, `LLMROUTER_ENFORCE_SIGNED_MODELS`,
+    /// `LLMROUTER_MODEL_PUBLIC_KEYS`, `ROUTEIQ_MODEL_DIR`).
+    pub ml: MlEnv,
 }
 
 impl Default for RuntimeSettings {
@@ -63,6 +68,7 @@ impl Default for RuntimeSettings {
             limits: RequestLimits::default(),
             outbound: OutboundPolicy::default(),
             lambda: false,
+            ml: MlEnv::default(),
         }
     }
 }
@@ -220,6 +226,14 @@ impl RuntimeSettings {
             }
         }
         let lambda = r.get("AWS_LAMBDA_RUNTIME_API").is_some();
+        let ml = MlEnv::from_env(env).unwrap_or_else(|problems| {
+            r.problems.extend(
+                problems
+                    .into_iter()
+                    .map(|(var, message)| EnvProblem { var, message }),
+            );
+            MlEnv::default()
+        });
         if !r.problems.is_empty() {
             return Err(EnvError(r.problems));
         }
@@ -231,6 +245,7 @@ impl RuntimeSettings {
             limits,
             outbound,
             lambda,
+            ml,
         })
     }
 }

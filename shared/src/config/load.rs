@@ -30,6 +30,8 @@ use super::{
     GeneralSettings, LitellmParams, LitellmSettings, LoadedConfig, ModelInfo, RetryPolicy,
     RouterSettings, RoutingStrategyArgs, RoutingStrategyName, SecretString,
 };
+use crate::ml::MlStrategyName;
+use crate::ml::routing::MlSettings;
 use crate::provider::ProviderKind;
 
 /// The prefix of a string LiteLLM replaces with an environment variable's value.
@@ -823,13 +825,12 @@ impl Loader {
         if let Some(s) = RoutingStrategyName::parse(&normalized) {
             return s;
         }
-        let names: Vec<&str> = RoutingStrategyName::ALL.iter().map(|(n, _)| *n).collect();
+        let mut names: Vec<&str> = RoutingStrategyName::ALL.iter().map(|(n, _)| *n).collect();
+        names.extend(MlStrategyName::names());
         let valid = names.join(", ");
         let msg = if normalized.starts_with("llmrouter-") {
-            format!(
-                "routing strategy '{raw}' is not available yet (ML routing strategies come in a \
-                 later RouteIQ release); valid strategies: {valid}"
-            )
+            // Unknown, or an LLMRouter strategy that needs an LLM or a GPU: say which.
+            MlStrategyName::parse(&normalized).err().unwrap_or_default()
         } else {
             match schema::suggest(&normalized, &names) {
                 Some(s) => format!(
@@ -873,6 +874,16 @@ impl Loader {
                 a.lowest_latency_buffer,
             ) {
                 routing_strategy_args.lowest_latency_buffer = b;
+            }
+        }
+        if let RoutingStrategyName::LlmRouter(ml) = routing_strategy {
+            match MlSettings::from_args(ml, &routing_strategy_args.extra) {
+                Ok(settings) => routing_strategy_args.ml = Some(settings),
+                Err(problems) => {
+                    for (key, message) in problems {
+                        self.problem(join(&args_path, &key), message);
+                    }
+                }
             }
         }
 
@@ -1390,8 +1401,42 @@ mod tests {
                 .contains("did you mean 'latency-based-routing'?")
         );
         assert!(p[0].message.contains("simple-shuffle"));
-        let p = problems("router_settings:\n  routing_strategy: llmrouter-knn\n");
-        assert!(p[0].message.contains("not available yet"));
+        // ML strategies load with their args; LLM/GPU ones and bad args are clear errors.
+        let l = load(
+            "router_settings:\n  routing_strategy: llmrouter-knn\n  routing_strategy_args: \
+             {model_path: models/routers/knn.json, cost_weight: 0.2, hot_reload: true, reload_interval: 5}\n",
+        )
+        .unwrap();
+        let rs = &l.config.router_settings;
+        assert_eq!(
+            rs.routing_strategy,
+            RoutingStrategyName::LlmRouter(MlStrategyName::Knn)
+        );
+        let ml = rs.routing_strategy_args.ml.as_ref().unwrap();
+        assert_eq!(ml.model_path.as_deref(), Some("models/routers/knn.json"));
+        assert_eq!(ml.cost.cost_weight, 0.2);
+        assert!(ml.hot_reload && ml.reload_interval_secs == 5.0);
+        let p = problems("router_settings:\n  routing_strategy: llmrouter-routerdc\n");
+        assert!(
+            p[0].message.contains("not supported by RouteIQ"),
+            "{}",
+            p[0].message
+        );
+        assert!(p[0].message.contains("GPU"));
+        let p = problems("router_settings:\n  routing_strategy: llmrouter-knnn\n");
+        assert!(p[0].message.contains("unknown ML routing strategy"));
+        let p = problems(
+            "router_settings:\n  routing_strategy: llmrouter-mlp\n  routing_strategy_args: {cost_weight: -1, profile: turbo}\n",
+        );
+        let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+        assert!(
+            paths.contains(&"router_settings.routing_strategy_args.cost_weight"),
+            "{paths:?}"
+        );
+        assert!(
+            paths.contains(&"router_settings.routing_strategy_args.profile"),
+            "{paths:?}"
+        );
     }
 
     #[test]

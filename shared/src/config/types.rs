@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::SecretString;
+use crate::ml::MlStrategyName;
+use crate::ml::routing::MlSettings;
 
 /// The whole, validated configuration.
 #[derive(Debug, Clone, Default)]
@@ -93,6 +95,8 @@ pub enum RoutingStrategyName {
     CostBased,
     UsageBased,
     UsageBasedV2,
+    /// An ML strategy, `llmrouter-*` (see [`crate::ml::routing`]).
+    LlmRouter(MlStrategyName),
 }
 
 impl RoutingStrategyName {
@@ -106,6 +110,9 @@ impl RoutingStrategyName {
     ];
 
     pub fn as_str(self) -> &'static str {
+        if let RoutingStrategyName::LlmRouter(s) = self {
+            return s.as_str();
+        }
         Self::ALL
             .iter()
             .find(|(_, v)| *v == self)
@@ -113,8 +120,18 @@ impl RoutingStrategyName {
             .unwrap_or("simple-shuffle")
     }
 
+    /// Parses a LiteLLM strategy name (as in [`Self::ALL`]) or an `llmrouter-*` one.
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        Self::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .or_else(|| {
+                name.starts_with("llmrouter-")
+                    .then(|| MlStrategyName::parse(name).ok())
+                    .flatten()
+                    .map(RoutingStrategyName::LlmRouter)
+            })
     }
 }
 
@@ -127,6 +144,8 @@ pub struct RoutingStrategyArgs {
     pub lowest_latency_buffer: f64,
     /// Other strategy args (ML strategies read theirs from here).
     pub extra: Map<String, Value>,
+    /// The ML strategies' args, validated (set when the strategy is `llmrouter-*`).
+    pub ml: Option<MlSettings>,
 }
 
 impl Default for RoutingStrategyArgs {
@@ -135,6 +154,7 @@ impl Default for RoutingStrategyArgs {
             ttl_secs: 3600.0,
             lowest_latency_buffer: 0.0,
             extra: Map::new(),
+            ml: None,
         }
     }
 }

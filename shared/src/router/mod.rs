@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::config::{Config, FallbackRule, RouterSettings};
+use crate::ml::routing::{Decision, MlContext, MlRouting, MlSetupError};
 use crate::state::{Clock, PutCondition, StateStore};
 
 pub mod circuit;
@@ -32,6 +33,8 @@ pub struct Selection {
     pub strategy: &'static str,
     /// First choice first; the rest are the fallbacks within the group, in order.
     pub candidates: Vec<Arc<Deployment>>,
+    /// The ML strategies' explainable decision (predicted quality and cost per candidate).
+    pub decision: Option<Arc<Decision>>,
 }
 
 /// How an upstream failure affects a deployment's health (LiteLLM's cooldown rules).
@@ -84,6 +87,46 @@ impl Router {
     /// A router over `config`'s model list, with default circuit breaker settings (see
     /// [`Router::with_circuit_breakers`]).
     pub fn new(config: &Config, state: Arc<dyn StateStore>, clock: Arc<dyn Clock>) -> Router {
+        let settings = &config.router_settings;
+        let strategy =
+            Strategy::from_config(settings.routing_strategy, &settings.routing_strategy_args);
+        Self::with_strategy(config, state, clock, strategy)
+    }
+
+    /// Like [`Router::new`], setting up an ML strategy with `ctx` (environment, artifact
+    /// store, embedders); fails when it cannot be set up (see [`MlRouting::build`]).
+    pub fn with_ml_context(
+        config: &Config,
+        state: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+        ctx: &MlContext,
+    ) -> Result<Router, MlSetupError> {
+        let settings = &config.router_settings;
+        let strategy = Strategy::from_config_with(
+            settings.routing_strategy,
+            &settings.routing_strategy_args,
+            ctx,
+        )?;
+        Ok(Self::with_strategy(config, state, clock, strategy))
+    }
+
+    /// Like [`Router::new`] with an ML strategy already set up (a router rebuilt around the
+    /// running one keeps its loaded artifact and hot-reload slot).
+    pub fn with_ml_routing(
+        config: &Config,
+        state: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+        ml: Arc<MlRouting>,
+    ) -> Router {
+        Self::with_strategy(config, state, clock, Strategy::Ml(ml))
+    }
+
+    fn with_strategy(
+        config: &Config,
+        state: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+        strategy: Strategy,
+    ) -> Router {
         let mut groups: HashMap<String, Vec<Arc<Deployment>>> = HashMap::new();
         let mut group_order = Vec::new();
         for (i, d) in config.model_list.iter().enumerate() {
@@ -97,8 +140,6 @@ impl Router {
                 .push(dep);
         }
         let settings = config.router_settings.clone();
-        let strategy =
-            Strategy::from_config(settings.routing_strategy, &settings.routing_strategy_args);
         let circuits = CircuitBreakers::new(
             CircuitBreakerSettings::default(),
             state.clone(),
@@ -220,7 +261,7 @@ impl Router {
         let mut candidates: Vec<Candidate<'_>> =
             available.iter().map(|d| Candidate::new(d)).collect();
         self.fill_stats(&mut candidates).await;
-        let order = self.strategy.rank(&candidates, facts, rng);
+        let (order, decision) = self.strategy.rank_explained(&candidates, facts, rng);
         if order.is_empty() {
             return Err(Error::NoDeploymentAvailable {
                 group: group.to_string(),
@@ -232,6 +273,7 @@ impl Router {
             model_group: group.to_string(),
             strategy: self.strategy.name(),
             candidates: order.into_iter().map(|i| available[i].clone()).collect(),
+            decision: decision.map(Arc::new),
         })
     }
 

@@ -1,5 +1,5 @@
-//! `routeiq`: the gateway (`serve`) and its tools (`check`), as subcommands. Logic lives in
-//! the library; this only dispatches.
+//! `routeiq`: the gateway (`serve`) and its tools (`check`, `train`, `eval`, `keygen`), as
+//! subcommands. Logic lives in the libraries; this only dispatches.
 
 use std::process::ExitCode;
 
@@ -26,6 +26,23 @@ fn main() -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Train(args) => {
+            routeiq_trainer::cli::run_train(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval(args) => {
+            print!("{}", routeiq_trainer::cli::run_eval(&args)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keygen(args) => {
+            let public = routeiq_trainer::cli::run_keygen(&args)?;
+            println!("{public}");
+            eprintln!(
+                "secret key seed written to {}; trust the public key with LLMROUTER_MODEL_PUBLIC_KEYS={public}",
+                args.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

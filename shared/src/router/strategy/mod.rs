@@ -6,7 +6,12 @@
 //! Strategies are pure: the router fetches the statistics they need from the state store
 //! into [`Candidate`]s, and passes the randomness in.
 
+use std::sync::Arc;
+
 use crate::config::{RoutingStrategyArgs, RoutingStrategyName};
+use crate::ml::routing::{
+    Decision, MlContext, MlRouting, MlSettings, MlSetupError, PromptFeatures,
+};
 use crate::router::Deployment;
 
 mod cost;
@@ -45,11 +50,13 @@ impl<'a> Candidate<'a> {
 }
 
 /// What a strategy knows about the request.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RequestFacts {
     /// Estimated prompt tokens (usage-based tpm pre-check).
     pub estimated_tokens: u64,
     pub stream: bool,
+    /// The prompt (and its embedding, when computed), for the ML strategies.
+    pub prompt: Option<Arc<PromptFeatures>>,
 }
 
 /// Which statistics a strategy needs fetched.
@@ -65,12 +72,47 @@ pub struct Needs {
 pub enum Strategy {
     SimpleShuffle,
     LeastBusy,
-    LatencyBased { buffer: f64 },
+    LatencyBased {
+        buffer: f64,
+    },
     CostBased,
-    UsageBased { v2: bool },
+    UsageBased {
+        v2: bool,
+    },
+    /// An `llmrouter-*` strategy (see [`crate::ml::routing`]).
+    Ml(Arc<MlRouting>),
 }
 
 impl Strategy {
+    /// The strategy `name` with `args`; ML strategies are set up with `ctx` (their artifact
+    /// loaded and verified, the embedder built).
+    pub fn from_config_with(
+        name: RoutingStrategyName,
+        args: &RoutingStrategyArgs,
+        ctx: &MlContext,
+    ) -> Result<Strategy, MlSetupError> {
+        if let RoutingStrategyName::LlmRouter(ml) = name {
+            let settings = match &args.ml {
+                Some(s) => s.clone(),
+                None => MlSettings::from_args(ml, &args.extra).map_err(|problems| {
+                    MlSetupError::Router {
+                        strategy: ml.as_str(),
+                        message: problems
+                            .iter()
+                            .map(|(k, m)| format!("routing_strategy_args.{k}: {m}"))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    }
+                })?,
+            };
+            return Ok(Strategy::Ml(Arc::new(MlRouting::build(settings, ctx)?)));
+        }
+        Ok(Self::from_config(name, args))
+    }
+
+    /// The strategy `name` with `args`. ML strategies are set up with the default
+    /// [`MlContext`] (no environment); one that cannot be set up is logged and replaced by
+    /// cost-based routing (the gateway uses [`Strategy::from_config_with`] and fails instead).
     pub fn from_config(name: RoutingStrategyName, args: &RoutingStrategyArgs) -> Strategy {
         match name {
             RoutingStrategyName::SimpleShuffle => Strategy::SimpleShuffle,
@@ -81,6 +123,15 @@ impl Strategy {
             RoutingStrategyName::CostBased => Strategy::CostBased,
             RoutingStrategyName::UsageBased => Strategy::UsageBased { v2: false },
             RoutingStrategyName::UsageBasedV2 => Strategy::UsageBased { v2: true },
+            RoutingStrategyName::LlmRouter(ml) => {
+                match Self::from_config_with(name, args, &MlContext::default()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(strategy = ml.as_str(), error = %e, "ML strategy unavailable; routing by cost");
+                        Strategy::CostBased
+                    }
+                }
+            }
         }
     }
 
@@ -93,12 +144,21 @@ impl Strategy {
             Strategy::CostBased => RoutingStrategyName::CostBased.as_str(),
             Strategy::UsageBased { v2: false } => RoutingStrategyName::UsageBased.as_str(),
             Strategy::UsageBased { v2: true } => RoutingStrategyName::UsageBasedV2.as_str(),
+            Strategy::Ml(ml) => ml.strategy().as_str(),
+        }
+    }
+
+    /// The ML routing, when this is an `llmrouter-*` strategy.
+    pub fn ml(&self) -> Option<&Arc<MlRouting>> {
+        match self {
+            Strategy::Ml(ml) => Some(ml),
+            _ => None,
         }
     }
 
     pub fn needs(&self) -> Needs {
         match self {
-            Strategy::SimpleShuffle | Strategy::CostBased => Needs::default(),
+            Strategy::SimpleShuffle | Strategy::CostBased | Strategy::Ml(_) => Needs::default(),
             Strategy::LeastBusy => Needs {
                 in_flight: true,
                 ..Needs::default()
@@ -121,13 +181,41 @@ impl Strategy {
         facts: RequestFacts,
         rng: &mut fastrand::Rng,
     ) -> Vec<usize> {
-        match self {
+        self.rank_explained(candidates, facts, rng).0
+    }
+
+    /// Like [`Strategy::rank`], with the ML strategies' explainable decision.
+    pub fn rank_explained(
+        &self,
+        candidates: &[Candidate<'_>],
+        facts: RequestFacts,
+        rng: &mut fastrand::Rng,
+    ) -> (Vec<usize>, Option<Decision>) {
+        let order = match self {
             Strategy::SimpleShuffle => simple_shuffle::rank(candidates, rng),
             Strategy::LeastBusy => least_busy::rank(candidates, rng),
             Strategy::LatencyBased { buffer } => latency::rank(candidates, facts, *buffer, rng),
             Strategy::CostBased => cost::rank(candidates, rng),
             Strategy::UsageBased { .. } => usage::rank(candidates, facts, rng),
-        }
+            Strategy::Ml(ml) => {
+                let cands: Vec<_> = candidates
+                    .iter()
+                    .map(|c| ml.candidate(c.deployment))
+                    .collect();
+                let decision = match &facts.prompt {
+                    Some(p) => ml.decide(&cands, p),
+                    None => ml.decide(
+                        &cands,
+                        &PromptFeatures {
+                            estimated_tokens: facts.estimated_tokens,
+                            ..PromptFeatures::default()
+                        },
+                    ),
+                };
+                return (decision.order(), Some(decision));
+            }
+        };
+        (order, None)
     }
 }
 

@@ -47,6 +47,7 @@ mod tests {
         let facts = RequestFacts {
             estimated_tokens: 50,
             stream: false,
+            ..RequestFacts::default()
         };
         let mut rng = fastrand::Rng::with_seed(5);
         assert_eq!(rank(&cands, facts, &mut rng), vec![0, 1]);
@@ -54,6 +55,7 @@ mod tests {
         let big = RequestFacts {
             estimated_tokens: 950,
             stream: false,
+            ..RequestFacts::default()
         };
         assert_eq!(rank(&cands, big, &mut rng), vec![1]);
     }
