@@ -6,6 +6,16 @@ use std::time::Duration;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 
+/// The HTTP client the gateway's AWS SDK clients use: rustls with ring (the SDK's default
+/// client would pull a second TLS stack).
+pub fn aws_http_client() -> aws_sdk_s3::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
 /// Why an S3 object could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("s3://{bucket}/{key}: {message}")]
@@ -39,13 +49,8 @@ impl S3Object {
         env: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> S3Object {
         let emulator = env("AWS_ENDPOINT_URL_S3").is_some() || env("AWS_ENDPOINT_URL").is_some();
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(http)
+            .http_client(aws_http_client())
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(2))
@@ -62,6 +67,14 @@ impl S3Object {
             bucket: bucket.into(),
             key: key.into(),
         }
+    }
+
+    fn sdk_err<E: ProvideErrorMetadata + std::fmt::Display>(&self, e: E) -> S3Error {
+        self.err(
+            e.message()
+                .map(str::to_string)
+                .unwrap_or_else(|| e.to_string()),
+        )
     }
 
     fn err(&self, message: impl Into<String>) -> S3Error {
@@ -81,13 +94,7 @@ impl S3Object {
             .key(&self.key)
             .send()
             .await
-            .map_err(|e| {
-                self.err(
-                    e.as_service_error()
-                        .and_then(|s| s.message().map(str::to_string))
-                        .unwrap_or_else(|| e.to_string()),
-                )
-            })?;
+            .map_err(|e| self.sdk_err(e.into_service_error()))?;
         let etag = out.e_tag().map(str::to_string);
         let body = out
             .body
@@ -108,13 +115,7 @@ impl S3Object {
             .key(&self.key)
             .send()
             .await
-            .map_err(|e| {
-                self.err(
-                    e.as_service_error()
-                        .and_then(|s| s.message().map(str::to_string))
-                        .unwrap_or_else(|| e.to_string()),
-                )
-            })?;
+            .map_err(|e| self.sdk_err(e.into_service_error()))?;
         Ok(out.e_tag().map(str::to_string))
     }
 }

@@ -14,13 +14,8 @@ async fn s3_client() -> aws_sdk_s3::Client {
         std::env::var_os("AWS_ENDPOINT_URL_S3").is_some(),
         "no S3 endpoint: run the tests with `bash tests/run.sh`"
     );
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http)
+        .http_client(routeiq_gateway::s3::aws_http_client())
         .load()
         .await;
     let config = aws_sdk_s3::config::Builder::from(&shared)

@@ -3,7 +3,6 @@
 use std::borrow::Cow;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use routeiq::openai::{
     ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatMessage,
@@ -16,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::http::{
     SseStream, StreamEnd, Upstream, completion_as_chat, merge_defaults, non_empty, now_secs,
-    resolve_key, secret_header, text_completion_from_chat, text_completion_from_chunk, to_object,
+    resolve_key, secret_header, text_completion_from_chat, text_completion_stream, to_object,
     translate_events, wants_stream_usage,
 };
 use super::{CallContext, ChunkStream, InferenceProvider, JsonStream};
@@ -177,15 +176,7 @@ impl InferenceProvider for AnthropicProvider {
         req: &CompletionRequest,
     ) -> Result<JsonStream, GatewayError> {
         let chat = completion_chat(req)?;
-        let chunks = self.chat_stream(ctx, &chat).await?;
-        Ok(chunks
-            .filter_map(|c| async move {
-                match c {
-                    Ok(chunk) => text_completion_from_chunk(&chunk).map(Ok),
-                    Err(e) => Some(Err(e)),
-                }
-            })
-            .boxed())
+        Ok(text_completion_stream(self.chat_stream(ctx, &chat).await?))
     }
 
     async fn embeddings(
@@ -906,6 +897,7 @@ mod tests {
     use axum::Json;
     use axum::extract::State;
     use axum::routing::post;
+    use futures::StreamExt;
     use futures::stream;
     use routeiq::config::{ModelInfo, SecretString};
 

@@ -36,7 +36,7 @@ use tokio::sync::OnceCell;
 
 use super::anthropic::{build_request, with_defaults};
 use super::http::{
-    classify, completion_as_chat, now_secs, text_completion_from_chat, text_completion_from_chunk,
+    classify, completion_as_chat, now_secs, text_completion_from_chat, text_completion_stream,
 };
 use super::{CallContext, ChunkStream, InferenceProvider, JsonStream};
 use crate::error::GatewayError;
@@ -113,13 +113,8 @@ impl BedrockProvider {
     async fn client(&self) -> &Client {
         self.client
             .get_or_init(|| async {
-                let http = aws_smithy_http_client::Builder::new()
-                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                    ))
-                    .build_https();
-                let mut loader =
-                    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .http_client(crate::s3::aws_http_client());
                 if let Some(region) = &self.aws.region_name {
                     loader = loader.region(aws_config::Region::new(region.clone()));
                 }
@@ -776,15 +771,7 @@ impl InferenceProvider for BedrockProvider {
         req: &CompletionRequest,
     ) -> Result<JsonStream, GatewayError> {
         let chat = completion_as_chat(req)?;
-        let chunks = self.converse_stream(&chat).await?;
-        Ok(chunks
-            .filter_map(|c| async move {
-                match c {
-                    Ok(chunk) => text_completion_from_chunk(&chunk).map(Ok),
-                    Err(e) => Some(Err(e)),
-                }
-            })
-            .boxed())
+        Ok(text_completion_stream(self.converse_stream(&chat).await?))
     }
 
     async fn embeddings(

@@ -611,6 +611,20 @@ pub(super) fn text_completion_from_chat(resp: &ChatCompletionResponse) -> Value 
 
 /// A chat chunk as a `text_completion` stream event; `None` for chunks with nothing to say
 /// in that shape (the role-only first chunk).
+/// A chat chunk stream as a legacy `text_completion` event stream (providers that serve
+/// completions through their chat API).
+pub(super) fn text_completion_stream(chunks: super::ChunkStream) -> super::JsonStream {
+    use futures::StreamExt;
+    chunks
+        .filter_map(|c| async move {
+            match c {
+                Ok(chunk) => text_completion_from_chunk(&chunk).map(Ok),
+                Err(e) => Some(Err(e)),
+            }
+        })
+        .boxed()
+}
+
 pub(super) fn text_completion_from_chunk(chunk: &ChatCompletionChunk) -> Option<Value> {
     let choices: Vec<Value> = chunk
         .choices
