@@ -36,7 +36,7 @@ if ! "$moto_venv/bin/moto_server" --help >/dev/null 2>&1; then
   "$moto_venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
 fi
 moto_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"$moto_venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"${TMPDIR:-/tmp}/routeiq-moto-$moto_port.log" 2>&1 &
+"$moto_venv/bin/python" "$repo/tests/aws_emulator.py" 127.0.0.1 "$moto_port" >"${TMPDIR:-/tmp}/routeiq-moto-$moto_port.log" 2>&1 &
 moto_pid=$!
 trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
