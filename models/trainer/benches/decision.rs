@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p routeiq-trainer --bench decision [-- DIR...]` (default: the committed
 //! routers under models/routers and models/routers-static). Static-embedder routers need
-//! the distilled table (`bash models/fetch_models.sh --static`; `ROUTEIQ_MODEL_DIR`).
+//! the distilled table (`bash models/fetch_models.sh --static`; `ROUTEIQ_MODEL_DIR`);
+//! transformer routers (`routeiq train --embedder transformer`) need `--features onnx`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -53,6 +54,24 @@ fn prompts(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// The built-in embedders, and the transformer with `--features onnx`.
+fn embedder_for(
+    spec: &routeiq::ml::artifact::EmbedderSpec,
+    dir: Option<&str>,
+) -> Result<std::sync::Arc<dyn routeiq::ml::Embedder>, String> {
+    #[cfg(feature = "onnx")]
+    if spec.id.starts_with("minilm") {
+        let dir = dir
+            .and_then(|d| Path::new(d).parent())
+            .map(|p| p.join("minilm-l6-v2"))
+            .ok_or("no model directory")?;
+        return routeiq::ml::TransformerEmbedder::load(&dir)
+            .map(|e| std::sync::Arc::new(e) as std::sync::Arc<dyn routeiq::ml::Embedder>)
+            .map_err(|e| e.to_string());
+    }
+    routeiq::ml::routing::builtin_embedder(spec, dir)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -89,6 +108,7 @@ fn bench_dir(dir: &Path, env: &MlEnv) {
                 centroid_routing: false,
                 ..env.clone()
             },
+            embedders: std::sync::Arc::new(embedder_for),
             ..MlContext::default()
         };
         let started = Instant::now();
