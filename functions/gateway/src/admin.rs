@@ -99,11 +99,12 @@ pub async fn readiness(State(app): State<Arc<App>>) -> Response {
     let draining = app.is_draining();
     // A failing state backend does not stop routing (it falls back to in-memory state), so
     // readiness stays 200 and says "degraded".
-    let state_health = match gw.router.state().health() {
+    let health = gw.router.state().health();
+    let degraded = !matches!(health, StoreHealth::Healthy);
+    let state_health = match health {
         StoreHealth::Healthy => json!({"status": "healthy"}),
         StoreHealth::Degraded { since_ms } => json!({"status": "degraded", "since_ms": since_ms}),
     };
-    let degraded = !matches!(gw.router.state().health(), StoreHealth::Healthy);
     let body = json!({
         "status": if draining { "draining" } else if degraded { "degraded" } else { "healthy" },
         "state_backend": gw.router.state().backend(),
