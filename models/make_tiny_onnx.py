@@ -15,6 +15,14 @@ Into shared/tests/data/tiny/:
 * fp32.onnx: the same with an fp32 table and no `token_type_ids` input (an optional input).
 * expected.json: texts, their token ids and the mean-pooled, L2-normalised embeddings of both
   graphs, computed here with numpy.
+* scorer.onnx: a custom router (`llmrouter-custom`): input `embedding` float [1, 8], output
+  `scores` float [1, 3] = Gemm(embedding, W) + b, with W and b from a seeded RNG and a bias
+  that ranks model 1 first for every unit-norm input.
+* scorer_batch.onnx: the same scores as MatMul + Add over a symbolic batch (`[batch, 8]` in,
+  `[batch, 3]` out).
+* scorer_two_outputs.onnx, scorer_int_input.onnx, scorer_unknown_op.onnx: scorers the loader
+  must refuse (two outputs; an int64 input; an operator tract does not know).
+* scorer_expected.json: W, b, a few input vectors and their scores computed with numpy.
 """
 
 from __future__ import annotations
@@ -123,6 +131,85 @@ def fp32_model(table) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="routeiq-tiny")
 
 
+SCORER_DIM = 8
+SCORER_MODELS = 3
+
+
+def scorer_weights():
+    rng = np.random.default_rng(20250101)
+    w = rng.normal(0.0, 0.05, size=(SCORER_DIM, SCORER_MODELS)).astype(np.float32)
+    b = np.array([0.4, 0.8, 0.2], dtype=np.float32)
+    # Model 1 first for any unit-norm x: |x·W_j| <= ||W_j||, so the bias gap must exceed them.
+    norms = np.linalg.norm(w.astype(np.float64), axis=0)
+    for j in (0, 2):
+        assert b[1] - b[j] > norms[1] + norms[j], (j, norms)
+    return w, b
+
+
+def scorer_model(w, b, *, batch: bool = False) -> onnx.ModelProto:
+    rows = "batch" if batch else 1
+    inputs = [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [rows, SCORER_DIM])]
+    outputs = [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [rows, SCORER_MODELS])]
+    inits = [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b")]
+    if batch:
+        nodes = [helper.make_node("MatMul", ["embedding", "W"], ["xw"]),
+                 helper.make_node("Add", ["xw", "b"], ["scores"])]
+    else:
+        nodes = [helper.make_node("Gemm", ["embedding", "W", "b"], ["scores"])]
+    graph = helper.make_graph(nodes, "tiny_scorer", inputs, outputs, inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="routeiq-tiny")
+
+
+def bad_scorers(w, b) -> dict[str, onnx.ModelProto]:
+    opset = [helper.make_opsetid("", 17)]
+    emb = helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [1, SCORER_DIM])
+    scores = helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, SCORER_MODELS])
+    inits = [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b")]
+
+    two = helper.make_graph(
+        [helper.make_node("Gemm", ["embedding", "W", "b"], ["scores"]),
+         helper.make_node("Identity", ["scores"], ["copy"])],
+        "two_outputs", [emb], [scores, helper.make_tensor_value_info("copy", TensorProto.FLOAT, [1, SCORER_MODELS])],
+        inits)
+    ints = helper.make_graph(
+        [helper.make_node("Cast", ["embedding"], ["emb_f"], to=TensorProto.FLOAT),
+         helper.make_node("Gemm", ["emb_f", "W", "b"], ["scores"])],
+        "int_input", [helper.make_tensor_value_info("embedding", TensorProto.INT64, [1, SCORER_DIM])], [scores],
+        inits)
+    unknown = helper.make_graph(
+        [helper.make_node("Frobnicate", ["embedding"], ["scores"], domain="com.example")],
+        "unknown_op", [emb], [scores], [])
+    out = {
+        "scorer_two_outputs.onnx": helper.make_model(two, opset_imports=opset, producer_name="routeiq-tiny"),
+        "scorer_int_input.onnx": helper.make_model(ints, opset_imports=opset, producer_name="routeiq-tiny"),
+        "scorer_unknown_op.onnx": helper.make_model(
+            unknown, opset_imports=opset + [helper.make_opsetid("com.example", 1)], producer_name="routeiq-tiny"),
+    }
+    for name in ("scorer_two_outputs.onnx", "scorer_int_input.onnx"):
+        onnx.checker.check_model(out[name])
+    return out
+
+
+def write_scorers(out: Path) -> None:
+    w, b = scorer_weights()
+    for name, model in (("scorer.onnx", scorer_model(w, b)), ("scorer_batch.onnx", scorer_model(w, b, batch=True))):
+        onnx.checker.check_model(model)
+        onnx.save(model, str(out / name))
+    for name, model in bad_scorers(w, b).items():
+        onnx.save(model, str(out / name))
+    rng = np.random.default_rng(3)
+    inputs = [np.zeros(SCORER_DIM, dtype=np.float32), np.eye(SCORER_DIM, dtype=np.float32)[5]]
+    for _ in range(3):
+        v = rng.normal(size=SCORER_DIM)
+        inputs.append((v / np.linalg.norm(v)).astype(np.float32))
+    cases = [{"input": [float(x) for x in v],
+              "scores": [float(s) for s in (v.astype(np.float64) @ w.astype(np.float64) + b)]}
+             for v in inputs]
+    doc = {"dim": SCORER_DIM, "models": SCORER_MODELS, "first": 1,
+           "w": [[float(x) for x in row] for row in w], "b": [float(x) for x in b], "cases": cases}
+    (out / "scorer_expected.json").write_text(json.dumps(doc, indent=1) + "\n")
+
+
 def pooled(states: np.ndarray) -> list[float]:
     e = states.astype(np.float64).mean(0)
     n = np.linalg.norm(e)
@@ -159,6 +246,7 @@ def main() -> None:
             "fp32": pooled(deq[ids]),
         })
     (args.out / "expected.json").write_text(json.dumps({"dim": DIM, "cases": cases}, indent=1) + "\n")
+    write_scorers(args.out)
     for c in cases:
         print(c["text"], c["ids"])
 

@@ -5,6 +5,7 @@
 //! (through [`state::Clock`]) and randomness (a `fastrand::Rng`).
 
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod ml;
 pub mod openai;

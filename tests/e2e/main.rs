@@ -1,10 +1,13 @@
 //! Black-box tests: the real `routeiq-gateway` binary on a random port, in front of the mock
 //! upstream LLM server from `routeiq-testkit`.
 
+mod affinity;
 mod api;
 mod bedrock;
 mod config;
 mod control_plane;
+mod custom_router;
+mod edge_hint;
 mod errors;
 mod faults;
 mod lambda;
@@ -14,6 +17,7 @@ mod observability;
 mod reliability;
 mod resilience;
 mod s3_config;
+mod s3_models;
 mod sdk;
 mod security;
 mod shared_state;

@@ -113,6 +113,11 @@ pub enum Command {
     /// Evaluate router artifacts on the held-out split: quality, cost, quality/cost curves,
     /// AIQ, APGR; writes eval.md, eval.json and eval.png.
     Eval(routeiq_trainer::cli::EvalArgs),
+    /// Train the edge Worker's tier classifier (hashed n-grams + cheap signals, int8) from
+    /// routing data; writes the model file, manifest.json and eval.md.
+    TrainEdge(routeiq_trainer::edge::EdgeTrainArgs),
+    /// Sign the router artifacts a manifest lists (checked against it first).
+    Sign(routeiq_trainer::cli::SignArgs),
     /// Generate an ed25519 key for signing router artifacts (prints the public key).
     Keygen(routeiq_trainer::cli::KeygenArgs),
 }

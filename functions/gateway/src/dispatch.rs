@@ -11,6 +11,13 @@
 //! immediate. Every call runs under the deployment's `timeout` (`stream_timeout` for streams,
 //! which covers the wait for the first chunk too, so a stream that fails before its first byte
 //! is retried like any other call).
+//!
+//! A request whose `model` is a deployment id goes to that deployment only (then to the
+//! fallback groups). With conversation affinity on, the deployment that answers becomes the
+//! conversation's pin in its group ([`Router::commit_affinity`]), written before the response
+//! is returned so the conversation's next request, on any instance, sees it.
+//!
+//! [`Router::commit_affinity`]: routeiq::router::Router::commit_affinity
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,7 +27,10 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use routeiq::config::RetryPolicy;
 use routeiq::ml::routing::Decision;
-use routeiq::router::{CallOutcome, Deployment, FailureClass, FallbackKind, RequestFacts};
+use routeiq::router::hint::HintOutcome;
+use routeiq::router::{
+    AffinityOutcome, CallOutcome, Deployment, FailureClass, FallbackKind, RequestFacts,
+};
 use tracing::Instrument;
 
 use crate::error::{GatewayError, UpstreamErrorKind};
@@ -69,6 +79,20 @@ pub struct Dispatched<T> {
     pub fallback: bool,
     /// The ML strategies' decision for the group that answered (predicted quality and cost).
     pub decision: Option<Arc<Decision>>,
+    /// What conversation affinity did in the group that answered (`None`: not in play).
+    pub affinity: Option<AffinityOutcome>,
+    /// What the router did with a verified edge hint in the group that answered.
+    pub hint: Option<HintOutcome>,
+}
+
+/// What answered in one group.
+struct GroupAnswer<T> {
+    output: T,
+    deployment: Arc<Deployment>,
+    strategy: &'static str,
+    decision: Option<Arc<Decision>>,
+    affinity: Option<AffinityOutcome>,
+    hint: Option<HintOutcome>,
 }
 
 /// Counters a dispatch accumulates over groups and attempts.
@@ -248,38 +272,44 @@ impl Gateway {
         }
     }
 
-    /// Runs `op` for the model a client asked for, with retries and fallbacks.
+    /// Runs `op` for the model a client asked for (a group, an alias, or a deployment id),
+    /// with retries and fallbacks.
     pub async fn dispatch<O: Operation>(
         &self,
         model: &str,
-        facts: RequestFacts,
+        mut facts: RequestFacts,
         op: &O,
     ) -> Result<Dispatched<O::Output>, GatewayError> {
-        let group = self
-            .router
-            .resolve_group(model)
-            .ok_or_else(|| GatewayError::ModelNotFound {
-                model: model.to_string(),
-                available: self.router.model_names(),
-            })?
-            .to_string();
+        let (group, explicit) =
+            self.router
+                .resolve_target(model)
+                .ok_or_else(|| GatewayError::ModelNotFound {
+                    model: model.to_string(),
+                    available: self.router.model_names(),
+                })?;
+        let group = group.to_string();
+        facts.deployment = explicit.map(Arc::from);
         let mut tally = Tally::default();
         let first_error = match self.try_group(&group, facts.clone(), op, &mut tally).await {
-            Ok((output, deployment, strategy, decision)) => {
+            Ok(a) => {
                 return Ok(Dispatched {
-                    output,
-                    deployment,
+                    output: a.output,
+                    deployment: a.deployment,
                     model_group: group,
-                    strategy,
+                    strategy: a.strategy,
                     attempts: tally.attempts,
                     upstream_time: tally.upstream_time,
                     decision_time: tally.decision_time,
                     fallback: false,
-                    decision,
+                    decision: a.decision,
+                    affinity: a.affinity,
+                    hint: a.hint,
                 });
             }
             Err(e) => e,
         };
+        // Fallback groups route normally, whatever deployment was asked for.
+        facts.deployment = None;
         let Some(kind) = fallback_kind(&first_error) else {
             return Err(first_error);
         };
@@ -288,17 +318,19 @@ impl Gateway {
         for fb in fallbacks {
             tracing::info!(model_group = %group, fallback = %fb, error = %last_error, "falling back");
             match self.try_group(&fb, facts.clone(), op, &mut tally).await {
-                Ok((output, deployment, strategy, decision)) => {
+                Ok(a) => {
                     return Ok(Dispatched {
-                        output,
-                        deployment,
+                        output: a.output,
+                        deployment: a.deployment,
                         model_group: fb,
-                        strategy,
+                        strategy: a.strategy,
                         attempts: tally.attempts,
                         upstream_time: tally.upstream_time,
                         decision_time: tally.decision_time,
                         fallback: true,
-                        decision,
+                        decision: a.decision,
+                        affinity: a.affinity,
+                        hint: a.hint,
                     });
                 }
                 Err(e) => last_error = e,
@@ -313,15 +345,7 @@ impl Gateway {
         facts: RequestFacts,
         op: &O,
         tally: &mut Tally,
-    ) -> Result<
-        (
-            O::Output,
-            Arc<Deployment>,
-            &'static str,
-            Option<Arc<Decision>>,
-        ),
-        GatewayError,
-    > {
+    ) -> Result<GroupAnswer<O::Output>, GatewayError> {
         let mut rng = fastrand::Rng::new();
         let strategy = self.router.strategy().name();
         let span = tracing::info_span!(
@@ -403,7 +427,18 @@ impl Gateway {
                         self.router.record_end(&d, Some(outcome)).await;
                     }
                     span.record("status", 200);
-                    return Ok((output, d, selection.strategy, selection.decision.clone()));
+                    let affinity = match &selection.affinity {
+                        Some(pin) => Some(self.router.commit_affinity(pin, &d.id).await),
+                        None => None,
+                    };
+                    return Ok(GroupAnswer {
+                        output,
+                        deployment: d,
+                        strategy: selection.strategy,
+                        decision: selection.decision.clone(),
+                        affinity,
+                        hint: selection.hint,
+                    });
                 }
                 Err(e) => e,
             };

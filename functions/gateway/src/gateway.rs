@@ -23,13 +23,18 @@ use crate::providers::{CallContext, InferenceProvider, Provider};
 use crate::settings::RuntimeSettings;
 
 /// What outlives a config reload: metrics, the operational settings (read from the
-/// environment at start-up), and the routing state (cooldowns, circuits, statistics).
+/// environment at start-up), the routing state (cooldowns, circuits, statistics), the
+/// batched counter writer (experiment counters) and the model store (local files and S3).
 #[derive(Clone)]
 pub struct Services {
     pub metrics: Arc<Metrics>,
     pub settings: Arc<RuntimeSettings>,
     pub state: Arc<dyn StateStore>,
     pub clock: Arc<dyn Clock>,
+    /// Counter deltas summed in process and flushed to `state` in batches.
+    pub counters: Arc<crate::experiment::CounterBatcher>,
+    /// Where ML router artifacts come from: paths, `file://`, `s3://` (cached on local disk).
+    pub models: Arc<dyn routeiq::ml::ModelStore>,
 }
 
 impl Services {
@@ -48,9 +53,17 @@ impl Services {
         clock: Arc<dyn Clock>,
     ) -> Services {
         let emf = settings.lambda.then(EmfEmitter::stdout);
+        let env = |name: &str| std::env::var(name).ok();
         Services {
             metrics: Arc::new(Metrics::new(emf)),
             settings: Arc::new(settings),
+            counters: crate::experiment::CounterBatcher::new(
+                state.clone(),
+                crate::experiment::FLUSH_INTERVAL,
+            ),
+            models: Arc::new(crate::s3::UriModelStore::new(crate::s3::model_cache_dir(
+                &env,
+            ))),
             state,
             clock,
         }
@@ -69,9 +82,37 @@ pub struct Gateway {
     /// The config this gateway was built from.
     pub config: Arc<Config>,
     pub services: Services,
+    /// How edge hints are verified and followed (`edge_hint`).
+    pub edge_hint: crate::edge_hint::EdgeHintSettings,
+    /// The A/B experiment of `routing_strategy_args.experiment`, when configured.
+    pub experiment: Option<Arc<crate::experiment::ExperimentRecorder>>,
     /// Deployments whose endpoint is an IP literal the SSRF guard refuses (IP literals never
     /// reach the guarded resolver): every call to them is refused.
     blocked_endpoints: HashMap<String, OutboundBlocked>,
+}
+
+/// The recorder of the config's experiment, if it has one.
+fn experiment_recorder(
+    config: &Config,
+    services: &Services,
+) -> Option<Arc<crate::experiment::ExperimentRecorder>> {
+    let settings = config
+        .router_settings
+        .routing_strategy_args
+        .experiment
+        .clone()?;
+    tracing::info!(
+        experiment = %settings.name,
+        model_group = %settings.model_group,
+        arms = settings.arms.len(),
+        "A/B experiment configured"
+    );
+    Some(Arc::new(crate::experiment::ExperimentRecorder::new(
+        settings,
+        services.counters.clone(),
+        services.metrics.clone(),
+        services.clock.clone(),
+    )))
 }
 
 /// Why the gateway could not be built from a config.
@@ -88,6 +129,9 @@ pub enum BuildError {
     /// The ML routing strategy could not be set up (or its artifact reloaded).
     #[error("router: {0}")]
     Router(String),
+    /// The `edge_hint` settings are invalid.
+    #[error("{path}: {message}")]
+    EdgeHint { path: String, message: String },
 }
 
 /// Why building a gateway from a config failed, with every problem's path, for API answers.
@@ -100,6 +144,7 @@ impl BuildError {
             }
             BuildError::Http(m) => ("<http client>".to_string(), m.clone()),
             BuildError::Router(m) => ("router_settings.routing_strategy".to_string(), m.clone()),
+            BuildError::EdgeHint { path, message } => (path.clone(), message.clone()),
         }
     }
 }
@@ -184,6 +229,9 @@ impl Gateway {
             .filter(|k| !k.is_empty());
         let max_request_bytes =
             (config.general_settings.max_request_size_mb * 1024.0 * 1024.0) as usize;
+        let edge_hint = crate::edge_hint::EdgeHintSettings::resolve(config, &env_with_config)
+            .map_err(|(path, message)| BuildError::EdgeHint { path, message })?;
+        let experiment = experiment_recorder(config, &services);
         Ok(Gateway {
             router,
             providers,
@@ -192,6 +240,8 @@ impl Gateway {
             max_request_bytes,
             config: Arc::new(config.clone()),
             services,
+            edge_hint,
+            experiment,
             blocked_endpoints,
         })
     }
@@ -229,6 +279,8 @@ impl Gateway {
             max_request_bytes: self.max_request_bytes,
             config: self.config.clone(),
             services: self.services.clone(),
+            edge_hint: self.edge_hint.clone(),
+            experiment: self.experiment.clone(),
             blocked_endpoints: self.blocked_endpoints.clone(),
         })
     }

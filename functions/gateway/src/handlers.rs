@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::authorize;
 use crate::dispatch::{Dispatched, StreamStart};
 use crate::error::GatewayError;
+use crate::experiment::RequestKeys;
 use crate::gateway::{
     ChatOp, ChatStreamOp, CompletionOp, CompletionStreamOp, EmbeddingsOp, Gateway,
 };
@@ -30,6 +31,14 @@ type AppState = State<Arc<Gateway>>;
 
 /// Reads the body (at most `max_request_size_mb`) and parses it, naming the failing path.
 async fn read_json<T: DeserializeOwned>(gw: &Gateway, req: Request) -> Result<T, GatewayError> {
+    read_json_raw(gw, req).await.map(|(v, _)| v)
+}
+
+/// [`read_json`], also returning the raw body (edge hints are signed over it).
+async fn read_json_raw<T: DeserializeOwned>(
+    gw: &Gateway,
+    req: Request,
+) -> Result<(T, axum::body::Bytes), GatewayError> {
     let limit = gw.max_request_bytes;
     let too_large = || GatewayError::PayloadTooLarge {
         limit_mb: limit as f64 / (1024.0 * 1024.0),
@@ -49,7 +58,7 @@ async fn read_json<T: DeserializeOwned>(gw: &Gateway, req: Request) -> Result<T,
     crate::limits::check_json_depth(&bytes, gw.settings().limits.max_json_depth)?;
     // Fast path: plain serde. Only a body that fails is parsed again to find the failing path.
     if let Ok(v) = serde_json::from_slice(&bytes) {
-        return Ok(v);
+        return Ok((v, bytes));
     }
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -167,7 +176,10 @@ async fn chat_inner(
     authorize(gw.master_key.as_ref(), req.headers())?;
     let ctx = RequestCtx::of(&req);
     let profile = req.headers().get(crate::ml::PROFILE_HEADER).cloned();
-    let body: ChatCompletionRequest = read_json(&gw, req).await?;
+    let keys = RequestKeys::from_headers(req.headers())?;
+    let hint_headers = crate::edge_hint::headers_of(req.headers());
+    let (body, raw): (ChatCompletionRequest, _) = read_json_raw(&gw, req).await?;
+    let hint = crate::edge_hint::check_request(&gw, &hint_headers, &raw);
     require_model(&body.model)?;
     if body.messages.is_empty() {
         return Err(GatewayError::invalid_param(
@@ -183,24 +195,35 @@ async fn chat_inner(
         .iter()
         .filter_map(|m| m.content.as_ref().map(|c| c.as_text()))
         .collect();
+    let keys = keys.with_body(body.metadata.as_ref(), body.user.as_deref())?;
+    let routed = crate::experiment::route(&gw, &ctx, &body.model, &keys);
     let facts = RequestFacts {
         estimated_tokens: estimate_tokens(&prompt_chars),
         stream: body.is_stream(),
-        prompt: crate::ml::prompt_features(
-            &gw,
-            || crate::ml::chat_text(&body.messages),
-            profile.as_ref(),
-            body.metadata.as_ref(),
-        )
-        .await?,
+        prompt: routed.with_profile(
+            crate::ml::prompt_features(
+                &gw,
+                || crate::ml::chat_text(&body.messages),
+                profile.as_ref(),
+                body.metadata.as_ref(),
+                hint.hint().as_deref(),
+            )
+            .await?,
+        ),
+        conversation: routed.conversation.clone(),
+        hint: hint.hint(),
+        ..RequestFacts::default()
     };
     if body.is_stream() {
         let d = gw
-            .dispatch(&body.model, facts, &ChatStreamOp(&body))
+            .dispatch(&routed.model, facts, &ChatStreamOp(&body))
             .await?;
-        return Ok(sse_response(gw, d, started, ctx));
+        let outcome = d.hint;
+        let mut resp = sse_response(gw, d, started, ctx);
+        crate::edge_hint::set_status(resp.headers_mut(), &hint, outcome);
+        return Ok(resp);
     }
-    let d = gw.dispatch(&body.model, facts, &ChatOp(&body)).await?;
+    let d = gw.dispatch(&routed.model, facts, &ChatOp(&body)).await?;
     let cost = d
         .output
         .usage
@@ -214,7 +237,9 @@ async fn chat_inner(
         );
     }
     ctx.cost(cost);
-    Ok(json_response(&d.output, &d, started, cost))
+    let mut resp = json_response(&d.output, &d, started, cost);
+    crate::edge_hint::set_status(resp.headers_mut(), &hint, d.hint);
+    Ok(resp)
 }
 
 /// `POST /v1/completions` and `/completions` (legacy text completions).
@@ -234,33 +259,50 @@ async fn completions_inner(
     authorize(gw.master_key.as_ref(), req.headers())?;
     let ctx = RequestCtx::of(&req);
     let profile = req.headers().get(crate::ml::PROFILE_HEADER).cloned();
-    let body: CompletionRequest = read_json(&gw, req).await?;
+    let keys = RequestKeys::from_headers(req.headers())?;
+    let hint_headers = crate::edge_hint::headers_of(req.headers());
+    let (body, raw): (CompletionRequest, _) = read_json_raw(&gw, req).await?;
+    let hint = crate::edge_hint::check_request(&gw, &hint_headers, &raw);
     require_model(&body.model)?;
     reject_client_endpoint(&body.extra)?;
     ctx.set_model_group(gw.router.resolve_group(&body.model));
+    let user = body.extra.get("user").and_then(serde_json::Value::as_str);
+    let keys = keys.with_body(body.metadata.as_ref(), user)?;
+    let routed = crate::experiment::route(&gw, &ctx, &body.model, &keys);
     let facts = RequestFacts {
         estimated_tokens: estimate_tokens(&body.prompt_text()),
         stream: body.is_stream(),
-        prompt: crate::ml::prompt_features(
-            &gw,
-            || body.prompt_text(),
-            profile.as_ref(),
-            body.metadata.as_ref(),
-        )
-        .await?,
+        prompt: routed.with_profile(
+            crate::ml::prompt_features(
+                &gw,
+                || body.prompt_text(),
+                profile.as_ref(),
+                body.metadata.as_ref(),
+                hint.hint().as_deref(),
+            )
+            .await?,
+        ),
+        conversation: routed.conversation.clone(),
+        hint: hint.hint(),
+        ..RequestFacts::default()
     };
     if body.is_stream() {
         let d = gw
-            .dispatch(&body.model, facts, &CompletionStreamOp(&body))
+            .dispatch(&routed.model, facts, &CompletionStreamOp(&body))
             .await?;
-        return Ok(sse_response(gw, d, started, ctx));
+        let outcome = d.hint;
+        let mut resp = sse_response(gw, d, started, ctx);
+        crate::edge_hint::set_status(resp.headers_mut(), &hint, outcome);
+        return Ok(resp);
     }
     let d = gw
-        .dispatch(&body.model, facts, &CompletionOp(&body))
+        .dispatch(&routed.model, facts, &CompletionOp(&body))
         .await?;
     let cost = usage_cost(&d);
     record_json_usage(&ctx, &d, cost);
-    Ok(json_response(&d.output, &d, started, cost))
+    let mut resp = json_response(&d.output, &d, started, cost);
+    crate::edge_hint::set_status(resp.headers_mut(), &hint, d.hint);
+    Ok(resp)
 }
 
 /// Records a JSON answer's routing decision, `usage` and cost in the request's context.

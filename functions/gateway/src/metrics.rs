@@ -58,9 +58,14 @@ pub struct Metrics {
     tokens: IntCounterVec,
     cost: CounterVec,
     outbound_blocked: IntCounterVec,
+    edge_hints: IntCounterVec,
     load_shed: IntCounter,
     in_flight: IntGauge,
     reloads: IntCounterVec,
+    experiment_requests: IntCounterVec,
+    experiment_errors: IntCounterVec,
+    experiment_tokens: IntCounterVec,
+    experiment_cost: CounterVec,
     emf: Option<EmfEmitter>,
 }
 
@@ -155,6 +160,11 @@ impl Metrics {
                 "Outbound connections refused by the SSRF guard, by reason.",
                 &["reason"],
             ),
+            edge_hints: counter(
+                "routeiq_edge_hints_total",
+                "Edge hints received, by outcome (valid, or why one was ignored).",
+                &["outcome"],
+            ),
             load_shed: match IntCounter::new(
                 "routeiq_load_shed_total",
                 "Requests refused with 503 because ROUTEIQ_MAX_CONCURRENT_REQUESTS were in flight.",
@@ -174,6 +184,31 @@ impl Metrics {
                 "Admin reloads by kind (config, router) and result (ok, rejected).",
                 &["kind", "result"],
             ),
+            experiment_requests: counter(
+                "routeiq_experiment_requests_total",
+                "Requests assigned to each arm of the configured A/B experiment.",
+                &["experiment", "arm"],
+            ),
+            experiment_errors: counter(
+                "routeiq_experiment_errors_total",
+                "Experiment requests that ended in an error (status >= 400 or a failed stream).",
+                &["experiment", "arm"],
+            ),
+            experiment_tokens: counter(
+                "routeiq_experiment_tokens_total",
+                "Tokens of experiment requests by arm and kind (prompt, completion).",
+                &["experiment", "arm", "kind"],
+            ),
+            experiment_cost: match CounterVec::new(
+                Opts::new(
+                    "routeiq_experiment_cost_usd_total",
+                    "USD spent by experiment arm (calls with known prices).",
+                ),
+                &["experiment", "arm"],
+            ) {
+                Ok(c) => c,
+                Err(e) => unreachable!("static metric definition is invalid: {e}"),
+            },
             registry,
             emf,
         };
@@ -188,9 +223,14 @@ impl Metrics {
             Box::new(m.tokens.clone()),
             Box::new(m.cost.clone()),
             Box::new(m.outbound_blocked.clone()),
+            Box::new(m.edge_hints.clone()),
             Box::new(m.load_shed.clone()),
             Box::new(m.in_flight.clone()),
             Box::new(m.reloads.clone()),
+            Box::new(m.experiment_requests.clone()),
+            Box::new(m.experiment_errors.clone()),
+            Box::new(m.experiment_tokens.clone()),
+            Box::new(m.experiment_cost.clone()),
         ];
         for c in collectors {
             if let Err(e) = m.registry.register(c) {
@@ -251,6 +291,34 @@ impl Metrics {
                     Metric::new("CostUSD", s.cost.unwrap_or(0.0), Unit::None),
                 ],
             );
+        }
+    }
+
+    /// Records a finished request of an experiment arm (labels: the configured experiment
+    /// and arm names).
+    pub fn observe_experiment(
+        &self,
+        experiment: &str,
+        arm: &str,
+        error: bool,
+        prompt_tokens: u64,
+        completion_tokens: u64,
+        cost: Option<f64>,
+    ) {
+        let labels = [experiment, arm];
+        self.experiment_requests.with_label_values(&labels).inc();
+        if error {
+            self.experiment_errors.with_label_values(&labels).inc();
+        }
+        for (kind, n) in [("prompt", prompt_tokens), ("completion", completion_tokens)] {
+            if n > 0 {
+                self.experiment_tokens
+                    .with_label_values(&[experiment, arm, kind])
+                    .inc_by(n);
+            }
+        }
+        if let Some(c) = cost.filter(|c| c.is_finite() && *c > 0.0) {
+            self.experiment_cost.with_label_values(&labels).inc_by(c);
         }
     }
 
@@ -322,6 +390,18 @@ impl Metrics {
                 &[("reason", reason)],
                 &[&["reason"]],
                 &[Metric::new("OutboundBlocked", 1.0, Unit::Count)],
+            );
+        }
+    }
+
+    /// Records an edge hint's outcome (`valid`, or the reason it was ignored).
+    pub fn observe_edge_hint(&self, outcome: &str) {
+        self.edge_hints.with_label_values(&[outcome]).inc();
+        if let Some(emf) = &self.emf {
+            emf.emit(
+                &[("outcome", outcome)],
+                &[&["outcome"]],
+                &[Metric::new("EdgeHints", 1.0, Unit::Count)],
             );
         }
     }

@@ -13,13 +13,12 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use routeiq::ml::artifact::EmbedderSpec;
+use routeiq::ml::ModelStore;
 use routeiq::ml::centroid::Profile;
 use routeiq::ml::routing::{
     Decision, MlContext, MlEnv, MlRouting, PromptFeatures, builtin_embedder,
 };
 use routeiq::ml::slot::RouterSlot;
-use routeiq::ml::{Embedder, FsModelStore};
 use routeiq::openai::estimate_tokens;
 use routeiq::router::{RequestFacts, Router};
 use serde_json::{Map, Value, json};
@@ -31,53 +30,17 @@ use crate::gateway::Gateway;
 /// Request header naming a routing profile.
 pub const PROFILE_HEADER: &str = "x-routeiq-profile";
 
-/// The context ML strategies are set up with: the environment switches, local files, and
-/// the embedders this build has.
-pub fn context(env: &MlEnv) -> MlContext {
+/// The context ML strategies are set up with: the environment switches, the model store
+/// (local files, `file://` and `s3://` URIs: see [`crate::s3::UriModelStore`]), and the
+/// embedders this build has.
+pub fn context(env: &MlEnv, store: Arc<dyn ModelStore>) -> MlContext {
     MlContext {
         env: env.clone(),
-        store: Arc::new(FsModelStore::new()),
-        embedders: Arc::new(embedder_for),
-        load_custom: None,
+        store,
+        // hashed-ngram and static everywhere; the transformer when `routeiq` has `onnx`.
+        embedders: Arc::new(builtin_embedder),
+        load_custom: routeiq::ml::predictor::default_scorer_loader(),
     }
-}
-
-/// The embedders of this build: hashed-ngram and static everywhere, the transformer with
-/// the `onnx` feature.
-fn embedder_for(spec: &EmbedderSpec, dir: Option<&str>) -> Result<Arc<dyn Embedder>, String> {
-    match builtin_embedder(spec, dir) {
-        Ok(e) => Ok(e),
-        Err(e) => transformer(spec, dir).unwrap_or(Err(e)),
-    }
-}
-
-#[cfg(feature = "onnx")]
-fn transformer(
-    spec: &EmbedderSpec,
-    dir: Option<&str>,
-) -> Option<Result<Arc<dyn Embedder>, String>> {
-    if !spec.id.starts_with("minilm") {
-        return None;
-    }
-    // `embedder_path`, else `<model dir>/<id>`, else the directory fetch_models.sh writes.
-    let candidates = dir.into_iter().map(std::path::PathBuf::from).chain(
-        dir.and_then(|d| std::path::Path::new(d).parent())
-            .map(|p| p.join("minilm-l6-v2")),
-    );
-    let mut last = format!("no model directory for embedder '{}'", spec.id);
-    for d in candidates {
-        match routeiq::ml::TransformerEmbedder::load(&d) {
-            Ok(e) if e.id() == spec.id => return Some(Ok(Arc::new(e))),
-            Ok(e) => last = format!("{} holds '{}', not '{}'", d.display(), e.id(), spec.id),
-            Err(e) => last = e.to_string(),
-        }
-    }
-    Some(Err(last))
-}
-
-#[cfg(not(feature = "onnx"))]
-fn transformer(_: &EmbedderSpec, _: Option<&str>) -> Option<Result<Arc<dyn Embedder>, String>> {
-    None
 }
 
 /// Builds the router for `config`, setting up an ML strategy with `settings.ml`, and
@@ -91,7 +54,7 @@ pub fn build_router(
         config,
         services.state.clone(),
         services.clock.clone(),
-        &context(&services.settings.ml),
+        &context(&services.settings.ml, services.models.clone()),
     )
     .map_err(|e| e.to_string())?;
     if let Some(ml) = router.strategy().ml() {
@@ -201,6 +164,7 @@ pub async fn prompt_features(
     text: impl FnOnce() -> String,
     profile_header: Option<&HeaderValue>,
     metadata: Option<&Map<String, Value>>,
+    hint: Option<&routeiq::router::hint::HintUse>,
 ) -> Result<Option<Arc<PromptFeatures>>, GatewayError> {
     let Some(ml) = gw.router.strategy().ml() else {
         return Ok(None);
@@ -210,7 +174,8 @@ pub async fn prompt_features(
     let text = text.as_str();
     let estimated_tokens = estimate_tokens(text);
     let started = Instant::now();
-    let embedding = if ml.needs_embedding() {
+    let hint_tier = hint.and_then(|h| h.tier());
+    let embedding = if ml.needs_embedding() && hint_tier.is_none() {
         let embedder = ml.embedder().clone();
         let cheap =
             embedder.id().starts_with("hashed-ngram") || embedder.id().starts_with("static-");
@@ -239,6 +204,7 @@ pub async fn prompt_features(
         embedding,
         profile,
         embed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        hint_tier,
     })))
 }
 
@@ -280,6 +246,7 @@ pub fn decision_headers(
             routeiq::ml::routing::DecisionMethod::Centroid => "centroid",
             routeiq::ml::routing::DecisionMethod::Size => "size",
             routeiq::ml::routing::DecisionMethod::Cost => "cost",
+            routeiq::ml::routing::DecisionMethod::Edge => "edge-hint",
         },
     );
     if let Some(v) = &d.router_version {
@@ -347,12 +314,14 @@ async fn explain_inner(gw: Arc<Gateway>, req: Request) -> Result<Response, Gatew
         || text.clone(),
         headers.get(PROFILE_HEADER),
         body.metadata.as_ref(),
+        None,
     )
     .await?;
     let facts = RequestFacts {
         estimated_tokens: estimate_tokens(&text),
         stream: false,
         prompt,
+        ..RequestFacts::default()
     };
     let selection = gw
         .router

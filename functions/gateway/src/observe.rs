@@ -10,6 +10,9 @@
 //!   message content — and the request metrics. Streams are logged when their body ends.
 //!
 //! Handlers fill a [`RequestCtx`] (from the request's extensions) with what routing decided.
+//! From it the middleware also sets `x-routeiq-affinity` (conversation affinity: `hit`,
+//! `miss`, `set`) and `x-routeiq-experiment` (`<experiment>/<arm>`) on the response, and
+//! when the request ends adds it to its experiment arm's counters.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,6 +53,10 @@ pub struct RequestInfo {
     pub total_tokens: Option<u64>,
     /// USD.
     pub cost: Option<f64>,
+    /// The experiment arm the request was assigned.
+    pub experiment: Option<crate::experiment::ExperimentTag>,
+    /// What conversation affinity did (`hit`, `miss`, `set`).
+    pub affinity: Option<&'static str>,
 }
 
 /// The shared, per-request [`RequestInfo`] (cheap to clone).
@@ -91,7 +98,13 @@ impl RequestCtx {
             i.attempts = d.attempts;
             i.fallback = d.fallback;
             i.stream = stream;
+            i.affinity = d.affinity.map(|a| a.as_str());
         });
+    }
+
+    /// The experiment arm the request was assigned.
+    pub fn experiment(&self, tag: crate::experiment::ExperimentTag) {
+        self.with(|i| i.experiment = Some(tag));
     }
 
     /// Token usage and cost, when known.
@@ -136,7 +149,7 @@ impl RouteKind {
             "/completions" => RouteKind::Completions,
             "/embeddings" => RouteKind::Embeddings,
             "/models" => RouteKind::Models,
-            "/router/reload" | "/config/reload" => RouteKind::Admin,
+            "/router/reload" | "/config/reload" | "/router/experiments" => RouteKind::Admin,
             "/metrics" => RouteKind::Probe,
             _ if path.starts_with("/health/") || path.starts_with("/_health/") => RouteKind::Probe,
             _ => RouteKind::Other,
@@ -225,6 +238,17 @@ impl Finish {
             cost: info.cost,
         });
         self.metrics.in_flight().dec();
+        if let Some(tag) = &info.experiment {
+            tag.recorder.record(
+                tag.arm,
+                crate::experiment::ArmOutcome {
+                    error: self.status >= 400 || info.stream_failed,
+                    prompt_tokens: info.prompt_tokens.unwrap_or(0),
+                    completion_tokens: info.completion_tokens.unwrap_or(0),
+                    cost: info.cost,
+                },
+            );
+        }
         self.span.record("status", self.status);
         if let Some(g) = &info.model_group {
             self.span.record("model_group", g.as_str());
@@ -249,6 +273,8 @@ impl Finish {
             completion_tokens = info.completion_tokens,
             total_tokens = info.total_tokens,
             cost_usd = info.cost,
+            affinity = info.affinity,
+            experiment_arm = info.experiment.as_ref().map(|t| t.arm_name()),
             status = self.status,
             "request"
         );
@@ -304,6 +330,7 @@ pub async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) 
     let started = Instant::now();
     let mut resp = next.run(req).instrument(span.clone()).await;
     set_request_id(resp.headers_mut(), &trace_id);
+    set_routing_headers(resp.headers_mut(), &ctx);
     let finish = Finish {
         ctx,
         route,
@@ -330,6 +357,20 @@ pub async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) 
         chunk
     });
     Response::from_parts(parts, Body::from_stream(body))
+}
+
+/// `x-routeiq-affinity` and `x-routeiq-experiment` from what the handler recorded.
+fn set_routing_headers(headers: &mut HeaderMap, ctx: &RequestCtx) {
+    let info = ctx.snapshot();
+    if let Some(a) = info.affinity {
+        headers.insert(
+            crate::experiment::AFFINITY_HEADER,
+            HeaderValue::from_static(a),
+        );
+    }
+    if let Some(v) = info.experiment.as_ref().and_then(|t| t.header_value()) {
+        headers.insert(crate::experiment::EXPERIMENT_HEADER, v);
+    }
 }
 
 fn set_request_id(headers: &mut HeaderMap, trace_id: &str) {

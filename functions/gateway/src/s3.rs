@@ -1,5 +1,6 @@
 //! Objects in S3: the gateway's config (`CONFIG_S3_BUCKET` / `CONFIG_S3_KEY`), read at cold
-//! start and watched by ETag for hot reload.
+//! start and watched by ETag for hot reload; and router model files
+//! (`routing_strategy_args.model_path: s3://bucket/key`) through [`UriModelStore`].
 
 use std::time::Duration;
 
@@ -121,12 +122,15 @@ impl S3Object {
 }
 
 /// Router and embedding model files in S3 (`s3://bucket/key`), behind the synchronous
-/// [`routeiq::ml::ModelStore`] interface: models load on blocking threads (start-up, reload),
-/// so each call runs the SDK on the runtime `handle` with `block_on`. Objects are downloaded
+/// [`routeiq::ml::ModelStore`] interface: models load at start-up, on reload and in the
+/// hot-reload poller, so each call runs the SDK on the runtime `handle` with `block_on`
+/// (inside `block_in_place` when called on a runtime worker thread). Objects are downloaded
 /// once into `cache_dir` (Lambda: `/tmp`), under their ETag, and the cached copy is reused
-/// while the ETag holds; [`ModelStore::version`] is the ETag, which hot reload polls.
+/// while the ETag holds; [`ModelStore::version`] is the ETag, which hot reload polls. What
+/// was downloaded is verified against the manifest by the caller (the router slot), so a
+/// tampered object never serves.
 ///
-/// Call it from a blocking thread (`tokio::task::spawn_blocking`), never from async code.
+/// Needs the multi-threaded runtime (the gateway's) when called from async code.
 pub struct S3ModelStore {
     client: Client,
     handle: tokio::runtime::Handle,
@@ -168,6 +172,18 @@ impl S3ModelStore {
     }
 }
 
+/// Runs `fut` to completion from synchronous code: on a runtime worker thread inside
+/// `block_in_place` (so the worker's other tasks move elsewhere), on any other thread (a
+/// blocking-pool thread, a plain thread) directly on `handle`.
+fn block_on<F: std::future::Future>(handle: &tokio::runtime::Handle, fut: F) -> F::Output {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| handle.block_on(fut))
+        }
+        _ => handle.block_on(fut),
+    }
+}
+
 fn store_error(uri: &str, e: impl std::fmt::Display) -> routeiq::ml::store::StoreError {
     routeiq::ml::store::StoreError::Io {
         uri: uri.to_string(),
@@ -181,9 +197,7 @@ impl routeiq::ml::ModelStore for S3ModelStore {
         uri: &str,
     ) -> Result<routeiq::ml::store::LocalFile, routeiq::ml::store::StoreError> {
         let object = self.object(uri)?;
-        let etag = self
-            .handle
-            .block_on(object.etag())
+        let etag = block_on(&self.handle, object.etag())
             .map_err(|e| store_error(uri, e))?
             .unwrap_or_default();
         let tag: String = etag
@@ -197,10 +211,7 @@ impl routeiq::ml::ModelStore for S3ModelStore {
             .join(object.key.replace('/', "__"));
         let path = dir.join(format!("{tag}-{name}"));
         if !path.exists() {
-            let fetched = self
-                .handle
-                .block_on(object.get())
-                .map_err(|e| store_error(uri, e))?;
+            let fetched = block_on(&self.handle, object.get()).map_err(|e| store_error(uri, e))?;
             std::fs::create_dir_all(&dir).map_err(|e| store_error(uri, e))?;
             // Write beside, then rename: a reader never sees half a file.
             let tmp = dir.join(format!(".{tag}-{name}.{}", std::process::id()));
@@ -215,17 +226,69 @@ impl routeiq::ml::ModelStore for S3ModelStore {
 
     fn version(&self, uri: &str) -> Result<String, routeiq::ml::store::StoreError> {
         let object = self.object(uri)?;
-        self.handle
-            .block_on(object.etag())
+        block_on(&self.handle, object.etag())
             .map_err(|e| store_error(uri, e))
             .map(Option::unwrap_or_default)
     }
 }
 
-/// Local paths and `file://` URIs through the filesystem store, `s3://` through S3.
+/// Where downloaded model files are cached: `ROUTEIQ_MODEL_CACHE_DIR`, else
+/// `$TMPDIR/routeiq-models` (`/tmp/routeiq-models` in Lambda, its only writable disk).
+pub fn model_cache_dir(env: &dyn Fn(&str) -> Option<String>) -> std::path::PathBuf {
+    env("ROUTEIQ_MODEL_CACHE_DIR")
+        .filter(|d| !d.trim().is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("routeiq-models"))
+}
+
+/// The gateway's model store: local paths and `file://` URIs through the filesystem store,
+/// `s3://` through an [`S3ModelStore`] created on first use (so configs without S3 models
+/// never build an S3 client at cold start).
 pub struct UriModelStore {
-    pub fs: routeiq::ml::FsModelStore,
-    pub s3: Option<S3ModelStore>,
+    fs: routeiq::ml::FsModelStore,
+    /// The runtime S3 calls run on (`None`: built outside a runtime; `s3://` is refused).
+    handle: Option<tokio::runtime::Handle>,
+    cache_dir: std::path::PathBuf,
+    s3: std::sync::OnceLock<S3ModelStore>,
+}
+
+impl UriModelStore {
+    /// A store caching S3 objects under `cache_dir`; S3 works when built inside the
+    /// gateway's runtime.
+    pub fn new(cache_dir: std::path::PathBuf) -> UriModelStore {
+        UriModelStore {
+            fs: routeiq::ml::FsModelStore::new(),
+            handle: tokio::runtime::Handle::try_current().ok(),
+            cache_dir,
+            s3: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A store whose `s3://` URIs go to `s3` (already built).
+    pub fn with_s3(s3: S3ModelStore) -> UriModelStore {
+        let cache_dir = s3.cache_dir.clone();
+        let cell = std::sync::OnceLock::new();
+        let _ = cell.set(s3);
+        UriModelStore {
+            fs: routeiq::ml::FsModelStore::new(),
+            handle: tokio::runtime::Handle::try_current().ok(),
+            cache_dir,
+            s3: cell,
+        }
+    }
+
+    fn s3(&self, uri: &str) -> Result<&S3ModelStore, routeiq::ml::store::StoreError> {
+        if let Some(s3) = self.s3.get() {
+            return Ok(s3);
+        }
+        let handle = self.handle.as_ref().ok_or_else(|| {
+            store_error(uri, "s3:// model files need the gateway's async runtime")
+        })?;
+        let env = |name: &str| std::env::var(name).ok();
+        let store = block_on(handle, S3ModelStore::new(self.cache_dir.clone(), &env));
+        tracing::info!(cache_dir = %self.cache_dir.display(), "S3 model store ready");
+        Ok(self.s3.get_or_init(|| store))
+    }
 }
 
 impl routeiq::ml::ModelStore for UriModelStore {
@@ -233,16 +296,18 @@ impl routeiq::ml::ModelStore for UriModelStore {
         &self,
         uri: &str,
     ) -> Result<routeiq::ml::store::LocalFile, routeiq::ml::store::StoreError> {
-        match (&self.s3, uri.starts_with("s3://")) {
-            (Some(s3), true) => s3.fetch(uri),
-            _ => self.fs.fetch(uri),
+        if uri.starts_with("s3://") {
+            self.s3(uri)?.fetch(uri)
+        } else {
+            self.fs.fetch(uri)
         }
     }
 
     fn version(&self, uri: &str) -> Result<String, routeiq::ml::store::StoreError> {
-        match (&self.s3, uri.starts_with("s3://")) {
-            (Some(s3), true) => s3.version(uri),
-            _ => self.fs.version(uri),
+        if uri.starts_with("s3://") {
+            self.s3(uri)?.version(uri)
+        } else {
+            self.fs.version(uri)
         }
     }
 }

@@ -28,6 +28,7 @@ pub fn app(app: Arc<App>) -> Router {
         .route("/config/reload", post(admin::config_reload))
         .route("/router/reload", post(admin::router_reload))
         .route("/router/explain", post(crate::ml::explain))
+        .route("/router/experiments", get(crate::experiment::experiments))
         .route("/metrics", get(admin::metrics))
         .route("/health/liveliness", get(handlers::liveliness))
         .route("/health/readiness", get(admin::readiness))

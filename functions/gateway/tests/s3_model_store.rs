@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
+use routeiq::ml::ModelStore;
 use routeiq::ml::store::{Manifest, StoreError, fetch_verified};
-use routeiq::ml::{FsModelStore, ModelStore};
 use routeiq_gateway::s3::{S3ModelStore, UriModelStore};
 
 async fn s3_client() -> aws_sdk_s3::Client {
@@ -64,10 +64,9 @@ async fn fetches_verifies_caches_and_refuses_tampered_files() {
 
     let env = |name: &str| std::env::var(name).ok();
     let cache = local.join("cache");
-    let store = Arc::new(UriModelStore {
-        fs: FsModelStore::new(),
-        s3: Some(S3ModelStore::new(&cache, &env).await),
-    });
+    let store = Arc::new(UriModelStore::with_s3(
+        S3ModelStore::new(&cache, &env).await,
+    ));
     let dir = format!("s3://{bucket}/routers/r1");
 
     let s = store.clone();

@@ -113,6 +113,18 @@ pub struct EvalArgs {
     pub seed: u64,
 }
 
+/// `routeiq sign`.
+#[derive(Debug, Clone, Args)]
+pub struct SignArgs {
+    /// File holding the hex ed25519 secret key seed (see `routeiq keygen`).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Directory of router artifacts with their manifest.json: every artifact the manifest
+    /// lists is checked against it, then signed.
+    #[arg(long, default_value = "models/routers")]
+    pub models: PathBuf,
+}
+
 /// `routeiq keygen`.
 #[derive(Debug, Clone, Args)]
 pub struct KeygenArgs {
@@ -485,6 +497,48 @@ pub fn run_eval(args: &EvalArgs) -> Result<String, TrainError> {
     Ok(md)
 }
 
+/// `routeiq sign`: signs the artifacts a manifest lists (after checking each against its
+/// recorded sha256 and size, so a file changed since training is refused, not blessed) and
+/// writes the signatures into the manifest. Returns the public key and the files signed.
+pub fn run_sign(args: &SignArgs) -> Result<(String, Vec<String>), TrainError> {
+    let io = |p: &Path, e: std::io::Error| TrainError::Io(format!("{}: {e}", p.display()));
+    let hex = std::fs::read_to_string(&args.key).map_err(|e| io(&args.key, e))?;
+    let key = parse_signing_key(hex.trim()).map_err(TrainError::Config)?;
+    let mpath = args.models.join("manifest.json");
+    let mut manifest = std::fs::read(&mpath).map_err(|e| io(&mpath, e))?;
+    let parsed: serde_json::Value = serde_json::from_slice(&manifest)
+        .map_err(|e| TrainError::Artifact(format!("{}: {e}", mpath.display())))?;
+    let files = parsed
+        .get("files")
+        .and_then(|f| f.as_object())
+        .ok_or_else(|| TrainError::Artifact(format!("{}: no \"files\"", mpath.display())))?;
+    let mut signed = Vec::new();
+    for (name, entry) in files {
+        let path = args.models.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        let want = entry
+            .get("sha256")
+            .and_then(|s| s.as_str())
+            .unwrap_or_default();
+        if routeiq::ml::artifact::sha256_hex(&bytes) != want {
+            return Err(TrainError::Artifact(format!(
+                "{}: does not match its manifest entry; retrain or fix it before signing",
+                path.display()
+            )));
+        }
+        let info = parsed
+            .get("routers")
+            .and_then(|r| r.get(name))
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        manifest = update_manifest(Some(&manifest), name, &bytes, info, Some(&key))
+            .map_err(TrainError::Artifact)?;
+        signed.push(name.clone());
+    }
+    std::fs::write(&mpath, &manifest).map_err(|e| io(&mpath, e))?;
+    Ok((public_key_hex(&key.verifying_key()), signed))
+}
+
 /// `routeiq keygen`: a new ed25519 key; the secret seed (hex) goes to `--out` (mode 0600),
 /// the public key is returned.
 pub fn run_keygen(args: &KeygenArgs) -> Result<String, TrainError> {
@@ -624,5 +678,47 @@ mod tests {
         );
         assert!((row("big")["quality"].as_f64().unwrap() - 0.6).abs() < 1e-6);
         assert!(std::fs::metadata(out.join("eval.png")).unwrap().len() > 1000);
+
+        // Re-signing with another key replaces the signatures; a file changed since its
+        // manifest entry is refused, not blessed.
+        let other = d.0.join("other.hex");
+        let other_public = run_keygen(&KeygenArgs { out: other.clone() }).unwrap();
+        let (signer, files) = run_sign(&SignArgs {
+            key: other.clone(),
+            models: out.clone(),
+        })
+        .unwrap();
+        assert_eq!(signer, other_public);
+        assert_eq!(files.len(), 5);
+        let manifest_bytes = std::fs::read(out.join("manifest.json")).unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes).unwrap();
+        assert_eq!(
+            manifest["signatures"]["mlp.json"]["public_key"],
+            json!(other_public)
+        );
+        let policy = VerifyPolicy {
+            enforce_signed: true,
+            trusted_keys: vec![routeiq::ml::artifact::parse_public_key(&other_public).unwrap()],
+        };
+        let bytes = std::fs::read(out.join("mlp.json")).unwrap();
+        LoadedRouter::from_bytes(
+            "mlp.json",
+            "mlp.json",
+            &bytes,
+            Some(&manifest_bytes),
+            &policy,
+            None,
+            None,
+        )
+        .unwrap();
+        let mut tampered = bytes.clone();
+        tampered.extend_from_slice(b" ");
+        std::fs::write(out.join("mlp.json"), &tampered).unwrap();
+        let err = run_sign(&SignArgs {
+            key: other,
+            models: out.clone(),
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
     }
 }

@@ -7,12 +7,14 @@
 //! - [`nn`], [`train`]: the training of every `llmrouter-*` strategy into a
 //!   `routeiq-router` artifact (see `routeiq::ml::artifact`).
 //! - [`eval`], [`plot`]: quality/cost curves, AIQ, APGR, the markdown table and the PNG.
+//! - [`edge`]: `routeiq train-edge`, the edge Worker's tier classifier.
 //! - [`cli`]: `routeiq train`, `routeiq eval` and `routeiq keygen` (the `routeiq` binary of
 //!   the gateway crate calls these).
 
 pub mod cache;
 pub mod cli;
 pub mod data;
+pub mod edge;
 pub mod eval;
 pub mod nn;
 pub mod plot;

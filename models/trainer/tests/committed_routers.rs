@@ -11,6 +11,15 @@ fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Signatures enforced, trusting only the project's public key (`models/signing-key.pub`).
+fn project_policy() -> VerifyPolicy {
+    let hex = std::fs::read_to_string(models_dir().join("signing-key.pub")).expect("public key");
+    VerifyPolicy {
+        enforce_signed: true,
+        trusted_keys: vec![routeiq::ml::artifact::parse_public_key(hex.trim()).expect("key")],
+    }
+}
+
 fn artifacts(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -35,17 +44,26 @@ fn committed_routers_match_their_manifests() {
         for f in files {
             let bytes = std::fs::read(&f).unwrap();
             let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            // Signed by the project key: they load with signatures enforced.
             let r = LoadedRouter::from_bytes(
                 &f.display().to_string(),
                 &name,
                 &bytes,
                 Some(&manifest),
-                &VerifyPolicy::default(),
+                &project_policy(),
                 None,
                 None,
             )
             .unwrap_or_else(|e| panic!("{e}"));
             assert!(r.verification.manifest_checked);
+            assert_eq!(
+                r.verification.signed_by.as_deref(),
+                Some(
+                    std::fs::read_to_string(models_dir().join("signing-key.pub"))
+                        .unwrap()
+                        .trim()
+                )
+            );
             assert_eq!(r.models.len(), 9);
             assert_eq!(format!("{}.json", r.strategy.short()), name);
         }
@@ -98,5 +116,66 @@ fn example_config_routes_with_the_committed_knn() {
         d.ranking[0].predicted_quality.unwrap() > 0.5,
         "{:?}",
         d.ranking[0]
+    );
+}
+
+/// The committed edge model is the one its manifest names, loads (its own checksum), and
+/// still classifies the held-out split as its report says.
+#[test]
+fn committed_edge_model_matches_its_manifest_and_report() {
+    use routeiq::edge::{ClientGeo, EdgeClassifier, EdgeConfig, EdgeModel};
+    let dir = models_dir().join("edge");
+    let bytes = std::fs::read(dir.join("edge-tier-v1.bin")).expect("edge model");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let model = EdgeModel::from_bytes(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(manifest["sha256"].as_str(), Some(model.sha256()));
+    assert_eq!(manifest["bytes"].as_u64(), Some(bytes.len() as u64));
+
+    let data = routeiq_trainer::cli::load_data(&models_dir().join("../../shared/data/llmrouter"))
+        .expect("routing data");
+    let fraction = manifest["val_fraction"].as_f64().unwrap();
+    let salt = manifest["salt"].as_str().unwrap();
+    let (_, val) = data.split(fraction, salt);
+    let margin = manifest["margin"].as_f64().unwrap() as f32;
+    let labels = routeiq_trainer::edge::labels(&val, margin);
+    let c = EdgeClassifier::new(model, EdgeConfig::default());
+    let right = val
+        .prompts
+        .iter()
+        .zip(&labels)
+        .filter(|(p, want)| {
+            let body =
+                serde_json::json!({"model": "m", "messages": [{"role": "user", "content": p}]});
+            c.classify(body.to_string().as_bytes(), &ClientGeo::default())
+                .is_some_and(|h| h.tier == **want)
+        })
+        .count();
+    let accuracy = right as f64 / val.len() as f64;
+    let reported = manifest["report"]["accuracy"].as_f64().unwrap();
+    assert!(
+        (accuracy - reported).abs() < 1e-9,
+        "{accuracy} vs {reported}"
+    );
+    // Routing by the predicted tier beats mixing the two tiers blindly at the same cost.
+    let row = |name: &str| {
+        let p = manifest["report"]["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["policy"].as_str().is_some_and(|n| n.starts_with(name)))
+            .unwrap_or_else(|| panic!("no policy {name}"));
+        (
+            p["quality"].as_f64().unwrap(),
+            p["cost_per_1k"].as_f64().unwrap(),
+        )
+    };
+    let (qe, ce) = row("edge tier");
+    let (qs, cs) = row("always simple");
+    let (qm, cm) = row("always medium");
+    let blind = qs + (ce - cs) * (qm - qs) / (cm - cs);
+    assert!(
+        ce > cs && ce < cm && qe > blind,
+        "edge {qe} at {ce}; blind mix {blind}"
     );
 }

@@ -33,6 +33,7 @@ use super::{
 use crate::ml::MlStrategyName;
 use crate::ml::routing::MlSettings;
 use crate::provider::ProviderKind;
+use crate::router::experiment::ExperimentSettings;
 
 /// The prefix of a string LiteLLM replaces with an environment variable's value.
 const ENV_PREFIX: &str = "os.environ/";
@@ -876,6 +877,22 @@ impl Loader {
                 routing_strategy_args.lowest_latency_buffer = b;
             }
         }
+        if let Some(v) = routing_strategy_args.extra.remove("experiment") {
+            let exp_path = join(&args_path, "experiment");
+            match ExperimentSettings::from_value(&v) {
+                Ok(e) => routing_strategy_args.experiment = Some(e),
+                Err(problems) => {
+                    for (key, message) in problems {
+                        let p = if key.is_empty() {
+                            exp_path.clone()
+                        } else {
+                            join(&exp_path, &key)
+                        };
+                        self.problem(p, message);
+                    }
+                }
+            }
+        }
         if let RoutingStrategyName::LlmRouter(ml) = routing_strategy {
             match MlSettings::from_args(ml, &routing_strategy_args.extra) {
                 Ok(settings) => routing_strategy_args.ml = Some(settings),
@@ -901,6 +918,29 @@ impl Loader {
             model_group_alias.insert(alias, target.model);
         }
         let g = &groups_with_aliases;
+        if let Some(e) = &routing_strategy_args.experiment {
+            let exp_path = join(&args_path, "experiment");
+            if !g.is_group_or_alias(&e.model_group) {
+                self.problem(
+                    join(&exp_path, "model_group"),
+                    g.unknown_message(&e.model_group, true),
+                );
+            }
+            for arm in &e.arms {
+                if let Some(m) = &arm.model
+                    && !g.is_group_or_alias(m)
+                {
+                    self.problem(
+                        format!("{exp_path}.arms.{}.model", arm.name),
+                        g.unknown_message(m, true),
+                    );
+                }
+            }
+        }
+        let affinity_ttl = self.positive(
+            &join(RS, "deployment_affinity_ttl_seconds"),
+            raw.deployment_affinity_ttl_seconds,
+        );
 
         let retry_policy = raw
             .retry_policy
@@ -981,6 +1021,7 @@ impl Loader {
             context_window_fallbacks: cw_rs.or(cw_ls).unwrap_or_default(),
             default_fallbacks: df_rs.or(df_ls).unwrap_or_default(),
             max_fallbacks: raw.max_fallbacks.unwrap_or(d.max_fallbacks),
+            deployment_affinity_ttl_secs: affinity_ttl,
         }
     }
 
@@ -1437,6 +1478,36 @@ mod tests {
             paths.contains(&"router_settings.routing_strategy_args.profile"),
             "{paths:?}"
         );
+    }
+
+    #[test]
+    fn affinity_ttl_and_experiment_load_and_are_checked() {
+        let yaml = "model_list:\n  - {model_name: auto, litellm_params: {model: openai/a}}\n  \
+                    - {model_name: small, litellm_params: {model: openai/b}}\n\
+                    router_settings:\n  deployment_affinity_ttl_seconds: 900\n  \
+                    routing_strategy_args:\n    experiment:\n      name: e1\n      \
+                    model_group: auto\n      arms: {control: {weight: 1}, cheap: {weight: 1, model: small}}\n";
+        let loaded = load(yaml).unwrap();
+        let rs = &loaded.config.router_settings;
+        assert_eq!(rs.deployment_affinity_ttl_secs, Some(900.0));
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let e = rs.routing_strategy_args.experiment.as_ref().unwrap();
+        assert_eq!((e.name.as_str(), e.arms.len()), ("e1", 2));
+        assert!(!rs.routing_strategy_args.extra.contains_key("experiment"));
+        let bad = problems(
+            "model_list:\n  - {model_name: auto, litellm_params: {model: openai/a}}\n\
+             router_settings:\n  deployment_affinity_ttl_seconds: -1\n  \
+             routing_strategy_args:\n    experiment: {name: e1, model_group: autoo, \
+             arms: {x: {model: nope}}}\n",
+        );
+        let paths: Vec<&str> = bad.iter().map(|p| p.path.as_str()).collect();
+        for want in [
+            "router_settings.deployment_affinity_ttl_seconds",
+            "router_settings.routing_strategy_args.experiment.model_group",
+            "router_settings.routing_strategy_args.experiment.arms.x.model",
+        ] {
+            assert!(paths.contains(&want), "{want} not in {bad:?}");
+        }
     }
 
     #[test]

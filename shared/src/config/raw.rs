@@ -132,6 +132,8 @@ pub(super) struct RawRouterSettings {
     pub default_fallbacks: Option<Vec<String>>,
     #[serde(default, deserialize_with = "opt_u32")]
     pub max_fallbacks: Option<u32>,
+    #[serde(default, deserialize_with = "opt_f64")]
+    pub deployment_affinity_ttl_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

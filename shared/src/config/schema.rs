@@ -477,6 +477,7 @@ pub(super) static ROUTER_SETTINGS: MapSchema = MapSchema {
         ("context_window_fallbacks", Node::Any),
         ("default_fallbacks", Node::Any),
         ("max_fallbacks", Node::Any),
+        ("deployment_affinity_ttl_seconds", Node::Any),
     ],
     documented: &[
         "redis_host",
@@ -507,7 +508,6 @@ pub(super) static ROUTER_SETTINGS: MapSchema = MapSchema {
         "model_group_retry_policy",
         "model_group_affinity_config",
         "router_general_settings",
-        "deployment_affinity_ttl_seconds",
         "ignore_invalid_deployments",
         "search_tools",
         "guardrail_list",

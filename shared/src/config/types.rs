@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::SecretString;
 use crate::ml::MlStrategyName;
 use crate::ml::routing::MlSettings;
+use crate::router::experiment::ExperimentSettings;
 
 /// The whole, validated configuration.
 #[derive(Debug, Clone, Default)]
@@ -146,6 +147,9 @@ pub struct RoutingStrategyArgs {
     pub extra: Map<String, Value>,
     /// The ML strategies' args, validated (set when the strategy is `llmrouter-*`).
     pub ml: Option<MlSettings>,
+    /// `experiment`: an A/B experiment on one model group (any strategy; see
+    /// [`crate::router::experiment`]).
+    pub experiment: Option<ExperimentSettings>,
 }
 
 impl Default for RoutingStrategyArgs {
@@ -155,6 +159,7 @@ impl Default for RoutingStrategyArgs {
             lowest_latency_buffer: 0.0,
             extra: Map::new(),
             ml: None,
+            experiment: None,
         }
     }
 }
@@ -203,6 +208,9 @@ pub struct RouterSettings {
     pub context_window_fallbacks: Vec<FallbackRule>,
     pub default_fallbacks: Vec<String>,
     pub max_fallbacks: u32,
+    /// `deployment_affinity_ttl_seconds`: conversation affinity on, pins kept this long
+    /// (sliding) in seconds; `None`: off (see [`crate::router::affinity`]).
+    pub deployment_affinity_ttl_secs: Option<f64>,
 }
 
 impl Default for RouterSettings {
@@ -225,6 +233,7 @@ impl Default for RouterSettings {
             context_window_fallbacks: Vec::new(),
             default_fallbacks: Vec::new(),
             max_fallbacks: 5,
+            deployment_affinity_ttl_secs: None,
         }
     }
 }

@@ -34,7 +34,7 @@ pub const SEEDS: &str = include_str!("centroid_seeds.txt");
 pub const DEFAULT_CONFIDENCE_THRESHOLD: f32 = 0.06;
 
 /// A prompt's difficulty tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     Simple,

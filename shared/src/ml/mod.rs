@@ -12,10 +12,13 @@
 //! file format, manifest and signature checks; [`predictor`] the strategies' math;
 //! [`choice`] cost-aware ordering; [`centroid`] zero-config tiers and profiles; [`slot`]
 //! hot reload; [`routing`] ties them into the `llmrouter-*` strategies the router runs.
+//! `custom_onnx` (feature `onnx`) runs a user's own ONNX router for `llmrouter-custom`.
 
 pub mod artifact;
 pub mod centroid;
 pub mod choice;
+#[cfg(feature = "onnx")]
+pub mod custom_onnx;
 #[cfg(feature = "onnx")]
 pub mod distill;
 pub mod embed;

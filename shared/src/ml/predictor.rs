@@ -12,15 +12,36 @@ use super::artifact::{
 };
 use super::strategies::MlStrategyName;
 
-/// A user-supplied scorer (`llmrouter-custom`): an embedding in, one score per model out.
+/// A user-supplied scorer (`llmrouter-custom`): an embedding in, one score per model out
+/// (in the artifact's model order), read as predicted qualities. Called concurrently from
+/// every request; the ONNX implementation is `custom_onnx::OnnxScorer` (feature `onnx`).
 pub trait ExternalScorer: Send + Sync {
     fn scores(&self, embedding: &[f32]) -> Result<Vec<f32>, String>;
 }
 
-/// Loads the scorer a `custom_onnx` artifact names: `(path of the model file, its bytes)`.
-/// The gateway passes one when built with ONNX support.
+/// Loads the scorer a `custom_onnx` artifact names: `(path of the model file, its bytes,
+/// the embedding dimension, the number of models)`; the bytes' sha256 has been checked
+/// against the artifact, and the loader checks the graph against the dimension and model
+/// count. [`default_scorer_loader`] gives the one of this build.
 pub type ScorerLoader =
-    dyn Fn(&str, &[u8]) -> Result<Arc<dyn ExternalScorer>, String> + Send + Sync;
+    dyn Fn(&str, &[u8], usize, usize) -> Result<Arc<dyn ExternalScorer>, String> + Send + Sync;
+
+/// The largest custom router model file loaded (64 MiB): a scorer over an embedding is
+/// small, and the file is read into memory.
+pub const MAX_CUSTOM_MODEL_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The custom-router loader of this build: the ONNX scorer with the `onnx` feature, none
+/// without (an `llmrouter-custom` artifact then fails to load with a clear message).
+pub fn default_scorer_loader() -> Option<Arc<ScorerLoader>> {
+    #[cfg(feature = "onnx")]
+    {
+        Some(super::custom_onnx::loader())
+    }
+    #[cfg(not(feature = "onnx"))]
+    {
+        None
+    }
+}
 
 /// Dot product written for auto-vectorisation (independent accumulators).
 #[inline]
@@ -543,18 +564,28 @@ impl LoadedRouter {
         let custom = match (&art.params, load_custom) {
             (RouterParams::CustomOnnx { file, sha256 }, Some(load)) => {
                 let path = sibling_path(source, file);
-                let bytes = std::fs::read(&path).map_err(|e| ArtifactError::Read {
+                let read_error = |message: String| ArtifactError::Read {
                     path: path.clone(),
-                    message: e.to_string(),
-                })?;
-                let sum = super::artifact::sha256_hex(&bytes);
-                if !sum.eq_ignore_ascii_case(sha256) {
-                    return Err(ArtifactError::Mismatch {
-                        path,
-                        message: format!("sha256 {sum}, the router artifact says {sha256}"),
-                    });
+                    message,
+                };
+                let size = std::fs::metadata(&path)
+                    .map_err(|e| read_error(e.to_string()))?
+                    .len();
+                if size > MAX_CUSTOM_MODEL_BYTES {
+                    return Err(read_error(format!(
+                        "{size} bytes; a custom router model may have at most \
+                         {MAX_CUSTOM_MODEL_BYTES}"
+                    )));
                 }
-                Some(load(&path, &bytes).map_err(invalid)?)
+                let bytes = std::fs::read(&path).map_err(|e| read_error(e.to_string()))?;
+                let sum = super::artifact::sha256_hex(&bytes);
+                if sha256.trim().is_empty() || !sum.eq_ignore_ascii_case(sha256.trim()) {
+                    return Err(invalid(format!(
+                        "custom_onnx file '{path}' has sha256 {sum}, the artifact says \
+                         {sha256:?}: refusing a model that is not the one it names"
+                    )));
+                }
+                Some(load(&path, &bytes, art.embedder.dim, art.models.len()).map_err(invalid)?)
             }
             _ => None,
         };

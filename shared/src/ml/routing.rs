@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use super::artifact::{EmbedderSpec, VerifyPolicy, embedding_probe};
 use super::centroid::{
-    CentroidClassifier, DEFAULT_CONFIDENCE_THRESHOLD, Profile, TierChoice, rank_for_tier,
+    CentroidClassifier, DEFAULT_CONFIDENCE_THRESHOLD, Profile, Tier, TierChoice, rank_for_tier,
 };
 use super::choice::{
     CandidateModel, CostPolicy, DEFAULT_OUTPUT_TOKENS, RankedCandidate, rank_by_utility,
@@ -301,6 +301,26 @@ pub fn parse_candidates(json: &[u8]) -> Result<BTreeMap<String, CandidateInfo>, 
     Ok(out)
 }
 
+/// What routing knows about a deployment from its config alone (prices, and
+/// `model_info` `quality_score`, size and capabilities): the candidate non-ML strategies
+/// rank for an edge hint's tier.
+pub fn basic_candidate(d: &Deployment) -> CandidateModel {
+    let extra = info_from_json(&d.info.extra);
+    CandidateModel {
+        deployment: d.id.clone(),
+        model: d
+            .info
+            .base_model
+            .clone()
+            .unwrap_or_else(|| d.upstream_model.clone()),
+        input_cost_per_token: d.input_cost_per_token,
+        output_cost_per_token: d.output_cost_per_token,
+        quality_score: extra.quality_score,
+        size_b: extra.size_b,
+        capabilities: extra.capabilities,
+    }
+}
+
 /// The request as the ML strategies see it.
 #[derive(Debug, Clone, Default)]
 pub struct PromptFeatures {
@@ -314,6 +334,9 @@ pub struct PromptFeatures {
     pub profile: Option<Profile>,
     /// Milliseconds the caller spent embedding the prompt (reported with the decision).
     pub embed_ms: f64,
+    /// A tier a verified edge hint settled (see [`crate::router::hint`]): the decision
+    /// ranks for it without embedding the prompt or running the router.
+    pub hint_tier: Option<Tier>,
 }
 
 /// How a decision was made.
@@ -328,6 +351,8 @@ pub enum DecisionMethod {
     Size,
     /// Ordered by cost alone (nothing else available).
     Cost,
+    /// Ranked for the tier a verified edge hint gave.
+    Edge,
 }
 
 /// An explainable routing decision.
@@ -497,10 +522,47 @@ pub fn builtin_embedder(
         }
         return Ok(Arc::new(e));
     }
+    if let Some(found) = transformer_embedder(spec, dir) {
+        return found;
+    }
     Err(format!(
-        "embedder '{}' is not available in this build (the transformer needs the gateway's `onnx` feature)",
+        "embedder '{}' is not available in this build (the transformer needs the `onnx` feature)",
         spec.id
     ))
+}
+
+/// The transformer embedder (`minilm*`) from `dir`, else from the directory beside it that
+/// `fetch_models.sh` writes (`<model dir>/minilm-l6-v2`). `None` when `spec` names no
+/// transformer.
+#[cfg(feature = "onnx")]
+fn transformer_embedder(
+    spec: &EmbedderSpec,
+    dir: Option<&str>,
+) -> Option<Result<Arc<dyn Embedder>, String>> {
+    if !spec.id.starts_with("minilm") {
+        return None;
+    }
+    let candidates = dir.into_iter().map(std::path::PathBuf::from).chain(
+        dir.and_then(|d| std::path::Path::new(d).parent())
+            .map(|p| p.join("minilm-l6-v2")),
+    );
+    let mut last = format!("no model directory for embedder '{}'", spec.id);
+    for d in candidates {
+        match super::TransformerEmbedder::load(&d) {
+            Ok(e) if e.id() == spec.id => return Some(Ok(Arc::new(e))),
+            Ok(e) => last = format!("{} holds '{}', not '{}'", d.display(), e.id(), spec.id),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Some(Err(last))
+}
+
+#[cfg(not(feature = "onnx"))]
+fn transformer_embedder(
+    _: &EmbedderSpec,
+    _: Option<&str>,
+) -> Option<Result<Arc<dyn Embedder>, String>> {
+    None
 }
 
 /// What setting up an ML strategy needs from its host: the environment switches, where
@@ -524,13 +586,14 @@ impl std::fmt::Debug for MlContext {
 }
 
 impl Default for MlContext {
-    /// The default environment, the local filesystem, the built-in embedders.
+    /// The default environment, the local filesystem, the built-in embedders, and the
+    /// custom-router loader of this build (ONNX with the `onnx` feature).
     fn default() -> Self {
         MlContext {
             env: MlEnv::default(),
             store: Arc::new(super::store::FsModelStore::new()),
             embedders: Arc::new(builtin_embedder),
-            load_custom: None,
+            load_custom: super::predictor::default_scorer_loader(),
         }
     }
 }
@@ -775,6 +838,28 @@ impl MlRouting {
             if let Some(err) = self.slot.as_ref().and_then(|s| s.last_error()) {
                 note = Some(err);
             }
+        }
+        if let (Some(tier), false) = (
+            prompt.hint_tier,
+            matches!(strategy, MlStrategyName::Smallest | MlStrategyName::Largest),
+        ) {
+            return Decision {
+                strategy: strategy.as_str(),
+                method: DecisionMethod::Edge,
+                router_version: router.as_ref().map(|r| r.version.clone()),
+                embedder: None,
+                profile,
+                tier: Some(TierChoice {
+                    tier,
+                    confidence: 1.0,
+                    matched: tier,
+                    similarities: Vec::new(),
+                }),
+                hybrid: None,
+                note: Some("tier from a verified edge hint; prompt not embedded".into()),
+                ranking: rank_for_tier(tier, profile, cands, &costs, out_tokens),
+                embed_ms: 0.0,
+            };
         }
         let embedding = if self.needs_embedding() {
             match &prompt.embedding {
@@ -1217,6 +1302,7 @@ mod tests {
                 embedding: None,
                 profile: Some(Profile::Eco),
                 embed_ms: 0.0,
+                hint_tier: None,
             })),
             ..RequestFacts::default()
         };

@@ -21,7 +21,9 @@ pub enum MlStrategyName {
     Smallest,
     /// The largest model (by parameter count).
     Largest,
-    /// A user's own ONNX router: embedding in, per-model scores out.
+    /// A user's own ONNX router: embedding in, per-model scores out. The artifact's
+    /// `custom_onnx` params name the file and its sha256; the scores are read as predicted
+    /// qualities in the artifact's model order (`custom_onnx::OnnxScorer`, feature `onnx`).
     Custom,
 }
 

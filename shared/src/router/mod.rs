@@ -6,6 +6,12 @@
 //! back in. After each upstream call the gateway reports back (`record_*`), which feeds
 //! cooldowns, circuit breakers, latency statistics, usage counters and in-flight counts in the
 //! [`StateStore`]. Deployments whose [circuit](circuit) is open are not candidates.
+//!
+//! With `router_settings.deployment_affinity_ttl_seconds`, a request that carries a
+//! conversation key goes first to the deployment that answered that conversation before
+//! (see [`affinity`]). A request whose `model` is a deployment id (`model_info.id`) is served
+//! by that deployment only (LiteLLM's specific-deployment requests); affinity never overrides
+//! it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,9 +22,14 @@ use crate::config::{Config, FallbackRule, RouterSettings};
 use crate::ml::routing::{Decision, MlContext, MlRouting, MlSetupError};
 use crate::state::{Clock, PutCondition, StateStore};
 
+pub mod affinity;
 pub mod circuit;
 mod deployment;
+pub mod experiment;
+pub mod hint;
 pub mod strategy;
+
+pub use affinity::{AffinityOutcome, AffinityPin};
 
 pub use circuit::{Admission, CircuitBreakerSettings, CircuitBreakers, CircuitState, Transition};
 pub use deployment::Deployment;
@@ -35,6 +46,12 @@ pub struct Selection {
     pub candidates: Vec<Arc<Deployment>>,
     /// The ML strategies' explainable decision (predicted quality and cost per candidate).
     pub decision: Option<Arc<Decision>>,
+    /// Conversation affinity for this decision, to commit with [`Router::commit_affinity`]
+    /// once a deployment has answered (`None`: affinity off, no conversation key, or an
+    /// explicit deployment).
+    pub affinity: Option<AffinityPin>,
+    /// What the router did with a verified edge hint (`None`: no hint in play).
+    pub hint: Option<hint::HintOutcome>,
 }
 
 /// How an upstream failure affects a deployment's health (LiteLLM's cooldown rules).
@@ -221,19 +238,44 @@ impl Router {
             .filter(|g| self.groups.contains_key(*g))
     }
 
-    /// Chooses and orders the deployments for a request to `model`.
+    /// What a requested model name means: a group (itself, or the group an alias points
+    /// to) and no deployment, else the group of the deployment whose id it is and that
+    /// deployment (an explicit deployment request).
+    pub fn resolve_target<'a>(&'a self, model: &'a str) -> Option<(&'a str, Option<&'a str>)> {
+        if let Some(g) = self.resolve_group(model) {
+            return Some((g, None));
+        }
+        self.deployments()
+            .find(|d| d.id == model)
+            .map(|d| (d.model_name.as_str(), Some(d.id.as_str())))
+    }
+
+    /// The conversation affinity TTL (`router_settings.deployment_affinity_ttl_seconds`),
+    /// when affinity is on.
+    pub fn affinity_ttl(&self) -> Option<Duration> {
+        self.settings
+            .deployment_affinity_ttl_secs
+            .filter(|s| *s > 0.0)
+            .map(Duration::from_secs_f64)
+    }
+
+    /// Chooses and orders the deployments for a request to `model` (a group, an alias, or a
+    /// deployment id).
     pub async fn select(
         &self,
         model: &str,
-        facts: RequestFacts,
+        mut facts: RequestFacts,
         rng: &mut fastrand::Rng,
     ) -> Result<Selection, Error> {
-        let group = self
-            .resolve_group(model)
-            .ok_or_else(|| Error::UnknownModel {
-                model: model.to_string(),
-                available: self.model_names(),
-            })?;
+        let (group, deployment) =
+            self.resolve_target(model)
+                .ok_or_else(|| Error::UnknownModel {
+                    model: model.to_string(),
+                    available: self.model_names(),
+                })?;
+        if let Some(id) = deployment {
+            facts.deployment = Some(Arc::from(id));
+        }
         self.select_group(group, facts, rng).await
     }
 
@@ -248,20 +290,73 @@ impl Router {
             model: group.to_string(),
             available: self.model_names(),
         })?;
-        let supported: Vec<&Arc<Deployment>> =
-            all.iter().filter(|d| d.provider.is_supported()).collect();
+        // An explicit deployment (of this group) is the only candidate.
+        let explicit = facts
+            .deployment
+            .as_deref()
+            .filter(|id| all.iter().any(|d| d.id == *id));
+        let supported: Vec<&Arc<Deployment>> = all
+            .iter()
+            .filter(|d| d.provider.is_supported())
+            .filter(|d| explicit.is_none_or(|id| d.id == id))
+            .collect();
         if supported.is_empty() {
             return Err(Error::ProviderNotSupported {
                 group: group.to_string(),
                 providers: all.iter().map(|d| d.provider.name().to_string()).collect(),
             });
         }
-        let available = self.filter_cooldowns(group, supported).await?;
+        let pin_key = match (explicit, self.affinity_ttl(), facts.conversation.as_deref()) {
+            (None, Some(_), Some(conversation)) => Some(affinity::pin_key(group, conversation)),
+            _ => None,
+        };
+        let (available, pin) = self
+            .filter_cooldowns(group, supported, pin_key.as_deref())
+            .await?;
         let available = self.filter_circuits(group, available).await?;
         let mut candidates: Vec<Candidate<'_>> =
             available.iter().map(|d| Candidate::new(d)).collect();
         self.fill_stats(&mut candidates).await;
-        let (order, decision) = self.strategy.rank_explained(&candidates, facts, rng);
+        let hint_use = facts.hint.clone();
+        let (mut order, decision) = self.strategy.rank_explained(&candidates, facts, rng);
+        let hint = hint_use.as_deref().map(|h| {
+            let ml_took_tier = decision
+                .as_ref()
+                .is_some_and(|d| d.method == crate::ml::routing::DecisionMethod::Edge);
+            hint::apply(h, &available, &mut order, ml_took_tier)
+        });
+        let affinity = match (pin_key, self.affinity_ttl()) {
+            (Some(key), Some(ttl)) => {
+                let (pinned, written_ms) = match pin.as_ref().and_then(affinity::parse_pin) {
+                    Some((d, at)) => (Some(d), at),
+                    None => (None, 0),
+                };
+                // The pinned deployment goes first while the strategy still ranks it (it is
+                // healthy, not cooling down, circuit closed, under its limits); the strategy's
+                // order follows it.
+                let at = pinned
+                    .as_deref()
+                    .and_then(|p| order.iter().position(|&i| available[i].id == p));
+                if let Some(pos) = at {
+                    let i = order.remove(pos);
+                    order.insert(0, i);
+                }
+                tracing::debug!(
+                    model_group = group,
+                    pinned = pinned.as_deref(),
+                    applied = at.is_some(),
+                    "conversation affinity"
+                );
+                Some(AffinityPin {
+                    key,
+                    pinned,
+                    applied: at.is_some(),
+                    written_ms,
+                    ttl,
+                })
+            }
+            _ => None,
+        };
         if order.is_empty() {
             return Err(Error::NoDeploymentAvailable {
                 group: group.to_string(),
@@ -274,26 +369,68 @@ impl Router {
             strategy: self.strategy.name(),
             candidates: order.into_iter().map(|i| available[i].clone()).collect(),
             decision: decision.map(Arc::new),
+            affinity,
+            hint,
         })
     }
 
+    /// Writes the conversation's pin after `answered` answered a request routed with `pin`,
+    /// when it is new, moves, or is past half its TTL (see [`affinity`]). Returns the
+    /// outcome for the `x-routeiq-affinity` header. A failed write is logged, never an error.
+    pub async fn commit_affinity(&self, pin: &AffinityPin, answered: &str) -> AffinityOutcome {
+        let outcome = pin.outcome(answered);
+        let now = self.clock.now_ms();
+        if pin.needs_write(answered, now) {
+            let written = self
+                .state
+                .put(
+                    &pin.key,
+                    affinity::pin_value(answered, now),
+                    Some(pin.ttl),
+                    PutCondition::Always,
+                )
+                .await;
+            if let Err(e) = written {
+                tracing::warn!(key = %pin.key, error = %e, "affinity write failed");
+            }
+        }
+        outcome
+    }
+
+    /// Drops deployments that are cooling down. The conversation pin at `pin_key` is read in
+    /// the same batch (one round trip) and returned.
     async fn filter_cooldowns<'a>(
         &self,
         group: &str,
         deployments: Vec<&'a Arc<Deployment>>,
-    ) -> Result<Vec<&'a Arc<Deployment>>, Error> {
-        if self.settings.disable_cooldowns {
-            return Ok(deployments);
+        pin_key: Option<&str>,
+    ) -> Result<(Vec<&'a Arc<Deployment>>, Option<crate::state::Versioned>), Error> {
+        let mut keys: Vec<String> = if self.settings.disable_cooldowns {
+            Vec::new()
+        } else {
+            deployments.iter().map(|d| cooldown_key(&d.id)).collect()
+        };
+        if keys.is_empty() && pin_key.is_none() {
+            return Ok((deployments, None));
         }
-        let keys: Vec<String> = deployments.iter().map(|d| cooldown_key(&d.id)).collect();
-        let cooling = match self.state.get_many(&keys).await {
+        keys.extend(pin_key.map(str::to_string));
+        let mut fetched = match self.state.get_many(&keys).await {
             Ok(v) => v,
             Err(e) => {
-                // The state backend is down: route on without cooldown information.
+                // The state backend is down: route on without cooldown or affinity information.
                 tracing::warn!(backend = self.state.backend(), error = %e, "cooldown lookup failed");
-                return Ok(deployments);
+                return Ok((deployments, None));
             }
         };
+        let pin = if pin_key.is_some() {
+            fetched.pop().flatten()
+        } else {
+            None
+        };
+        if self.settings.disable_cooldowns {
+            return Ok((deployments, pin));
+        }
+        let cooling = fetched;
         let healthy: Vec<&Arc<Deployment>> = deployments
             .iter()
             .zip(&cooling)
@@ -316,7 +453,7 @@ impl Router {
                 retry_after_ms: until.map(|t| t.saturating_sub(now).max(1)),
             });
         }
-        Ok(healthy)
+        Ok((healthy, pin))
     }
 
     async fn filter_circuits<'a>(

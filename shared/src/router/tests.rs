@@ -296,3 +296,186 @@ fn open_circuits_are_skipped_and_all_open_is_circuit_open() {
         vec![CircuitState::Closed, CircuitState::HalfOpen]
     );
 }
+
+fn conversation(key: &str) -> RequestFacts {
+    RequestFacts {
+        conversation: Some(Arc::from(key)),
+        ..RequestFacts::default()
+    }
+}
+
+fn affinity_router(ttl_secs: f64) -> (Arc<ManualClock>, Router) {
+    let mut cfg = two_deployments(RoutingStrategyName::SimpleShuffle);
+    cfg.model_list.push(dep("gpt", "d", "openai/gpt-4o-mini"));
+    cfg.router_settings.deployment_affinity_ttl_secs = Some(ttl_secs);
+    cfg.router_settings.cooldown_time_secs = 30.0;
+    router(cfg)
+}
+
+/// Routes one request of `conv` to `gpt` and commits like the gateway does after an answer
+/// from the first candidate; returns (order, outcome).
+fn routed(r: &Router, conv: &str, seed: u64) -> (Vec<String>, AffinityOutcome) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let s = block_on(r.select("gpt", conversation(conv), &mut rng)).unwrap();
+    let order: Vec<String> = s.candidates.iter().map(|d| d.id.clone()).collect();
+    let pin = s.affinity.expect("affinity is on");
+    let outcome = block_on(r.commit_affinity(&pin, &order[0]));
+    (order, outcome)
+}
+
+#[test]
+fn affinity_keeps_a_conversation_on_its_deployment_and_keeps_the_fallback_order() {
+    let (_, r) = affinity_router(600.0);
+    let (first, outcome) = routed(&r, "conv-1", 1);
+    assert_eq!(outcome, AffinityOutcome::Set);
+    for seed in 2..40 {
+        let (order, outcome) = routed(&r, "conv-1", seed);
+        assert_eq!(order[0], first[0], "seed {seed}");
+        assert_eq!(outcome, AffinityOutcome::Hit);
+        // Every other deployment still follows, as fallbacks.
+        assert_eq!(order.len(), 3);
+    }
+    // Without affinity the shuffle spreads first choices.
+    let mut firsts = std::collections::BTreeSet::new();
+    let mut rng = fastrand::Rng::with_seed(3);
+    for _ in 0..40 {
+        let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
+        assert!(s.affinity.is_none());
+        firsts.insert(s.candidates[0].id.clone());
+    }
+    assert!(firsts.len() > 1);
+}
+
+#[test]
+fn affinity_yields_to_cooldowns_and_rewrites_the_pin_then_expires() {
+    let (clock, r) = affinity_router(600.0);
+    let (first, _) = routed(&r, "conv-2", 1);
+    let pinned = r.deployments().find(|d| d.id == first[0]).unwrap().clone();
+    assert!(block_on(r.record_failure(&pinned, FailureClass::Immediate)));
+    // Cooling down: normal routing, and the pin moves to the deployment that answered.
+    let (order, outcome) = routed(&r, "conv-2", 2);
+    assert_ne!(order[0], first[0]);
+    assert!(!order.contains(&first[0]));
+    assert_eq!(outcome, AffinityOutcome::Miss);
+    let moved = order[0].clone();
+    clock.advance(Duration::from_secs(31));
+    // The old deployment is back, but the conversation stays on the new one.
+    for seed in 3..20 {
+        assert_eq!(routed(&r, "conv-2", seed).0[0], moved);
+    }
+    // After the TTL without requests the pin is gone.
+    clock.advance(Duration::from_secs(601));
+    assert_eq!(routed(&r, "conv-2", 4).1, AffinityOutcome::Set);
+}
+
+#[test]
+fn affinity_slides_its_expiry_while_the_conversation_is_active() {
+    let (clock, r) = affinity_router(100.0);
+    let (first, _) = routed(&r, "conv-3", 1);
+    for seed in 0..10 {
+        // 10 × 40 s = 400 s, four TTLs, but never 100 s idle.
+        clock.advance(Duration::from_secs(40));
+        let (order, outcome) = routed(&r, "conv-3", seed);
+        assert_eq!(
+            (order[0].as_str(), outcome),
+            (first[0].as_str(), AffinityOutcome::Hit)
+        );
+    }
+}
+
+#[test]
+fn explicit_deployments_are_served_alone_and_never_overridden_by_affinity() {
+    let (_, r) = affinity_router(600.0);
+    let (first, _) = routed(&r, "conv-4", 1);
+    let other = ["a", "b", "d"]
+        .into_iter()
+        .find(|id| *id != first[0])
+        .unwrap();
+    let mut rng = fastrand::Rng::with_seed(5);
+    let s = block_on(r.select(other, conversation("conv-4"), &mut rng)).unwrap();
+    assert_eq!(s.model_group, "gpt");
+    assert_eq!(ids(&s), vec![other]);
+    assert!(s.affinity.is_none());
+    assert_eq!(r.resolve_target(other), Some(("gpt", Some(other))));
+    assert_eq!(r.resolve_target("gpt"), Some(("gpt", None)));
+    assert_eq!(r.resolve_target("nope"), None);
+}
+
+fn hinted(mode: hint::EdgeHintMode, tier: &str, model: Option<&str>, conf: f32) -> RequestFacts {
+    let mut raw = format!("v1;tier={tier};conf={conf:.2}");
+    if let Some(m) = model {
+        raw.push_str(&format!(";model={m}"));
+    }
+    RequestFacts {
+        hint: Some(Arc::new(hint::HintUse {
+            hint: crate::edge::EdgeHint::parse(&raw).unwrap(),
+            mode,
+            min_confidence: 0.6,
+        })),
+        ..RequestFacts::default()
+    }
+}
+
+/// Three priced deployments in one group under cost-based routing (cheapest first).
+fn priced() -> Router {
+    let mut cfg = Config {
+        model_list: vec![
+            dep("g", "mini", "openai/gpt-4o-mini"),
+            dep("g", "mid", "openai/gpt-4.1-mini"),
+            dep("g", "big", "openai/gpt-4o"),
+            dep("other", "elsewhere", "openai/gpt-4o"),
+        ],
+        ..Config::default()
+    };
+    let prices = [(0.15, 0.6), (0.4, 1.6), (2.5, 10.0), (2.5, 10.0)];
+    for (d, (i, o)) in cfg.model_list.iter_mut().zip(prices) {
+        d.model_info.input_cost_per_token = Some(i / 1e6);
+        d.model_info.output_cost_per_token = Some(o / 1e6);
+    }
+    cfg.router_settings.routing_strategy = RoutingStrategyName::CostBased;
+    router(cfg).1
+}
+
+#[test]
+fn trusted_hints_decide_within_the_group() {
+    use hint::{EdgeHintMode::*, HintOutcome};
+    let r = priced();
+    let mut rng = fastrand::Rng::with_seed(3);
+    let plain = block_on(r.select("g", RequestFacts::default(), &mut rng)).unwrap();
+    assert_eq!(ids(&plain), ["mini", "mid", "big"]);
+    assert_eq!(plain.hint, None);
+
+    // A suggested deployment goes first; the strategy's order follows.
+    let s = block_on(r.select("g", hinted(Trust, "simple", Some("big"), 0.3), &mut rng)).unwrap();
+    assert_eq!(ids(&s), ["big", "mini", "mid"]);
+    assert_eq!(s.hint, Some(HintOutcome::Used));
+    // An upstream model name works too.
+    let s = block_on(r.select(
+        "g",
+        hinted(Trust, "simple", Some("gpt-4.1-mini"), 0.3),
+        &mut rng,
+    ))
+    .unwrap();
+    assert_eq!(ids(&s)[0], "mid");
+    // A deployment of another group is not reachable: the tier decides instead.
+    let s = block_on(r.select(
+        "g",
+        hinted(Trust, "reasoning", Some("elsewhere"), 0.3),
+        &mut rng,
+    ))
+    .unwrap();
+    assert_eq!(ids(&s)[0], "big");
+    assert_eq!(ids(&s).len(), 3);
+    let s = block_on(r.select("g", hinted(Trust, "simple", None, 0.3), &mut rng)).unwrap();
+    assert_eq!(ids(&s)[0], "mini");
+
+    // Advisory: strategies without features keep their order.
+    let s = block_on(r.select(
+        "g",
+        hinted(Advisory, "reasoning", Some("big"), 0.99),
+        &mut rng,
+    ))
+    .unwrap();
+    assert_eq!(ids(&s), ["mini", "mid", "big"]);
+    assert_eq!(s.hint, Some(HintOutcome::Advisory));
+}

@@ -12,6 +12,13 @@
 //! | `exp` | N | expiry, epoch milliseconds (absent: never expires) |
 //! | `ttl` | N | expiry, epoch seconds: the table's TTL attribute, so DynamoDB deletes expired items |
 //!
+//! Kinds of state and their keys (full table with consistency: `infra/dynamodb/README.md`):
+//! `cooldown:`, `cb:`/`cb_succ:`/`cb_fail:` (circuit breakers), `rpm:`/`tpm:`/`fail:` (per
+//! minute), `inflight:`, `latency:`/`ttft:`, `affinity:{group}:{hash}` (conversation pins,
+//! [`crate::router::affinity`]: read in the decision's batch, written when created or moved)
+//! and `exp:{experiment}:{arm}:{hour}:{counter}` (experiment counters,
+//! [`crate::router::experiment`]: written by `incr_many` in batches).
+//!
 //! DynamoDB deletes expired items lazily (within hours), so every read and conditional write
 //! also checks `exp` itself: an expired item reads as absent, and a counter past its expiry
 //! restarts from zero.
@@ -20,6 +27,7 @@
 //! | call | DynamoDB request | consistency |
 //! | --- | --- | --- |
 //! | `incr` | one `UpdateItem` (`ADD`, returns the new value); a second `PutItem` only when the item had expired | atomic across instances |
+//! | `incr_many` | one `UpdateItem` per counter as `incr`, 8 in flight at a time | each counter atomic; the batch is not |
 //! | `get_counters`, `get_many` | one `BatchGetItem` per 100 keys, `ConsistentRead` | strongly consistent |
 //! | `put` | one `UpdateItem` with a condition expression | conditional, atomic |
 //! | `delete` | one `DeleteItem` | — |
@@ -47,6 +55,8 @@ const MAX_ATTEMPTS: u32 = 2;
 
 /// Keys per `BatchGetItem` (DynamoDB's limit).
 const BATCH_LIMIT: usize = 100;
+/// `UpdateItem`s an `incr_many` keeps in flight.
+const INCR_MANY_CONCURRENCY: usize = 8;
 /// Times an `incr` retries when it races with another writer resetting an expired counter.
 const RESET_RETRIES: usize = 3;
 
@@ -318,6 +328,23 @@ impl StateStore for DynamoDbStateStore {
         Err(Error::State(format!(
             "dynamodb: counter '{key}' kept changing under concurrent resets"
         )))
+    }
+
+    /// One `UpdateItem` per counter (DynamoDB has no batched update; `TransactWriteItems`
+    /// would cost twice the write units and fail as a whole), sent concurrently, at most
+    /// [`INCR_MANY_CONCURRENCY`] at a time: a flush of n counters takes about
+    /// n / [`INCR_MANY_CONCURRENCY`] round trips instead of n.
+    async fn incr_many(&self, deltas: &[(String, i64)], ttl: Duration) -> Result<(), Error> {
+        use futures::StreamExt;
+        let calls: Vec<_> = deltas
+            .iter()
+            .map(|(key, delta)| self.incr(key, *delta, ttl))
+            .collect();
+        let results: Vec<Result<i64, Error>> = futures::stream::iter(calls)
+            .buffer_unordered(INCR_MANY_CONCURRENCY)
+            .collect()
+            .await;
+        results.into_iter().try_for_each(|r| r.map(|_| ()))
     }
 
     async fn get_counters(&self, keys: &[String]) -> Result<Vec<i64>, Error> {

@@ -112,6 +112,10 @@ impl StateStore for FailoverStateStore {
         self.with(|s| s.incr(key, delta, ttl)).await
     }
 
+    async fn incr_many(&self, deltas: &[(String, i64)], ttl: Duration) -> Result<(), Error> {
+        self.with(|s| s.incr_many(deltas, ttl)).await
+    }
+
     async fn get_counters(&self, keys: &[String]) -> Result<Vec<i64>, Error> {
         self.with(|s| s.get_counters(keys)).await
     }

@@ -104,6 +104,18 @@ pub trait StateStore: Send + Sync {
     /// expires `ttl` after this write.
     async fn incr(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64, Error>;
 
+    /// Adds each `(key, delta)` like [`StateStore::incr`], all with expiry `ttl`: the batched
+    /// write path for counters that are aggregated in process and flushed together
+    /// (experiment counters). Not atomic as a whole: each counter is, and a failure may leave
+    /// some applied. The default calls `incr` once per key; backends override it to save
+    /// round trips.
+    async fn incr_many(&self, deltas: &[(String, i64)], ttl: Duration) -> Result<(), Error> {
+        for (key, delta) in deltas {
+            self.incr(key, *delta, ttl).await?;
+        }
+        Ok(())
+    }
+
     /// Current values of counters (absent or expired = 0), in the order of `keys`.
     async fn get_counters(&self, keys: &[String]) -> Result<Vec<i64>, Error>;
 

@@ -35,6 +35,21 @@ fn main() -> anyhow::Result<ExitCode> {
             print!("{}", routeiq_trainer::cli::run_eval(&args)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::TrainEdge(args) => {
+            let report = routeiq_trainer::edge::run(&args)?;
+            print!("{}", routeiq_trainer::edge::markdown(&report));
+            eprintln!("wrote {}", args.out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sign(args) => {
+            let (public, files) = routeiq_trainer::cli::run_sign(&args)?;
+            println!(
+                "signed {} artifacts in {} with {public}",
+                files.len(),
+                args.models.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Keygen(args) => {
             let public = routeiq_trainer::cli::run_keygen(&args)?;
             println!("{public}");

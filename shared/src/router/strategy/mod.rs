@@ -57,6 +57,15 @@ pub struct RequestFacts {
     pub stream: bool,
     /// The prompt (and its embedding, when computed), for the ML strategies.
     pub prompt: Option<Arc<PromptFeatures>>,
+    /// The conversation key (`x-routeiq-conversation-id`, `metadata.conversation_id`, else
+    /// the OpenAI `user`), when conversation affinity is on: the router keeps the
+    /// conversation on one deployment (see [`crate::router::affinity`]).
+    pub conversation: Option<Arc<str>>,
+    /// A deployment (`model_info.id`) the request named explicitly as its `model`: the only
+    /// candidate of its group, and never overridden by affinity.
+    pub deployment: Option<Arc<str>>,
+    /// A verified edge hint and the mode to follow it in (see [`crate::router::hint`]).
+    pub hint: Option<Arc<crate::router::hint::HintUse>>,
 }
 
 /// Which statistics a strategy needs fetched.

@@ -1,0 +1,588 @@
+//! Conversation keys, A/B experiments and their counters.
+//!
+//! - [`RequestKeys`]: the conversation key of a request (`x-routeiq-conversation-id`, else
+//!   `metadata.conversation_id` or `metadata.session_id`) and its OpenAI `user`. Conversation
+//!   affinity uses the conversation key, else `user` (affinity on only); experiments assign
+//!   arms by the conversation key, else `user`.
+//! - [`ExperimentRecorder`]: the configured experiment
+//!   (`routing_strategy_args.experiment`, see [`routeiq::router::experiment`]): assigns each
+//!   request to its model group an arm, applies it (another model group, or an ML routing
+//!   profile), and when the request ends adds its outcome to per-arm, per-hour counters
+//!   (requests, errors, prompt/completion tokens, cost in micro-dollars) and to Prometheus.
+//! - [`CounterBatcher`]: counter deltas are summed in process and written by one background
+//!   flush ([`StateStore::incr_many`], every [`FLUSH_INTERVAL`]), off the response path: the
+//!   state store sees one `incr` per counter and interval, not per request. A flush also runs
+//!   before `GET /router/experiments` answers. In AWS Lambda the flush runs while the
+//!   instance is thawed; deltas not yet flushed when an instance is reclaimed are lost (at
+//!   most one interval's worth).
+//! - `GET /router/experiments` (admin): per arm, the counters summed over the retention
+//!   window's hourly buckets.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use routeiq::ml::centroid::Profile;
+use routeiq::ml::routing::PromptFeatures;
+use routeiq::router::experiment::{ExperimentMetric, ExperimentSettings, counter_key, hour_of};
+use routeiq::state::{Clock, StateStore};
+use serde_json::{Map, Value, json};
+
+use crate::app::App;
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use crate::observe::RequestCtx;
+
+/// Request header carrying the conversation key.
+pub const CONVERSATION_HEADER: &str = "x-routeiq-conversation-id";
+/// Response header naming the experiment arm (`<experiment>/<arm>`).
+pub const EXPERIMENT_HEADER: &str = "x-routeiq-experiment";
+/// Response header with the affinity outcome (`hit`, `miss`, `set`).
+pub const AFFINITY_HEADER: &str = "x-routeiq-affinity";
+/// How often summed counter deltas are written to the state store.
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest accepted conversation key (bytes).
+const MAX_KEY_LEN: usize = 512;
+
+/// The keys a request can be grouped by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestKeys {
+    /// `x-routeiq-conversation-id`, else `metadata.conversation_id` / `metadata.session_id`.
+    pub conversation: Option<String>,
+    /// The OpenAI `user` field.
+    pub user: Option<String>,
+}
+
+fn checked(v: &str, param: &str) -> Result<Option<String>, GatewayError> {
+    let v = v.trim();
+    if v.len() > MAX_KEY_LEN {
+        return Err(GatewayError::invalid_param(
+            format!("{param} is longer than {MAX_KEY_LEN} bytes"),
+            param,
+        ));
+    }
+    Ok((!v.is_empty()).then(|| v.to_string()))
+}
+
+impl RequestKeys {
+    /// The conversation header (call before the body is read; a bad value is a 400).
+    pub fn from_headers(headers: &HeaderMap) -> Result<RequestKeys, GatewayError> {
+        let conversation = match headers.get(CONVERSATION_HEADER) {
+            None => None,
+            Some(v) => {
+                let s = v.to_str().map_err(|_| {
+                    GatewayError::invalid(format!("{CONVERSATION_HEADER} is not valid text"))
+                })?;
+                checked(s, CONVERSATION_HEADER)?
+            }
+        };
+        Ok(RequestKeys {
+            conversation,
+            user: None,
+        })
+    }
+
+    /// Adds what the body says: `metadata.conversation_id` (or `session_id`) when no header
+    /// gave a key, and `user`.
+    pub fn with_body(
+        mut self,
+        metadata: Option<&Map<String, Value>>,
+        user: Option<&str>,
+    ) -> Result<RequestKeys, GatewayError> {
+        if self.conversation.is_none() {
+            for field in ["conversation_id", "session_id"] {
+                let path = format!("metadata.{field}");
+                let value = match metadata.and_then(|m| m.get(field)) {
+                    None | Some(Value::Null) => continue,
+                    Some(Value::String(s)) => checked(s, &path)?,
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    Some(_) => {
+                        return Err(GatewayError::invalid_param("must be a string", path));
+                    }
+                };
+                if value.is_some() {
+                    self.conversation = value;
+                    break;
+                }
+            }
+        }
+        self.user = match user {
+            Some(u) => checked(u, "user")?,
+            None => None,
+        };
+        Ok(self)
+    }
+
+    /// The key conversation affinity pins by: the conversation key, else `user`.
+    pub fn affinity_key(&self) -> Option<&str> {
+        self.conversation.as_deref().or(self.user.as_deref())
+    }
+}
+
+/// How a request is routed after its keys and the experiment are applied.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    /// The model to dispatch to: the requested one, or the experiment arm's group.
+    pub model: String,
+    /// The arm's ML routing profile, applied when the request names none.
+    pub profile: Option<Profile>,
+    /// The affinity key, when affinity is on.
+    pub conversation: Option<Arc<str>>,
+}
+
+impl Routed {
+    /// The prompt features with the arm's profile when the request named none.
+    pub fn with_profile(
+        &self,
+        features: Option<Arc<PromptFeatures>>,
+    ) -> Option<Arc<PromptFeatures>> {
+        match (features, self.profile) {
+            (Some(f), Some(p)) if f.profile.is_none() => {
+                let mut f = Arc::unwrap_or_clone(f);
+                f.profile = Some(p);
+                Some(Arc::new(f))
+            }
+            (f, _) => f,
+        }
+    }
+}
+
+/// Applies conversation affinity and the experiment to a request for `model`: the model to
+/// dispatch to, the arm's profile and the affinity key; records the arm in `ctx`.
+pub fn route(gw: &Gateway, ctx: &RequestCtx, model: &str, keys: &RequestKeys) -> Routed {
+    let conversation = gw
+        .router
+        .affinity_ttl()
+        .and_then(|_| keys.affinity_key())
+        .map(Arc::from);
+    let mut routed = Routed {
+        model: model.to_string(),
+        profile: None,
+        conversation,
+    };
+    let Some(exp) = &gw.experiment else {
+        return routed;
+    };
+    let settings = exp.settings();
+    if gw.router.resolve_group(model) != gw.router.resolve_group(&settings.model_group) {
+        return routed;
+    }
+    let key = keys.conversation.as_deref().or(keys.user.as_deref());
+    let arm = settings.assign(key, &mut fastrand::Rng::new());
+    if let Some(a) = settings.arms.get(arm) {
+        if let Some(m) = &a.model {
+            routed.model = m.clone();
+        }
+        routed.profile = a.profile;
+        tracing::debug!(experiment = %settings.name, arm = %a.name, keyed = key.is_some(), "experiment arm assigned");
+    }
+    ctx.experiment(ExperimentTag {
+        recorder: exp.clone(),
+        arm,
+    });
+    routed
+}
+
+/// The arm a request was assigned, kept in its [`RequestCtx`] until it ends.
+#[derive(Clone)]
+pub struct ExperimentTag {
+    pub recorder: Arc<ExperimentRecorder>,
+    pub arm: usize,
+}
+
+impl std::fmt::Debug for ExperimentTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExperimentTag")
+            .field("experiment", &self.recorder.settings.name)
+            .field("arm", &self.arm_name())
+            .finish()
+    }
+}
+
+impl ExperimentTag {
+    pub fn arm_name(&self) -> &str {
+        self.recorder
+            .settings
+            .arms
+            .get(self.arm)
+            .map_or("", |a| a.name.as_str())
+    }
+
+    /// `<experiment>/<arm>`, for the response header.
+    pub fn header_value(&self) -> Option<HeaderValue> {
+        HeaderValue::from_str(&format!(
+            "{}/{}",
+            self.recorder.settings.name,
+            self.arm_name()
+        ))
+        .ok()
+    }
+}
+
+/// What a finished request contributes to its arm's counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ArmOutcome {
+    pub error: bool,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// USD.
+    pub cost: Option<f64>,
+}
+
+/// The configured experiment and where its counters go.
+pub struct ExperimentRecorder {
+    settings: ExperimentSettings,
+    counters: Arc<CounterBatcher>,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+}
+
+impl ExperimentRecorder {
+    pub fn new(
+        settings: ExperimentSettings,
+        counters: Arc<CounterBatcher>,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+    ) -> ExperimentRecorder {
+        ExperimentRecorder {
+            settings,
+            counters,
+            metrics,
+            clock,
+        }
+    }
+
+    pub fn settings(&self) -> &ExperimentSettings {
+        &self.settings
+    }
+
+    fn ttl(&self) -> Duration {
+        // The bucket's own hour plus the retention window.
+        Duration::from_secs((u64::from(self.settings.retention_hours) + 1) * 3600)
+    }
+
+    /// Adds a finished request's outcome to `arm`'s counters (in process; flushed later)
+    /// and to Prometheus.
+    pub fn record(&self, arm: usize, outcome: ArmOutcome) {
+        let Some(a) = self.settings.arms.get(arm) else {
+            return;
+        };
+        let hour = hour_of(self.clock.now_ms());
+        let cost_micro = outcome
+            .cost
+            .filter(|c| c.is_finite() && *c > 0.0)
+            .map_or(0, |c| (c * 1e6).round() as i64);
+        let deltas = [
+            (ExperimentMetric::Requests, 1),
+            (ExperimentMetric::Errors, i64::from(outcome.error)),
+            (
+                ExperimentMetric::PromptTokens,
+                outcome.prompt_tokens.min(i64::MAX as u64) as i64,
+            ),
+            (
+                ExperimentMetric::CompletionTokens,
+                outcome.completion_tokens.min(i64::MAX as u64) as i64,
+            ),
+            (ExperimentMetric::CostMicroUsd, cost_micro),
+        ];
+        let ttl = self.ttl();
+        for (metric, delta) in deltas {
+            if delta != 0 {
+                self.counters.add(
+                    counter_key(&self.settings.name, &a.name, hour, metric),
+                    delta,
+                    ttl,
+                );
+            }
+        }
+        self.metrics.observe_experiment(
+            &self.settings.name,
+            &a.name,
+            outcome.error,
+            outcome.prompt_tokens,
+            outcome.completion_tokens,
+            outcome.cost,
+        );
+    }
+
+    /// Per arm, every counter summed over the retention window (one batched read).
+    pub async fn totals(&self, state: &dyn StateStore) -> Result<Value, routeiq::Error> {
+        let now_hour = hour_of(self.clock.now_ms());
+        let hours: Vec<u64> = (0..u64::from(self.settings.retention_hours))
+            .map(|back| now_hour.saturating_sub(back))
+            .collect();
+        let mut keys = Vec::new();
+        for arm in &self.settings.arms {
+            for metric in ExperimentMetric::ALL {
+                for h in &hours {
+                    keys.push(counter_key(&self.settings.name, &arm.name, *h, metric));
+                }
+            }
+        }
+        let values = state.get_counters(&keys).await?;
+        let per_metric = hours.len();
+        let per_arm = per_metric * ExperimentMetric::ALL.len();
+        let mut arms = Map::new();
+        for (i, arm) in self.settings.arms.iter().enumerate() {
+            let sum = |m: usize| -> i64 {
+                let start = i * per_arm + m * per_metric;
+                values
+                    .get(start..start + per_metric)
+                    .map_or(0, |s| s.iter().sum())
+            };
+            let (requests, errors, prompt, completion, cost) =
+                (sum(0), sum(1), sum(2), sum(3), sum(4));
+            arms.insert(
+                arm.name.clone(),
+                json!({
+                    "weight": arm.weight,
+                    "model": arm.model,
+                    "profile": arm.profile.map(|p| p.as_str()),
+                    "requests": requests,
+                    "errors": errors,
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "cost_micro_usd": cost,
+                    "cost_usd": cost as f64 / 1e6,
+                    "error_rate": if requests > 0 { errors as f64 / requests as f64 } else { 0.0 },
+                }),
+            );
+        }
+        Ok(json!({
+            "name": self.settings.name,
+            "model_group": self.settings.model_group,
+            "retention_hours": self.settings.retention_hours,
+            "arms": arms,
+        }))
+    }
+}
+
+/// Counter deltas summed in process and written to the state store in batches (see the
+/// module docs).
+pub struct CounterBatcher {
+    state: Arc<dyn StateStore>,
+    /// key → (delta, ttl).
+    pending: Mutex<HashMap<String, (i64, Duration)>>,
+    interval: Duration,
+    flusher_started: AtomicBool,
+    /// Serialises flushes so `flush().await` returns after earlier deltas are written.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl CounterBatcher {
+    pub fn new(state: Arc<dyn StateStore>, interval: Duration) -> Arc<CounterBatcher> {
+        Arc::new(CounterBatcher {
+            state,
+            pending: Mutex::new(HashMap::new()),
+            interval,
+            flusher_started: AtomicBool::new(false),
+            flushing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, Duration)>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds `delta` to `key` (written at the next flush; the counter expires `ttl` after it).
+    /// Starts the background flusher on first use.
+    pub fn add(self: &Arc<Self>, key: String, delta: i64, ttl: Duration) {
+        {
+            let mut pending = self.lock();
+            let e = pending.entry(key).or_insert((0, ttl));
+            e.0 = e.0.saturating_add(delta);
+            e.1 = e.1.max(ttl);
+        }
+        if !self.flusher_started.swap(true, Ordering::AcqRel) {
+            self.start_flusher();
+        }
+    }
+
+    /// Deltas not yet written.
+    pub fn pending(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn start_flusher(self: &Arc<Self>) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            // No runtime (a unit test): deltas wait for an explicit flush.
+            self.flusher_started.store(false, Ordering::Release);
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        let every = self.interval;
+        handle.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(batcher) = weak.upgrade() else { break };
+                batcher.flush().await;
+            }
+        });
+    }
+
+    /// Writes every pending delta now ([`StateStore::incr_many`], grouped by TTL). A failed
+    /// write is logged and its deltas dropped (a retry could count twice what was applied).
+    pub async fn flush(&self) {
+        let _one = self.flushing.lock().await;
+        let taken = std::mem::take(&mut *self.lock());
+        if taken.is_empty() {
+            return;
+        }
+        let mut by_ttl: HashMap<Duration, Vec<(String, i64)>> = HashMap::new();
+        for (key, (delta, ttl)) in taken {
+            if delta != 0 {
+                by_ttl.entry(ttl).or_default().push((key, delta));
+            }
+        }
+        for (ttl, deltas) in by_ttl {
+            let n = deltas.len();
+            match self.state.incr_many(&deltas, ttl).await {
+                Ok(()) => tracing::debug!(counters = n, "experiment counters flushed"),
+                Err(e) => tracing::warn!(
+                    counters = n,
+                    backend = self.state.backend(),
+                    error = %e,
+                    "experiment counter flush failed; these deltas are lost"
+                ),
+            }
+        }
+    }
+}
+
+/// `GET /router/experiments` (admin): the running experiment's per-arm totals over its
+/// retention window, after flushing this instance's pending counts.
+pub async fn experiments(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let gw = app.gateway();
+    if let Err(e) =
+        crate::auth::authorize_admin(gw.master_key.as_ref(), &gw.settings().admin_keys, &headers)
+    {
+        tracing::warn!(status = e.status_code().as_u16(), "admin request refused");
+        return e.into_response();
+    }
+    gw.services.counters.flush().await;
+    let Some(exp) = &gw.experiment else {
+        return Json(json!({"experiments": []})).into_response();
+    };
+    match exp.totals(gw.router.state().as_ref()).await {
+        Ok(v) => Json(json!({"experiments": [v]})).into_response(),
+        Err(e) => {
+            GatewayError::Internal(format!("reading experiment counters: {e}")).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use routeiq::state::{InMemoryStateStore, ManualClock};
+    use serde_json::json;
+
+    use super::*;
+
+    fn recorder() -> (
+        Arc<ManualClock>,
+        Arc<InMemoryStateStore>,
+        ExperimentRecorder,
+    ) {
+        let clock = Arc::new(ManualClock::new(1_000 * 3_600_000));
+        let state = Arc::new(InMemoryStateStore::new(clock.clone()));
+        let settings = ExperimentSettings::from_value(&json!({
+            "name": "e", "model_group": "g", "retention_hours": 2,
+            "arms": {"a": {"weight": 1}, "b": {"weight": 1, "model": "h"}}
+        }))
+        .unwrap();
+        let batcher = CounterBatcher::new(state.clone(), FLUSH_INTERVAL);
+        let r = ExperimentRecorder::new(
+            settings,
+            batcher,
+            Arc::new(Metrics::default()),
+            clock.clone(),
+        );
+        (clock, state, r)
+    }
+
+    #[tokio::test]
+    async fn counters_batch_then_sum_over_the_retention_window() {
+        let (clock, state, r) = recorder();
+        let ok = ArmOutcome {
+            error: false,
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            cost: Some(0.000_25),
+        };
+        r.record(0, ok);
+        r.record(
+            0,
+            ArmOutcome {
+                error: true,
+                ..ArmOutcome::default()
+            },
+        );
+        r.record(1, ok);
+        // Summed in process: one pending delta per non-zero counter (a: 5; b: no errors, 4),
+        // none written yet.
+        assert_eq!(r.counters.pending(), 9);
+        assert_eq!(
+            r.totals(state.as_ref()).await.unwrap()["arms"]["a"]["requests"],
+            0
+        );
+        r.counters.flush().await;
+        assert_eq!(r.counters.pending(), 0);
+        clock.advance(Duration::from_secs(3600));
+        r.record(0, ok);
+        r.counters.flush().await;
+        let t = r.totals(state.as_ref()).await.unwrap();
+        let a = &t["arms"]["a"];
+        assert_eq!(a["requests"], 3, "{t}");
+        assert_eq!(a["errors"], 1);
+        assert_eq!(a["prompt_tokens"], 20);
+        assert_eq!(a["completion_tokens"], 10);
+        assert_eq!(a["cost_micro_usd"], 500);
+        assert_eq!(t["arms"]["b"]["requests"], 1);
+        // Two hours later the first hour's bucket is outside the window.
+        clock.advance(Duration::from_secs(2 * 3600));
+        let t = r.totals(state.as_ref()).await.unwrap();
+        assert_eq!(t["arms"]["a"]["requests"], 0, "{t}");
+    }
+
+    #[test]
+    fn keys_come_from_the_header_then_metadata_and_user() {
+        let mut h = HeaderMap::new();
+        assert_eq!(
+            RequestKeys::from_headers(&h).unwrap(),
+            RequestKeys::default()
+        );
+        let meta: Map<String, Value> =
+            serde_json::from_value(json!({"conversation_id": "m-1"})).unwrap();
+        let k = RequestKeys::from_headers(&h)
+            .unwrap()
+            .with_body(Some(&meta), Some("u-1"))
+            .unwrap();
+        assert_eq!(k.conversation.as_deref(), Some("m-1"));
+        assert_eq!(k.affinity_key(), Some("m-1"));
+        h.insert(CONVERSATION_HEADER, HeaderValue::from_static("h-1"));
+        let k = RequestKeys::from_headers(&h)
+            .unwrap()
+            .with_body(Some(&meta), Some("u-1"))
+            .unwrap();
+        assert_eq!(k.conversation.as_deref(), Some("h-1"));
+        let k = RequestKeys::default().with_body(None, Some("u-1")).unwrap();
+        assert_eq!(
+            (k.conversation.as_deref(), k.affinity_key()),
+            (None, Some("u-1"))
+        );
+        let bad: Map<String, Value> =
+            serde_json::from_value(json!({"conversation_id": [1]})).unwrap();
+        assert!(RequestKeys::default().with_body(Some(&bad), None).is_err());
+        let long = "x".repeat(MAX_KEY_LEN + 1);
+        assert!(RequestKeys::default().with_body(None, Some(&long)).is_err());
+    }
+}
