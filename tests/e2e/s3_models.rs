@@ -183,6 +183,75 @@ async fn router_from_s3_loads_hot_reloads_and_survives_a_tampered_upload() {
     let _ = std::fs::remove_dir_all(&cache);
 }
 
+/// The embedding model from S3 too (`embedder_path: s3://…`): the static table is fetched,
+/// checked against its directory's manifest and used; a tampered table is refused and the
+/// router falls back to centroid routing, saying why.
+#[tokio::test]
+async fn embedding_model_from_s3_is_verified_and_used() {
+    let local = Path::new(&model_dir()).join("static-minilm-pca128");
+    let table = std::fs::read(local.join("table.riqs")).expect("table.riqs");
+    let table_manifest = std::fs::read(local.join("manifest.json")).expect("manifest.json");
+    let dir = repo().join("models/routers-static");
+    let bucket = format!("routeiq-embedder-{}", std::process::id());
+    put_object(
+        &bucket,
+        "routers/knn.json",
+        std::fs::read(dir.join("knn.json")).unwrap(),
+    )
+    .await;
+    put_object(
+        &bucket,
+        "routers/manifest.json",
+        std::fs::read(dir.join("manifest.json")).unwrap(),
+    )
+    .await;
+    put_object(&bucket, "emb/good/table.riqs", table.clone()).await;
+    put_object(&bucket, "emb/good/manifest.json", table_manifest.clone()).await;
+    let mut tampered = table.clone();
+    let mid = tampered.len() / 2;
+    tampered[mid] ^= 0x40;
+    put_object(&bucket, "emb/bad/table.riqs", tampered).await;
+    put_object(&bucket, "emb/bad/manifest.json", table_manifest).await;
+
+    let cache =
+        std::env::temp_dir().join(format!("routeiq-e2e-embedder-cache-{}", std::process::id()));
+    let cache_str = cache.display().to_string();
+    // No local model directory: the table can only come from S3.
+    let env = [
+        ("ROUTEIQ_MODEL_DIR", "/nonexistent/routeiq-models"),
+        ("ROUTEIQ_MODEL_CACHE_DIR", cache_str.as_str()),
+    ];
+    let with_embedder = |prefix: &str| {
+        config(&format!("s3://{bucket}/routers/knn.json"))
+            + &format!("    embedder_path: \"s3://{bucket}/emb/{prefix}\"\n")
+    };
+    let gw = GatewayProcess::start(bin(), &with_embedder("good"), &env)
+        .await
+        .unwrap_or_else(|e| panic!("gateway did not start: {e:#}"));
+    assert_eq!(decision(&gw).await.0, "router", "{}", gw.logs());
+    assert!(
+        walk(&cache)
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with("table.riqs")),
+        "table not cached under {cache_str}"
+    );
+    drop(gw);
+
+    let gw = GatewayProcess::start(bin(), &with_embedder("bad"), &env)
+        .await
+        .unwrap_or_else(|e| panic!("gateway did not start: {e:#}"));
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &chat_body("auto", "Solve 12*(3+4) and explain each step"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-routeiq-decision-method"), "centroid");
+    assert!(gw.logs().contains("table.riqs"), "{}", gw.logs());
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {

@@ -61,7 +61,8 @@ async fn read_json_raw<T: DeserializeOwned>(
         return Ok((v, bytes));
     }
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(de);
+    parsed.map(|v| (v, bytes.clone())).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {

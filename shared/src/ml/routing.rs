@@ -531,6 +531,69 @@ pub fn builtin_embedder(
     ))
 }
 
+/// Whether a model location is a URI for a [`ModelStore`] other than the local disk
+/// (`s3://…`), rather than a local path.
+fn is_remote(location: &str) -> bool {
+    location
+        .split_once("://")
+        .is_some_and(|(scheme, _)| scheme != "file")
+}
+
+/// An embedder whose model directory `dir_uri` lives in `store` (e.g. `s3://bucket/prefix/
+/// static-minilm-pca128`): its files are fetched, checked against the directory's
+/// `manifest.json` and loaded from the store's local copies.
+pub fn store_embedder(
+    store: &dyn ModelStore,
+    spec: &EmbedderSpec,
+    dir_uri: &str,
+) -> Result<Arc<dyn Embedder>, String> {
+    if let Some(e) = HashedNgramEmbedder::from_id(&spec.id) {
+        return Ok(Arc::new(e));
+    }
+    let e: Arc<dyn Embedder> = if spec.id.starts_with("static-") {
+        Arc::new(super::StaticEmbedder::from_store(store, dir_uri).map_err(|e| e.to_string())?)
+    } else {
+        transformer_from_store(store, spec, dir_uri)?
+    };
+    if e.id() != spec.id {
+        return Err(format!(
+            "{dir_uri} holds embedder '{}', the router needs '{}'",
+            e.id(),
+            spec.id
+        ));
+    }
+    Ok(e)
+}
+
+#[cfg(feature = "onnx")]
+fn transformer_from_store(
+    store: &dyn ModelStore,
+    spec: &EmbedderSpec,
+    dir_uri: &str,
+) -> Result<Arc<dyn Embedder>, String> {
+    if !spec.id.starts_with("minilm") {
+        return Err(format!(
+            "embedder '{}' is not one this build knows",
+            spec.id
+        ));
+    }
+    Ok(Arc::new(
+        super::TransformerEmbedder::from_store(store, dir_uri).map_err(|e| e.to_string())?,
+    ))
+}
+
+#[cfg(not(feature = "onnx"))]
+fn transformer_from_store(
+    _: &dyn ModelStore,
+    spec: &EmbedderSpec,
+    _: &str,
+) -> Result<Arc<dyn Embedder>, String> {
+    Err(format!(
+        "embedder '{}' is not available in this build (the transformer needs the `onnx` feature)",
+        spec.id
+    ))
+}
+
 /// The transformer embedder (`minilm*`) from `dir`, else from the directory beside it that
 /// `fetch_models.sh` writes (`<model dir>/minilm-l6-v2`). `None` when `spec` names no
 /// transformer.
@@ -675,7 +738,12 @@ impl MlRouting {
                         .as_ref()
                         .map(|d| format!("{d}/{}", spec.id))
                 });
-                let e = embedders(&spec, dir.as_deref())?;
+                let e = match dir.as_deref() {
+                    // A model directory in object storage: fetched through the store
+                    // (cached by ETag, verified against its manifest).
+                    Some(d) if is_remote(d) => store_embedder(store.as_ref(), &spec, d)?,
+                    _ => embedders(&spec, dir.as_deref())?,
+                };
                 if e.dim() != spec.dim {
                     return Err(format!(
                         "embedder '{}' has {} dimensions, the router expects {}",
