@@ -27,26 +27,17 @@ router_settings:
   deployment_affinity_ttl_seconds: 600
 "#;
 
+/// Shared DynamoDB state under a prefix unique to this run, and an admin key.
 fn state_env(prefix: &str) -> Vec<(String, String)> {
-    assert!(
-        std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some(),
-        "no DynamoDB endpoint: run the tests with `bash tests/run.sh`"
-    );
-    vec![
-        ("ROUTEIQ_STATE_TABLE".into(), "routeiq-e2e-state".into()),
-        (
-            "ROUTEIQ_STATE_PREFIX".into(),
-            format!(
-                "{prefix}-{}-{}#",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis())
-            ),
-        ),
-        ("ROUTEIQ_STATE_CREATE_TABLE".into(), "true".into()),
-        ("ADMIN_API_KEYS".into(), "admin-key".into()),
-    ]
+    let mut env = routeiq_testkit::dynamodb_state_env(&format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    ));
+    env.push(("ADMIN_API_KEYS".into(), "admin-key".into()));
+    env
 }
 
 async fn pair(

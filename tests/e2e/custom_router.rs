@@ -8,32 +8,10 @@ use std::path::{Path, PathBuf};
 
 use routeiq::ml::{Embedder, HashedNgramEmbedder};
 use routeiq_testkit::GatewayProcess;
+use routeiq_testkit::TempDir;
 use serde_json::{Value, json};
 
 use crate::{bin, chat_body, header, post, start_with_env};
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!(
-            "routeiq-e2e-custom-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default()
-        ));
-        std::fs::create_dir_all(&d).expect("temp dir");
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn tiny(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -68,25 +46,7 @@ fn write_router(dir: &Path) -> String {
 }
 
 fn config(model_path: &str) -> String {
-    format!(
-        r#"
-model_list:
-  - model_name: auto
-    litellm_params: {{model: openai/coder, api_base: "{{MOCK}}", api_key: k}}
-    model_info: {{id: dep-coder}}
-  - model_name: auto
-    litellm_params: {{model: openai/talker, api_base: "{{MOCK}}", api_key: k}}
-    model_info: {{id: dep-talker}}
-  - model_name: auto
-    litellm_params: {{model: openai/big, api_base: "{{MOCK}}", api_key: k}}
-    model_info: {{id: dep-big}}
-router_settings:
-  num_retries: 0
-  routing_strategy: llmrouter-custom
-  routing_strategy_args:
-    model_path: "{model_path}"
-"#
-    )
+    crate::ml_routing::config(model_path, "llmrouter-custom", "")
 }
 
 /// The scorer's outputs for `prompt`, from the W and b the model was built with.

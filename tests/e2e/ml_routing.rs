@@ -3,37 +3,15 @@
 //! calling a model, hot reload swaps a new artifact in and keeps the old one on a broken
 //! file, `/router/reload` forces it, and unavailable strategies fail clearly.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use routeiq_testkit::GatewayProcess;
+use routeiq_testkit::TempDir;
 use routeiq_trainer::cli::{DataArgs, HybridModeArg, TrainArgs, run_train};
 use serde_json::{Value, json};
 
 use crate::{bin, chat_body, header, post, start, start_with_env};
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!(
-            "routeiq-e2e-ml-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default()
-        ));
-        std::fs::create_dir_all(&d).expect("temp dir");
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 const CODE: &str = "Write a Python function that sorts a list of integers";
 const STORY: &str = "Tell me a bedtime story about a friendly dragon";
@@ -92,7 +70,10 @@ fn train_knn(work: &Path, out: &Path, flipped: bool) {
     .expect("training");
 }
 
-fn config(model_path: &str, strategy: &str, extra: &str) -> String {
+/// Three deployments in group `auto` (`dep-coder`, `dep-talker`, `dep-big`) routed by
+/// `strategy` with the router artifact at `model_path`; `extra` is appended to
+/// `routing_strategy_args`.
+pub(crate) fn config(model_path: &str, strategy: &str, extra: &str) -> String {
     format!(
         r#"
 model_list:

@@ -8,34 +8,8 @@ use serde_json::Value;
 
 use crate::{bin, chat_body, get, post, render};
 
-/// Puts an object into moto's S3 (path-style). moto does not verify signatures but, like S3,
-/// refuses anonymous writes: send a SigV4-shaped header for the test credentials.
 async fn put_object(bucket: &str, key: &str, body: &str) {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
-        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-        .expect("no S3 endpoint: run the tests with `bash tests/run.sh`");
-    const AUTH: &str = "AWS4-HMAC-SHA256 Credential=testing/20261121/us-east-1/s3/aws4_request, \
-                        SignedHeaders=host, Signature=0";
-    let c = routeiq_testkit::client();
-    let _ = c
-        .put(format!("{endpoint}/{bucket}"))
-        .header("authorization", AUTH)
-        .send()
-        .await;
-    let resp = c
-        .put(format!("{endpoint}/{bucket}/{key}"))
-        .header("authorization", AUTH)
-        .header("content-type", "application/x-yaml")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    assert!(
-        status.is_success(),
-        "{status}: {}",
-        resp.text().await.unwrap_or_default()
-    );
+    routeiq_testkit::s3_put(bucket, key, "application/x-yaml", body.as_bytes().to_vec()).await;
 }
 
 fn config(group: &str) -> String {

@@ -12,34 +12,8 @@ use serde_json::Value;
 
 use crate::{bin, chat_body, header, post};
 
-/// Puts an object into moto's S3 (path-style; moto wants a SigV4-shaped header, not a valid
-/// signature), creating the bucket first.
 async fn put_object(bucket: &str, key: &str, body: Vec<u8>) {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
-        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-        .expect("no S3 endpoint: run the tests with `bash tests/run.sh`");
-    const AUTH: &str = "AWS4-HMAC-SHA256 Credential=testing/20261121/us-east-1/s3/aws4_request, \
-                        SignedHeaders=host, Signature=0";
-    let c = routeiq_testkit::client();
-    let _ = c
-        .put(format!("{endpoint}/{bucket}"))
-        .header("authorization", AUTH)
-        .send()
-        .await;
-    let resp = c
-        .put(format!("{endpoint}/{bucket}/{key}"))
-        .header("authorization", AUTH)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("PUT object");
-    let status = resp.status();
-    assert!(
-        status.is_success(),
-        "{status}: {}",
-        resp.text().await.unwrap_or_default()
-    );
+    routeiq_testkit::s3_put(bucket, key, "application/octet-stream", body).await;
 }
 
 fn repo() -> PathBuf {

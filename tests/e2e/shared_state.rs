@@ -28,15 +28,7 @@ fn minute() -> u64 {
 }
 
 fn state_env(prefix: &str) -> Vec<(String, String)> {
-    assert!(
-        std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some(),
-        "no DynamoDB endpoint: run the tests with `bash tests/run.sh`"
-    );
-    vec![
-        ("ROUTEIQ_STATE_TABLE".into(), "routeiq-e2e-state".into()),
-        ("ROUTEIQ_STATE_PREFIX".into(), format!("{prefix}#")),
-        ("ROUTEIQ_STATE_CREATE_TABLE".into(), "true".into()),
-    ]
+    routeiq_testkit::dynamodb_state_env(prefix)
 }
 
 async fn gateway(mock: &MockUpstream, env: &[(String, String)]) -> GatewayProcess {

@@ -415,18 +415,15 @@ impl CounterBatcher {
             self.flusher_started.store(false, Ordering::Release);
             return;
         };
-        let weak = Arc::downgrade(self);
-        let every = self.interval;
-        handle.spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(batcher) = weak.upgrade() else { break };
+        crate::periodic::spawn_while_alive(
+            &handle,
+            Arc::downgrade(self),
+            self.interval,
+            |batcher: Arc<Self>| async move {
                 batcher.flush().await;
-            }
-        });
+                true
+            },
+        );
     }
 
     /// Writes every pending delta now ([`StateStore::incr_many`], grouped by TTL). A failed

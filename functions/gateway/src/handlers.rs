@@ -160,6 +160,32 @@ fn require_model(model: &str) -> Result<(), GatewayError> {
     Ok(())
 }
 
+/// What the router learns of a chat or completion request: `(estimated tokens, stream)`,
+/// the prompt text (read only by ML strategies), the requested profile (header, metadata),
+/// the experiment arm or affinity key it was routed with, and a verified edge hint.
+async fn request_facts(
+    gw: &Gateway,
+    (estimated_tokens, stream): (u64, bool),
+    text: impl FnOnce() -> String,
+    (profile, metadata): (
+        Option<&HeaderValue>,
+        Option<&serde_json::Map<String, serde_json::Value>>,
+    ),
+    routed: &crate::experiment::Routed,
+    hint: &crate::edge_hint::HintCheck,
+) -> Result<RequestFacts, GatewayError> {
+    let features =
+        crate::ml::prompt_features(gw, text, profile, metadata, hint.hint().as_deref()).await?;
+    Ok(RequestFacts {
+        estimated_tokens,
+        stream,
+        prompt: routed.with_profile(features),
+        conversation: routed.conversation.clone(),
+        hint: hint.hint(),
+        ..RequestFacts::default()
+    })
+}
+
 /// `POST /v1/chat/completions` and `/chat/completions`.
 pub async fn chat_completions(State(gw): AppState, req: Request) -> Response {
     let started = Instant::now();
@@ -198,23 +224,15 @@ async fn chat_inner(
         .collect();
     let keys = keys.with_body(body.metadata.as_ref(), body.user.as_deref())?;
     let routed = crate::experiment::route(&gw, &ctx, &body.model, &keys);
-    let facts = RequestFacts {
-        estimated_tokens: estimate_tokens(&prompt_chars),
-        stream: body.is_stream(),
-        prompt: routed.with_profile(
-            crate::ml::prompt_features(
-                &gw,
-                || crate::ml::chat_text(&body.messages),
-                profile.as_ref(),
-                body.metadata.as_ref(),
-                hint.hint().as_deref(),
-            )
-            .await?,
-        ),
-        conversation: routed.conversation.clone(),
-        hint: hint.hint(),
-        ..RequestFacts::default()
-    };
+    let facts = request_facts(
+        &gw,
+        (estimate_tokens(&prompt_chars), body.is_stream()),
+        || crate::ml::chat_text(&body.messages),
+        (profile.as_ref(), body.metadata.as_ref()),
+        &routed,
+        &hint,
+    )
+    .await?;
     if body.is_stream() {
         let d = gw
             .dispatch(&routed.model, facts, &ChatStreamOp(&body))
@@ -270,23 +288,15 @@ async fn completions_inner(
     let user = body.extra.get("user").and_then(serde_json::Value::as_str);
     let keys = keys.with_body(body.metadata.as_ref(), user)?;
     let routed = crate::experiment::route(&gw, &ctx, &body.model, &keys);
-    let facts = RequestFacts {
-        estimated_tokens: estimate_tokens(&body.prompt_text()),
-        stream: body.is_stream(),
-        prompt: routed.with_profile(
-            crate::ml::prompt_features(
-                &gw,
-                || body.prompt_text(),
-                profile.as_ref(),
-                body.metadata.as_ref(),
-                hint.hint().as_deref(),
-            )
-            .await?,
-        ),
-        conversation: routed.conversation.clone(),
-        hint: hint.hint(),
-        ..RequestFacts::default()
-    };
+    let facts = request_facts(
+        &gw,
+        (estimate_tokens(&body.prompt_text()), body.is_stream()),
+        || body.prompt_text(),
+        (profile.as_ref(), body.metadata.as_ref()),
+        &routed,
+        &hint,
+    )
+    .await?;
     if body.is_stream() {
         let d = gw
             .dispatch(&routed.model, facts, &CompletionStreamOp(&body))

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod ml;
 pub mod observe;
 pub mod outbound;
+pub mod periodic;
 pub mod providers;
 pub mod s3;
 pub mod server;

@@ -101,21 +101,11 @@ fn start_hot_reload(ml: &Arc<MlRouting>) {
     };
     let weak: Weak<RouterSlot> = Arc::downgrade(slot);
     let every = Duration::from_secs_f64(settings.reload_interval_secs);
-    handle.spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let Some(slot) = weak.upgrade() else { break };
-            // Reading and verifying a file is blocking work.
-            if tokio::task::spawn_blocking(move || slot.poll())
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
+    crate::periodic::spawn_while_alive(&handle, weak, every, |slot| async move {
+        // Reading and verifying a file is blocking work.
+        tokio::task::spawn_blocking(move || slot.poll())
+            .await
+            .is_ok()
     });
 }
 

@@ -126,14 +126,7 @@ fn bench_dir(dir: &Path, env: &MlEnv) {
         let cands: Vec<CandidateModel> = router
             .models
             .iter()
-            .map(|m| CandidateModel {
-                deployment: m.name.clone(),
-                model: m.name.clone(),
-                input_cost_per_token: m.input_price.map(|p| p / 1e6),
-                output_cost_per_token: m.output_price.map(|p| p / 1e6),
-                size_b: m.size_b,
-                ..CandidateModel::default()
-            })
+            .map(CandidateModel::from_spec)
             .collect();
         let decide = |t: &str| {
             ml.decide(

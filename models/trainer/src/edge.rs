@@ -205,18 +205,7 @@ pub struct PolicyRow {
 }
 
 fn candidates(d: &Dataset) -> Vec<CandidateModel> {
-    d.models
-        .iter()
-        .map(|m| CandidateModel {
-            deployment: m.name.clone(),
-            model: m.name.clone(),
-            input_cost_per_token: m.input_price.map(|p| p / 1e6),
-            output_cost_per_token: m.output_price.map(|p| p / 1e6),
-            quality_score: None,
-            size_b: m.size_b,
-            capabilities: Vec::new(),
-        })
-        .collect()
+    d.models.iter().map(CandidateModel::from_spec).collect()
 }
 
 /// Mean quality and cost when each prompt `i` goes to `choice[i]`.

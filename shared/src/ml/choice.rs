@@ -34,6 +34,19 @@ pub struct CandidateModel {
 }
 
 impl CandidateModel {
+    /// The candidate for a model as a router artifact or routing data describes it (its
+    /// name doubles as the deployment id; prices per million tokens become per token).
+    pub fn from_spec(m: &super::artifact::ModelSpec) -> CandidateModel {
+        CandidateModel {
+            deployment: m.name.clone(),
+            model: m.name.clone(),
+            input_cost_per_token: m.input_price.map(|p| p / 1e6),
+            output_cost_per_token: m.output_price.map(|p| p / 1e6),
+            size_b: m.size_b,
+            ..CandidateModel::default()
+        }
+    }
+
     /// Expected USD cost of a request with these token counts, when prices are known.
     pub fn expected_cost(&self, prompt_tokens: u64, output_tokens: u64) -> Option<f64> {
         Some(

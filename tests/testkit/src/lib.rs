@@ -6,12 +6,14 @@
 //! - [`sse`]: reads Server-Sent Events from responses.
 //! - [`client`]: a reqwest client for talking to both.
 
+pub mod fixtures;
 pub mod gateway;
 pub mod mock;
 pub mod sse;
 
 use std::time::Duration;
 
+pub use fixtures::{TempDir, dynamodb_state_env, s3_put};
 pub use gateway::GatewayProcess;
 pub use mock::{Behavior, MockOptions, MockUpstream, RecordedRequest, closed_port_url};
 pub use sse::{SseEvent, SseOutcome, parse_sse, read_sse, sse_events};

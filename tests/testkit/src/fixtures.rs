@@ -1,0 +1,83 @@
+//! Small fixtures the black-box tests share: a self-deleting temporary directory, objects
+//! put into the S3 emulator, and the environment of a gateway on shared DynamoDB state.
+
+use std::path::PathBuf;
+
+/// A temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A new, empty directory under the system temp dir, unique per process and call.
+    pub fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!(
+            "routeiq-test-{tag}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&d).expect("temp dir");
+        TempDir(d)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The S3 emulator's endpoint (`AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`), as
+/// `tests/run.sh` exports it.
+pub fn s3_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_S3")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .expect("no S3 endpoint: run the tests with `bash tests/run.sh`")
+}
+
+/// Puts an object into the emulator's S3 (path-style; moto wants a SigV4-shaped header, not
+/// a valid signature), creating the bucket first.
+pub async fn s3_put(bucket: &str, key: &str, content_type: &str, body: Vec<u8>) {
+    let endpoint = s3_endpoint();
+    const AUTH: &str = "AWS4-HMAC-SHA256 Credential=testing/20261121/us-east-1/s3/aws4_request, \
+                        SignedHeaders=host, Signature=0";
+    let c = crate::client();
+    let _ = c
+        .put(format!("{endpoint}/{bucket}"))
+        .header("authorization", AUTH)
+        .send()
+        .await;
+    let resp = c
+        .put(format!("{endpoint}/{bucket}/{key}"))
+        .header("authorization", AUTH)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("PUT object");
+    let status = resp.status();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        resp.text().await.unwrap_or_default()
+    );
+}
+
+/// The environment of a gateway keeping its routing state in the emulator's DynamoDB
+/// (table `routeiq-e2e-state`, created if missing), under key prefix `prefix`.
+pub fn dynamodb_state_env(prefix: &str) -> Vec<(String, String)> {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some(),
+        "no DynamoDB endpoint: run the tests with `bash tests/run.sh`"
+    );
+    vec![
+        ("ROUTEIQ_STATE_TABLE".into(), "routeiq-e2e-state".into()),
+        ("ROUTEIQ_STATE_PREFIX".into(), format!("{prefix}#")),
+        ("ROUTEIQ_STATE_CREATE_TABLE".into(), "true".into()),
+    ]
+}
