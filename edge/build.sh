@@ -9,6 +9,8 @@
 # miniflare and wrangler). `--no-npm` leaves edge/node_modules alone (wrangler's build command:
 # wrangler runs from there); `--no-install` installs nothing (fails if a tool is missing).
 set -euo pipefail
+# A failed install inside $(tool ...) must stop the script, not yield a missing path.
+shopt -s inherit_errexit
 edge="$(cd "$(dirname "$0")" && pwd)"
 cache="${ROUTEIQ_CACHE:-$HOME/.cache/routeiq}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
@@ -32,14 +34,16 @@ tool() { # tool NAME VERSION CRATE BIN [cargo install args...]: path of a cached
   if [ ! -x "$root/bin/$bin" ]; then
     [ "$install" = 1 ] || { echo "edge/build.sh: $root/bin/$bin missing" >&2; exit 1; }
     echo "edge/build.sh: installing $crate $version into $root" >&2
-    cargo install --quiet --locked --root "$root" "$crate" --version "=$version" "$@" >&2
+    cargo install --quiet --root "$root" "$crate" --version "=$version" "$@" >&2
   fi
   echo "$root/bin/$bin"
 }
 
 rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
+# wasm-bindgen-cli without --locked: its lockfile pins a webpki-roots release the crates.io
+# index here does not carry (and its default features only add the downloader it needs not).
 WASM_BINDGEN_BIN="$(tool wasm-bindgen "$WASM_BINDGEN_VERSION" wasm-bindgen-cli wasm-bindgen --no-default-features)"
-WORKER_BUILD="$(tool worker-build "$WORKER_BUILD_VERSION" worker-build worker-build)"
+WORKER_BUILD="$(tool worker-build "$WORKER_BUILD_VERSION" worker-build worker-build --locked)"
 
 # npm tools: reinstalled when package-lock.json changes (its hash is kept in node_modules).
 lock_hash="$(sha256sum "$edge/package-lock.json" | cut -d' ' -f1)"
