@@ -683,6 +683,7 @@ impl Loader {
                 stream_timeout: raw.stream_timeout,
                 max_retries: raw.max_retries,
                 mock_response: raw.mock_response,
+                region_name: raw.region_name,
                 aws: AwsParams {
                     region_name: raw.aws_region_name,
                     access_key_id: raw.aws_access_key_id,

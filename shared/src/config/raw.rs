@@ -69,6 +69,8 @@ pub(super) struct RawLitellmParams {
     #[serde(default, deserialize_with = "opt_string")]
     pub aws_region_name: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
+    pub region_name: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
     pub aws_profile_name: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
     pub aws_bedrock_runtime_endpoint: Option<String>,

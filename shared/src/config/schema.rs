@@ -311,6 +311,7 @@ pub(super) static LITELLM_PARAMS: MapSchema = MapSchema {
         ("aws_secret_access_key", Node::Any),
         ("aws_session_token", Node::Any),
         ("aws_region_name", Node::Any),
+        ("region_name", Node::Any),
         ("aws_profile_name", Node::Any),
         ("aws_bedrock_runtime_endpoint", Node::Any),
     ],
@@ -373,7 +374,6 @@ pub(super) static LITELLM_PARAMS: MapSchema = MapSchema {
         "vertex_credentials",
         "vertex_ai_project",
         "vertex_ai_location",
-        "region_name",
         // AWS Bedrock / SageMaker.
         "aws_session_name",
         "aws_role_name",

@@ -50,6 +50,10 @@ pub struct LitellmParams {
     pub max_retries: Option<u32>,
     /// Answer with this text instead of calling the provider.
     pub mock_response: Option<String>,
+    /// The provider region the deployment runs in (LiteLLM's `region_name`; for `bedrock/`
+    /// deployments `aws_region_name` counts too): edge hints prefer deployments in the
+    /// region nearest the client among equivalent ones.
+    pub region_name: Option<String>,
     /// AWS settings (`bedrock/` deployments).
     pub aws: AwsParams,
     /// Other parameters: merged into every upstream request body for this deployment

@@ -23,6 +23,14 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// The provider region it runs in: `region_name`, else `aws_region_name`.
+    pub fn region(&self) -> Option<&str> {
+        self.params
+            .region_name
+            .as_deref()
+            .or(self.params.aws.region_name.as_deref())
+    }
+
     /// Builds the runtime deployment for `model_list[index]`.
     /// `litellm_params.model` must already have been validated by the config loader;
     /// an unknown prefix here is treated as unsupported.

@@ -13,7 +13,10 @@
 //!   are healthy, not cooling down, under their limits): a suggested model that names one
 //!   of them (deployment id, upstream model or `base_model`) goes first; else the candidates
 //!   are ranked for the hinted tier, whatever the confidence. The strategy's order follows
-//!   as the fallbacks. A hint never adds a deployment the request could not reach.
+//!   as the fallbacks. A hint never adds a deployment the request could not reach. When the
+//!   hint names a region, the first choice gives way to an equivalent deployment (the same
+//!   upstream model) in that region (`region_name`, or `aws_region_name`), so a client far
+//!   from the default region is served from the nearest one.
 
 use std::sync::Arc;
 
@@ -119,19 +122,41 @@ pub fn apply(
     {
         let i = order.remove(pos);
         order.insert(0, i);
-        return HintOutcome::Used;
+    } else if !ml_took_tier {
+        let cands: Vec<_> = order
+            .iter()
+            .map(|&i| basic_candidate(available[i]))
+            .collect();
+        let tokens = hint.hint.estimated_tokens.unwrap_or(256);
+        let costs: Vec<Option<f64>> = cands.iter().map(|c| c.expected_cost(tokens, 256)).collect();
+        let profile = hint.hint.profile.unwrap_or(Profile::Auto);
+        let ranked = rank_for_tier(hint.hint.tier, profile, &cands, &costs, 256);
+        *order = ranked.iter().map(|r| order[r.index]).collect();
     }
-    if ml_took_tier {
-        return HintOutcome::Used;
+    if let Some(region) = hint.hint.region.as_deref() {
+        prefer_region(available, order, region);
     }
-    let cands: Vec<_> = order
-        .iter()
-        .map(|&i| basic_candidate(available[i]))
-        .collect();
-    let tokens = hint.hint.estimated_tokens.unwrap_or(256);
-    let costs: Vec<Option<f64>> = cands.iter().map(|c| c.expected_cost(tokens, 256)).collect();
-    let profile = hint.hint.profile.unwrap_or(Profile::Auto);
-    let ranked = rank_for_tier(hint.hint.tier, profile, &cands, &costs, 256);
-    *order = ranked.iter().map(|r| order[r.index]).collect();
     HintOutcome::Used
+}
+
+/// Moves to the front the deployment in `region` that serves the same upstream model as the
+/// first choice, if the first choice is elsewhere and there is one.
+fn prefer_region(available: &[&Arc<Deployment>], order: &mut Vec<usize>, region: &str) {
+    let Some(&first) = order.first() else { return };
+    let in_region = |i: usize| {
+        available[i]
+            .region()
+            .is_some_and(|r| r.eq_ignore_ascii_case(region))
+    };
+    if in_region(first) {
+        return;
+    }
+    let model = &available[first].upstream_model;
+    if let Some(pos) = order
+        .iter()
+        .position(|&i| in_region(i) && available[i].upstream_model == *model)
+    {
+        let i = order.remove(pos);
+        order.insert(0, i);
+    }
 }

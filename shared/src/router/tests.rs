@@ -479,3 +479,39 @@ fn trusted_hints_decide_within_the_group() {
     assert_eq!(ids(&s), ["mini", "mid", "big"]);
     assert_eq!(s.hint, Some(HintOutcome::Advisory));
 }
+
+#[test]
+fn a_trusted_hint_prefers_the_equivalent_deployment_in_its_region() {
+    use hint::EdgeHintMode::Trust;
+    let mut cfg = Config {
+        model_list: vec![
+            dep("g", "us", "openai/gpt-4o"),
+            dep("g", "eu", "openai/gpt-4o"),
+            dep("g", "mini-eu", "openai/gpt-4o-mini"),
+        ],
+        ..Config::default()
+    };
+    cfg.model_list[0].litellm_params.region_name = Some("us-east-1".into());
+    cfg.model_list[1].litellm_params.region_name = Some("eu-west-1".into());
+    cfg.model_list[2].litellm_params.region_name = Some("eu-west-1".into());
+    cfg.router_settings.routing_strategy = RoutingStrategyName::SimpleShuffle;
+    let (_, r) = router(cfg);
+    let with_region = |region: &str| {
+        let mut facts = hinted(Trust, "complex", Some("gpt-4o"), 0.9);
+        if let Some(h) = facts.hint.as_mut() {
+            Arc::make_mut(h).hint.region = Some(region.into());
+        }
+        facts
+    };
+    for seed in 0..20 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        // The named model, served from the hinted region; never the other model.
+        let s = block_on(r.select("g", with_region("eu-west-1"), &mut rng)).unwrap();
+        assert_eq!(ids(&s)[0], "eu");
+        let s = block_on(r.select("g", with_region("us-east-1"), &mut rng)).unwrap();
+        assert_eq!(ids(&s)[0], "us");
+        // A region no deployment is in changes nothing about the model.
+        let s = block_on(r.select("g", with_region("ap-south-1"), &mut rng)).unwrap();
+        assert!(["us", "eu"].contains(&ids(&s)[0]));
+    }
+}
