@@ -56,6 +56,16 @@ async fn send(
     req.send().await.expect("request")
 }
 
+/// `hint`'s signature over `body` (as [`send`] serialises it), signed now with the secret.
+fn signed(hint: &str, body: &Value) -> String {
+    sign::sign(SECRET.as_bytes(), hint, now(), body.to_string().as_bytes())
+}
+
+/// Sends `body` with `hint` and its valid signature.
+async fn send_signed(gw: &GatewayProcess, body: &Value, hint: &str) -> reqwest::Response {
+    send(gw, body, Some(hint), Some(signed(hint, body))).await
+}
+
 fn h<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
     resp.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -85,7 +95,7 @@ async fn trust_follows_a_signed_hint_and_ignores_forged_ones() {
 
     // A signed hint naming the big deployment decides.
     let hint = "v1;tier=complex;conf=0.91;model=big";
-    let sig = sign::sign(SECRET.as_bytes(), hint, now(), raw.as_bytes());
+    let sig = signed(hint, &b);
     let resp = send(&gw, &b, Some(hint), Some(sig.clone())).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(h(&resp, "x-routeiq-hint-status"), Some("used"));
@@ -93,13 +103,11 @@ async fn trust_follows_a_signed_hint_and_ignores_forged_ones() {
 
     // A signed tier alone (no model): ranked for the tier, the strong model first.
     let tier_only = "v1;tier=reasoning;conf=0.7";
-    let sig2 = sign::sign(SECRET.as_bytes(), tier_only, now(), raw.as_bytes());
-    let resp = send(&gw, &b, Some(tier_only), Some(sig2)).await;
+    let resp = send_signed(&gw, &b, tier_only).await;
     assert_eq!(h(&resp, "x-routeiq-hint-status"), Some("used"));
     assert_eq!(h(&resp, "x-routeiq-model"), Some("big"));
     let simple = "v1;tier=simple;conf=0.7";
-    let sig3 = sign::sign(SECRET.as_bytes(), simple, now(), raw.as_bytes());
-    let resp = send(&gw, &b, Some(simple), Some(sig3)).await;
+    let resp = send_signed(&gw, &b, simple).await;
     assert_eq!(h(&resp, "x-routeiq-model"), Some("small"));
 
     // Forged: signed with another key, replayed onto another body, unsigned, stale, or
@@ -113,7 +121,7 @@ async fn trust_follows_a_signed_hint_and_ignores_forged_ones() {
     let other_body = body("hello", false);
     let stale = sign::sign(SECRET.as_bytes(), hint, now() - 3_600, raw.as_bytes());
     let garbage = "v1;tier=galaxy-brain;conf=2";
-    let garbage_sig = sign::sign(SECRET.as_bytes(), garbage, now(), raw.as_bytes());
+    let garbage_sig = signed(garbage, &b);
     let cases: [(&Value, &str, Option<String>, &str); 5] = [
         (&b, hint, Some(forged), "ignored:bad-signature"),
         (&other_body, hint, Some(sig), "ignored:bad-signature"),
@@ -164,11 +172,9 @@ async fn a_hint_cannot_reach_outside_the_requested_group_and_streams_keep_it() {
     )
     .await;
     let b = body("hi", true);
-    let raw = b.to_string();
     // The hint names a deployment of another group: the tier still applies within `smart`.
     let hint = "v1;tier=simple;conf=0.9;model=other";
-    let sig = sign::sign(SECRET.as_bytes(), hint, now(), raw.as_bytes());
-    let resp = send(&gw, &b, Some(hint), Some(sig)).await;
+    let resp = send_signed(&gw, &b, hint).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(h(&resp, "x-routeiq-hint-status"), Some("used"));
     assert_eq!(h(&resp, "x-routeiq-model"), Some("small"));
@@ -186,7 +192,7 @@ async fn ignore_mode_reads_no_hint_and_advisory_lets_features_decide() {
     let (_mock, gw) = start_with_env(TWO_TIERS, &[("ROUTEIQ_EDGE_HINT", "ignore")]).await;
     let b = body("hi", false);
     let hint = "v1;tier=complex;conf=0.99;model=big";
-    let sig = sign::sign(SECRET.as_bytes(), hint, now(), b.to_string().as_bytes());
+    let sig = signed(hint, &b);
     let resp = send(&gw, &b, Some(hint), Some(sig.clone())).await;
     assert_eq!(h(&resp, "x-routeiq-hint-status"), Some("ignored:mode"));
     assert_eq!(h(&resp, "x-routeiq-model"), Some("small"));
@@ -228,10 +234,8 @@ router_settings:
 "#;
     let (_mock, gw) = start_with_env(config, &[("ROUTEIQ_EDGE_HINT_SECRET", SECRET)]).await;
     let b = body("What is the capital of France?", false);
-    let raw = b.to_string();
     let confident = "v1;tier=complex;conf=0.95";
-    let sig = sign::sign(SECRET.as_bytes(), confident, now(), raw.as_bytes());
-    let resp = send(&gw, &b, Some(confident), Some(sig)).await;
+    let resp = send_signed(&gw, &b, confident).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(h(&resp, "x-routeiq-hint-status"), Some("used"));
     assert_eq!(h(&resp, "x-routeiq-decision-method"), Some("edge-hint"));
@@ -239,8 +243,7 @@ router_settings:
     assert_eq!(h(&resp, "x-routeiq-model"), Some("big"));
 
     let unsure = "v1;tier=complex;conf=0.5";
-    let sig = sign::sign(SECRET.as_bytes(), unsure, now(), raw.as_bytes());
-    let resp = send(&gw, &b, Some(unsure), Some(sig)).await;
+    let resp = send_signed(&gw, &b, unsure).await;
     assert_eq!(h(&resp, "x-routeiq-hint-status"), Some("advisory"));
     assert_ne!(h(&resp, "x-routeiq-decision-method"), Some("edge-hint"));
 }

@@ -77,19 +77,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn bench_dir(dir: &Path, env: &MlEnv) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(files) = routeiq_trainer::cli::artifact_files(dir) else {
         eprintln!("{}: not found, skipped", dir.display());
         return;
     };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "json")
-                && p.file_name()
-                    .is_some_and(|n| n != "manifest.json" && n != "eval.json")
-        })
-        .collect();
-    files.sort();
     let texts = prompts(500);
     for f in files {
         let Some(strategy) = f

@@ -347,7 +347,9 @@ pub fn run_train(args: &TrainArgs) -> Result<Vec<PathBuf>, TrainError> {
 }
 
 /// The router artifacts in `path` (a directory or one file), sorted.
-fn artifact_files(path: &Path) -> Result<Vec<PathBuf>, TrainError> {
+/// The router artifacts at `path`: the file itself, or a directory's `*.json` files other
+/// than `manifest.json` and `eval.json`, sorted.
+pub fn artifact_files(path: &Path) -> Result<Vec<PathBuf>, TrainError> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }

@@ -21,17 +21,7 @@ fn project_policy() -> VerifyPolicy {
 }
 
 fn artifacts(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "json")
-                && p.file_name()
-                    .is_some_and(|n| n != "manifest.json" && n != "eval.json")
-        })
-        .collect();
-    files.sort();
-    files
+    routeiq_trainer::cli::artifact_files(dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
