@@ -56,4 +56,9 @@ export ROUTEIQ_MODEL_DIR="${ROUTEIQ_MODEL_DIR:-$cache/models}"
 bash "$repo/models/fetch_models.sh" --static
 
 cd "$repo"
+# The Lambda tests' `cargo lambda watch -p routeiq-gateway --bin routeiq-gateway` runs
+# `cargo run` on the gateway with its default features: build that binary now, so that the
+# emulator starts it at once instead of compiling it while the other tests load both cores
+# (on a cold cache that compile alone can outlast the tests' start-up deadline).
+cargo build --quiet -p routeiq-gateway --bin routeiq-gateway
 cargo test --workspace --features routeiq/aws,routeiq/onnx "$@"

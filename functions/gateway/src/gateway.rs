@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use routeiq::config::{Config, SecretString};
 use routeiq::openai::{
-    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest,
-    EmbeddingRequest,
+    ChatCompletionChunk, ChatCompletionRequest, CompletionRequest, EmbeddingRequest,
 };
 use routeiq::router::Router;
 use routeiq::state::{Clock, InMemoryStateStore, StateStore, SystemClock};
@@ -19,7 +18,7 @@ use crate::emf::EmfEmitter;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::outbound::{BlockObserver, OutboundBlocked, Trust};
-use crate::providers::{CallContext, InferenceProvider, Provider};
+use crate::providers::{Answer, CallContext, InferenceProvider, Provider};
 use crate::settings::RuntimeSettings;
 
 /// What outlives a config reload: metrics, the operational settings (read from the
@@ -75,7 +74,7 @@ impl Services {
 pub struct Gateway {
     pub router: Router,
     providers: HashMap<String, Arc<Provider>>,
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: crate::client::HttpClient,
     /// Clients must present this key; `None` runs open.
     pub master_key: Option<SecretString>,
     pub max_request_bytes: usize,
@@ -219,7 +218,7 @@ impl Gateway {
         let observer: BlockObserver = Arc::new(move |b: &OutboundBlocked| {
             metrics.observe_outbound_blocked(b.reason.as_str())
         });
-        let http = crate::outbound::http_client(policy, Trust::Operator, Some(observer))
+        let http = crate::client::HttpClient::new(policy, Trust::Operator, Some(observer))
             .map_err(|e| BuildError::Http(e.to_string()))?;
         let master_key = config
             .general_settings
@@ -316,15 +315,12 @@ pub struct CompletionStreamOp<'r>(pub &'r CompletionRequest);
 /// Embeddings.
 pub struct EmbeddingsOp<'r>(pub &'r EmbeddingRequest);
 
-fn usage_total(v: &Value) -> u64 {
-    v.get("usage")
-        .and_then(|u| u.get("total_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
+fn usage_total(a: &Answer) -> u64 {
+    a.usage.map_or(0, |u| u.total_tokens)
 }
 
 impl Operation for ChatOp<'_> {
-    type Output = ChatCompletionResponse;
+    type Output = Answer;
 
     fn is_stream(&self) -> bool {
         false
@@ -340,7 +336,7 @@ impl Operation for ChatOp<'_> {
     }
 
     fn total_tokens(output: &Self::Output) -> u64 {
-        output.usage.map_or(0, |u| u.total_tokens)
+        usage_total(output)
     }
 }
 
@@ -366,7 +362,7 @@ impl Operation for ChatStreamOp<'_> {
 }
 
 impl Operation for CompletionOp<'_> {
-    type Output = Value;
+    type Output = Answer;
 
     fn is_stream(&self) -> bool {
         false
@@ -413,7 +409,7 @@ impl Operation for CompletionStreamOp<'_> {
 }
 
 impl Operation for EmbeddingsOp<'_> {
-    type Output = Value;
+    type Output = Answer;
 
     fn is_stream(&self) -> bool {
         false

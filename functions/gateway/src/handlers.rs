@@ -25,6 +25,7 @@ use crate::gateway::{
 };
 use crate::observe::RequestCtx;
 use crate::outbound::reject_client_endpoint;
+use crate::providers::Answer;
 use crate::stream::{StreamChunk, sse_body};
 
 type AppState = State<Arc<Gateway>>;
@@ -105,14 +106,26 @@ fn decision_headers<T>(headers: &mut HeaderMap, d: &Dispatched<T>, started: Inst
     );
 }
 
-fn json_response<T: serde::Serialize, U>(
-    body: &T,
-    d: &Dispatched<U>,
-    started: Instant,
-    cost: Option<f64>,
-) -> Response {
-    let mut resp = Json(body).into_response();
-    decision_headers(resp.headers_mut(), d, started);
+/// A JSON answer with the decision headers; records its usage and cost in the request's
+/// context.
+fn answer_response(ctx: &RequestCtx, mut d: Dispatched<Answer>, started: Instant) -> Response {
+    let usage = d.output.usage;
+    let cost = usage.and_then(|u| d.deployment.cost(u.prompt_tokens, u.completion_tokens));
+    ctx.dispatched(&d, false);
+    if let Some(u) = usage {
+        ctx.usage(
+            Some(u.prompt_tokens),
+            Some(u.completion_tokens),
+            Some(u.total_tokens),
+        );
+    }
+    ctx.cost(cost);
+    let mut resp = Response::new(Body::from(std::mem::take(&mut d.output.body)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    decision_headers(resp.headers_mut(), &d, started);
     if let Some(c) = cost {
         set_header(
             resp.headers_mut(),
@@ -243,21 +256,9 @@ async fn chat_inner(
         return Ok(resp);
     }
     let d = gw.dispatch(&routed.model, facts, &ChatOp(&body)).await?;
-    let cost = d
-        .output
-        .usage
-        .and_then(|u| d.deployment.cost(u.prompt_tokens, u.completion_tokens));
-    ctx.dispatched(&d, false);
-    if let Some(u) = d.output.usage {
-        ctx.usage(
-            Some(u.prompt_tokens),
-            Some(u.completion_tokens),
-            Some(u.total_tokens),
-        );
-    }
-    ctx.cost(cost);
-    let mut resp = json_response(&d.output, &d, started, cost);
-    crate::edge_hint::set_status(resp.headers_mut(), &hint, d.hint);
+    let outcome = d.hint;
+    let mut resp = answer_response(&ctx, d, started);
+    crate::edge_hint::set_status(resp.headers_mut(), &hint, outcome);
     Ok(resp)
 }
 
@@ -309,34 +310,10 @@ async fn completions_inner(
     let d = gw
         .dispatch(&routed.model, facts, &CompletionOp(&body))
         .await?;
-    let cost = usage_cost(&d);
-    record_json_usage(&ctx, &d, cost);
-    let mut resp = json_response(&d.output, &d, started, cost);
-    crate::edge_hint::set_status(resp.headers_mut(), &hint, d.hint);
+    let outcome = d.hint;
+    let mut resp = answer_response(&ctx, d, started);
+    crate::edge_hint::set_status(resp.headers_mut(), &hint, outcome);
     Ok(resp)
-}
-
-/// Records a JSON answer's routing decision, `usage` and cost in the request's context.
-fn record_json_usage(ctx: &RequestCtx, d: &Dispatched<serde_json::Value>, cost: Option<f64>) {
-    ctx.dispatched(d, false);
-    let u = d.output.get("usage");
-    let field = |name: &str| u.and_then(|u| u.get(name)).and_then(|v| v.as_u64());
-    ctx.usage(
-        field("prompt_tokens"),
-        field("completion_tokens"),
-        field("total_tokens"),
-    );
-    ctx.cost(cost);
-}
-
-fn usage_cost(d: &Dispatched<serde_json::Value>) -> Option<f64> {
-    let u = d.output.get("usage")?;
-    let prompt = u.get("prompt_tokens").and_then(|v| v.as_u64()).unwrap_or(0);
-    let completion = u
-        .get("completion_tokens")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0);
-    d.deployment.cost(prompt, completion)
 }
 
 /// `POST /v1/embeddings` and `/embeddings`.
@@ -381,9 +358,7 @@ async fn embeddings_inner(
     let d = gw
         .dispatch(&body.model, facts, &EmbeddingsOp(&body))
         .await?;
-    let cost = usage_cost(&d);
-    record_json_usage(&ctx, &d, cost);
-    Ok(json_response(&d.output, &d, started, cost))
+    Ok(answer_response(&ctx, d, started))
 }
 
 /// `GET /v1/models` and `/models`.

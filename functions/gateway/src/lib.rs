@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod check;
 pub mod cli;
+pub mod client;
 pub mod dispatch;
 pub mod edge_hint;
 pub mod emf;

@@ -1,7 +1,7 @@
 //! The outbound URL guard (SSRF): which addresses the gateway may connect to.
 //!
 //! Checked on every outbound connection, after DNS resolution: the gateway's HTTP client
-//! resolves names through [`GuardedResolver`], which drops refused addresses (a name that
+//! ([`crate::client::HttpClient`]) resolves names through [`GuardedResolver`], which drops refused addresses (a name that
 //! resolves only to refused addresses fails with [`OutboundBlocked`]). Hosts written as IP
 //! literals never reach a resolver, so [`OutboundPolicy::check_url`] checks them before a call.
 //!
@@ -15,13 +15,10 @@
 //! RouteIQ does not accept a client-supplied `api_base` at all (see
 //! [`reject_client_endpoint`]): the only URLs it calls come from the config.
 
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
@@ -181,8 +178,8 @@ impl OutboundPolicy {
     }
 
     /// Checks a URL whose host is an IP literal (names are checked by the resolver).
-    pub fn check_url(&self, url: &reqwest::Url, trust: Trust) -> Result<(), OutboundBlocked> {
-        let Some(host) = url.host_str() else {
+    pub fn check_url(&self, url: &http::Uri, trust: Trust) -> Result<(), OutboundBlocked> {
+        let Some(host) = url.host() else {
             return Ok(());
         };
         let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -241,30 +238,6 @@ impl GuardedResolver {
     }
 }
 
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let host = name.as_str().to_string();
-        let guard = GuardedResolver {
-            policy: self.policy.clone(),
-            trust: self.trust,
-            observer: self.observer.clone(),
-        };
-        let fut: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
-            let resolved = tokio::net::lookup_host((host.as_str(), 0)).await?;
-            let allowed = guard.filter(&host, resolved)?;
-            if allowed.is_empty() {
-                return Err(Box::new(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("no addresses found for '{host}'"),
-                ))
-                    as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
-        });
-        fut
-    }
-}
-
 /// The refusal in an error's source chain, if the guard refused the connection.
 pub fn blocked_in(e: &(dyn std::error::Error + 'static)) -> Option<OutboundBlocked> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
@@ -298,26 +271,12 @@ pub fn reject_client_endpoint(extra: &Map<String, Value>) -> Result<(), GatewayE
     }
 }
 
-/// The gateway's HTTP client for URLs of this trust: pooled, and resolving through the guard.
-pub fn http_client(
-    policy: Arc<OutboundPolicy>,
-    trust: Trust,
-    observer: Option<BlockObserver>,
-) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(512)
-        .pool_idle_timeout(std::time::Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .dns_resolver(GuardedResolver::new(policy, trust, observer))
-        .build()
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::client::HttpClient;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -423,7 +382,7 @@ mod tests {
     #[test]
     fn ip_literal_urls_are_checked() {
         let p = OutboundPolicy::default();
-        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        let url = |s: &str| s.parse::<http::Uri>().unwrap();
         assert!(
             p.check_url(
                 &url("http://169.254.169.254/latest/meta-data"),
@@ -490,21 +449,20 @@ mod tests {
             let app = axum::Router::new().fallback(|| async { "ok" });
             let _ = axum::serve(listener, app).await;
         });
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let policy = Arc::new(OutboundPolicy::default());
-        let untrusted = http_client(policy.clone(), Trust::Untrusted, None).unwrap();
+        let url: http::Uri = format!("http://localhost:{port}/").parse().unwrap();
+        let headers = http::HeaderMap::new();
+        let untrusted = HttpClient::new(policy.clone(), Trust::Untrusted, None).unwrap();
         let err = untrusted
-            .get(format!("http://localhost:{port}/"))
-            .send()
+            .post_json(&url, &headers, bytes::Bytes::from_static(b"{}"))
             .await
             .unwrap_err();
         let blocked = blocked_in(&err).expect("the guard's refusal is in the error chain");
         assert_eq!(blocked.reason, BlockReason::Loopback);
         // The operator client reaches the same local server.
-        let operator = http_client(policy, Trust::Operator, None).unwrap();
+        let operator = HttpClient::new(policy, Trust::Operator, None).unwrap();
         let ok = operator
-            .get(format!("http://localhost:{port}/"))
-            .send()
+            .post_json(&url, &headers, bytes::Bytes::from_static(b"{}"))
             .await
             .unwrap();
         assert_eq!(ok.status(), 200);

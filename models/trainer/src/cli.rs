@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::TrainError;
 use crate::cache::{default_dir, embed_all};
 use crate::data::{Dataset, load_llmrouter, load_routellm};
-use crate::eval::{RouterPredictions, evaluate, markdown, predict_all};
+use crate::eval::{RouterPredictions, evaluate, markdown, predict_all, task_reference};
 use crate::train::{TrainOptions, TrainSet, train};
 
 /// Hybrid decision mode (`--hybrid-mode`).
@@ -445,7 +445,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<String, TrainError> {
         })
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
     let all = load_data(&data_dir)?;
-    let (_, val) = all.split(fraction, &salt);
+    let (train_part, val) = all.split(fraction, &salt);
     if val.is_empty() {
         return Err(TrainError::Data("the validation split is empty".into()));
     }
@@ -467,6 +467,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<String, TrainError> {
         let x = embeddings.get(&id).map(Vec::as_slice).unwrap_or_default();
         preds.push(predict_all(r.strategy.as_str(), r, &val, x).map_err(TrainError::Artifact)?);
     }
+    preds.extend(task_reference(&train_part, &val));
     let embedder_ids: Vec<&str> = embeddings.keys().map(String::as_str).collect();
     let report = evaluate(&val, &embedder_ids.join(", "), &preds, args.seed);
     let md = markdown(&report);

@@ -39,7 +39,7 @@ pub struct Point {
 #[derive(Debug, Clone, Serialize)]
 pub struct RouterEval {
     pub name: String,
-    /// `router`, `single`, `random` or `oracle`.
+    /// `router`, `reference`, `single`, `random` or `oracle`.
     pub kind: String,
     pub quality: f64,
     pub cost: f64,
@@ -206,6 +206,9 @@ pub fn apgr(data: &Dataset, preference: &[f64], weak: usize, strong: usize) -> (
 /// A router's predictions on every prompt of the split.
 pub struct RouterPredictions {
     pub name: String,
+    /// `router` (a trained artifact) or `reference` (a bound computed from labels no router
+    /// sees at inference, such as [`task_reference`]).
+    pub kind: &'static str,
     /// Predicted quality per prompt per model (`None`: not predicted).
     pub quality: Vec<Vec<Option<f64>>>,
     /// Hybrid: `(small, large, mode, default threshold, value per prompt)`.
@@ -276,9 +279,48 @@ pub fn predict_all(
     };
     Ok(RouterPredictions {
         name: name.to_string(),
+        kind: "router",
         quality,
         hybrid,
         fixed,
+    })
+}
+
+/// The `task-best` reference: each held-out prompt's predicted quality per model is that
+/// model's mean quality over the `train` prompts of the prompt's own task (the data's task
+/// labels). No router sees task labels at inference, so this is not a router: it is what
+/// recognising the task perfectly and knowing nothing else about the prompt is worth, an
+/// upper reference for routers whose signal is which task a prompt belongs to. `None` when
+/// the held-out prompts carry no task labels; prompts of a task absent from `train` get no
+/// prediction for any model (the evaluator then picks the first model for them).
+pub fn task_reference(train: &Dataset, val: &Dataset) -> Option<RouterPredictions> {
+    if val.tasks.iter().all(Option::is_none) {
+        return None;
+    }
+    let m = train.models.len();
+    let mut sums: std::collections::BTreeMap<&str, (Vec<f64>, usize)> = Default::default();
+    for (task, row) in train.tasks.iter().zip(&train.scores) {
+        let Some(task) = task else { continue };
+        let e = sums.entry(task).or_insert_with(|| (vec![0.0; m], 0));
+        for (a, s) in e.0.iter_mut().zip(row) {
+            *a += f64::from(*s);
+        }
+        e.1 += 1;
+    }
+    let quality = val
+        .tasks
+        .iter()
+        .map(|t| match t.as_deref().and_then(|t| sums.get(t)) {
+            Some((s, n)) => s.iter().map(|a| Some(a / *n as f64)).collect(),
+            None => vec![None; m],
+        })
+        .collect();
+    Some(RouterPredictions {
+        name: "task-best (true task labels)".into(),
+        kind: "reference",
+        quality,
+        hybrid: None,
+        fixed: None,
     })
 }
 
@@ -373,7 +415,7 @@ pub fn evaluate(
                 cost: c,
                 quality: q,
             };
-            rows.push(finish(r.name.clone(), "router", p, vec![p], None));
+            rows.push(finish(r.name.clone(), r.kind, p, vec![p], None));
             continue;
         }
         if let Some((small, large, mode, threshold, values)) = &r.hybrid {
@@ -426,7 +468,7 @@ pub fn evaluate(
             } else {
                 None
             };
-            rows.push(finish(r.name.clone(), "router", head, curve, pref));
+            rows.push(finish(r.name.clone(), r.kind, head, curve, pref));
             continue;
         }
         let curve: Vec<Point> = LAMBDAS
@@ -448,13 +490,7 @@ pub fn evaluate(
                     - p.get(weak).copied().flatten().unwrap_or(0.0)
             })
             .collect();
-        rows.push(finish(
-            r.name.clone(),
-            "router",
-            curve[0],
-            curve,
-            Some(pref),
-        ));
+        rows.push(finish(r.name.clone(), r.kind, curve[0], curve, Some(pref)));
     }
     for (j, (q, c)) in singles.iter().enumerate() {
         let p = Point {
@@ -654,6 +690,27 @@ mod tests {
     }
 
     #[test]
+    fn task_reference_uses_train_means_of_the_prompts_task() {
+        // Train: task a → weak right twice, strong once; task b → only strong right.
+        let mut train = two_model(&[[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]);
+        train.tasks = vec![Some("a".into()), Some("a".into()), Some("b".into())];
+        let mut val = two_model(&[[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]);
+        val.tasks = vec![Some("b".into()), Some("a".into()), Some("c".into())];
+        let r = task_reference(&train, &val).expect("labelled");
+        assert_eq!(r.kind, "reference");
+        assert_eq!(r.quality[0], vec![Some(0.0), Some(1.0)]);
+        assert_eq!(r.quality[1], vec![Some(1.0), Some(0.5)]);
+        assert_eq!(r.quality[2], vec![None, None], "task c is not in train");
+        assert_eq!(
+            choose(&r.quality[..2], &vec![vec![1.0, 1.0]; 2], 0.0),
+            vec![1, 0]
+        );
+        // No labels on the held-out side: no reference.
+        val.tasks = vec![None; 3];
+        assert!(task_reference(&train, &val).is_none());
+    }
+
+    #[test]
     fn choose_trades_cost() {
         let pred = vec![vec![Some(0.9), Some(0.8), None]];
         let costs = vec![vec![10.0, 1.0, 0.0]];
@@ -666,6 +723,7 @@ mod tests {
     fn evaluate_reports_baselines_and_gap() {
         let d = two_model(&[[1.0, 1.0], [1.0, 1.0], [0.0, 1.0], [0.0, 1.0]]);
         let perfect = RouterPredictions {
+            kind: "router",
             name: "perfect".into(),
             quality: d
                 .scores

@@ -3,7 +3,8 @@
 use std::borrow::Cow;
 
 use async_trait::async_trait;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use http::Uri;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use routeiq::openai::{
     ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatMessage,
     ChunkChoice, CompletionRequest, ContentPart, Delta, EmbeddingRequest, FunctionCall,
@@ -14,11 +15,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::http::{
-    SseStream, StreamEnd, Upstream, completion_as_chat, merge_defaults, non_empty, now_secs,
-    resolve_key, secret_header, text_completion_from_chat, text_completion_stream, to_object,
-    translate_events, wants_stream_usage,
+    SseStream, StreamEnd, Upstream, completion_as_chat, json_bytes, merge_defaults, non_empty,
+    now_secs, parse_endpoint, resolve_key, secret_header, text_completion_from_chat,
+    text_completion_stream, to_object, translate_events, wants_stream_usage,
 };
-use super::{CallContext, ChunkStream, InferenceProvider, JsonStream};
+use super::{Answer, CallContext, ChunkStream, InferenceProvider, JsonStream};
+use crate::client::HttpClient;
 use crate::error::GatewayError;
 
 const DEFAULT_API_BASE: &str = "https://api.anthropic.com";
@@ -65,7 +67,7 @@ const DROPPED_PARAMS: &[&str] = &[
 pub struct AnthropicProvider {
     upstream: Upstream,
     /// The Messages API URL, parsed once at start-up.
-    url: reqwest::Url,
+    url: Uri,
     headers: HeaderMap,
     model: String,
     defaults: Map<String, Value>,
@@ -74,7 +76,7 @@ pub struct AnthropicProvider {
 
 impl AnthropicProvider {
     /// The Messages API URL.
-    pub fn endpoint(&self) -> &reqwest::Url {
+    pub fn endpoint(&self) -> &Uri {
         &self.url
     }
 
@@ -96,15 +98,9 @@ impl AnthropicProvider {
                 secret_header(d, &key)?,
             );
         }
-        let url = messages_url(&base);
-        let url = reqwest::Url::parse(&url).map_err(|e| {
-            GatewayError::NotSupported(format!(
-                "deployment '{}': api_base gives an invalid URL '{url}': {e}",
-                d.id
-            ))
-        })?;
+        let url = parse_endpoint(d, &messages_url(&base))?;
         Ok(AnthropicProvider {
-            upstream: Upstream::new(d.provider.name(), d.params.timeout),
+            upstream: Upstream::new(d.provider.name()),
             url,
             headers,
             model: d.upstream_model.clone(),
@@ -126,10 +122,29 @@ impl AnthropicProvider {
         build_request(&req, &self.model, self.default_max_tokens, stream)
     }
 
-    fn post(&self, http: &reqwest::Client, body: &Map<String, Value>) -> reqwest::RequestBuilder {
-        http.post(self.url.clone())
-            .headers(self.headers.clone())
-            .json(body)
+    /// `POST`s `body` to the Messages API; the 2xx response's body streams.
+    async fn post(
+        &self,
+        http: &HttpClient,
+        body: &Map<String, Value>,
+    ) -> Result<http::Response<hyper::body::Incoming>, GatewayError> {
+        self.upstream
+            .send(http, &self.url, &self.headers, json_bytes(body)?)
+            .await
+    }
+}
+
+impl AnthropicProvider {
+    /// A Messages API call, translated to a `chat.completion`.
+    async fn messages(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &ChatCompletionRequest,
+    ) -> Result<ChatCompletionResponse, GatewayError> {
+        let body = self.body(req, false)?;
+        let resp = self.post(ctx.http, &body).await?;
+        let resp: MessagesResponse = self.upstream.read_json(resp).await?;
+        Ok(to_chat_response(resp, &self.model))
     }
 }
 
@@ -139,10 +154,9 @@ impl InferenceProvider for AnthropicProvider {
         &self,
         ctx: &CallContext<'_>,
         req: &ChatCompletionRequest,
-    ) -> Result<ChatCompletionResponse, GatewayError> {
-        let body = self.body(req, false)?;
-        let resp: MessagesResponse = self.upstream.send_json(self.post(ctx.http, &body)).await?;
-        Ok(to_chat_response(resp, &self.model))
+    ) -> Result<Answer, GatewayError> {
+        let resp = self.messages(ctx, req).await?;
+        Answer::json(&resp, resp.usage)
     }
 
     async fn chat_stream(
@@ -151,7 +165,7 @@ impl InferenceProvider for AnthropicProvider {
         req: &ChatCompletionRequest,
     ) -> Result<ChunkStream, GatewayError> {
         let body = self.body(req, true)?;
-        let resp = self.upstream.send(self.post(ctx.http, &body)).await?;
+        let resp = self.post(ctx.http, &body).await?;
         Ok(chat_chunks(
             self.upstream.clone(),
             self.upstream.sse(resp, StreamEnd::MessageStop),
@@ -164,10 +178,10 @@ impl InferenceProvider for AnthropicProvider {
         &self,
         ctx: &CallContext<'_>,
         req: &CompletionRequest,
-    ) -> Result<Value, GatewayError> {
+    ) -> Result<Answer, GatewayError> {
         let chat = completion_chat(req)?;
-        let resp = self.chat(ctx, &chat).await?;
-        Ok(text_completion_from_chat(&resp))
+        let resp = self.messages(ctx, &chat).await?;
+        Answer::json(&text_completion_from_chat(&resp), resp.usage)
     }
 
     async fn completion_stream(
@@ -183,7 +197,7 @@ impl InferenceProvider for AnthropicProvider {
         &self,
         _ctx: &CallContext<'_>,
         _req: &EmbeddingRequest,
-    ) -> Result<Value, GatewayError> {
+    ) -> Result<Answer, GatewayError> {
         Err(GatewayError::NotSupported(
             "anthropic does not offer embeddings".into(),
         ))
@@ -1121,7 +1135,7 @@ mod tests {
         );
         let env = |n: &str| (n == "ANTHROPIC_API_KEY").then(|| "sk-ant".to_string());
         let p = AnthropicProvider::new(&deployment(params("anthropic/c")), &env).unwrap();
-        assert_eq!(p.url.as_str(), "https://api.anthropic.com/v1/messages");
+        assert_eq!(p.url, "https://api.anthropic.com/v1/messages");
         assert_eq!(p.headers["x-api-key"], "sk-ant");
         assert!(p.headers["x-api-key"].is_sensitive());
         assert_eq!(p.headers["anthropic-version"], ANTHROPIC_VERSION);
@@ -1187,11 +1201,11 @@ mod tests {
     }
 
     fn events(parts: &[&'static str], include_usage: bool) -> ChunkStream {
-        let up = Upstream::new("anthropic", None);
+        let up = Upstream::new("anthropic");
         let bytes = stream::iter(
             parts
                 .iter()
-                .map(|p| Ok::<_, reqwest::Error>(bytes::Bytes::from_static(p.as_bytes())))
+                .map(|p| Ok::<_, std::io::Error>(bytes::Bytes::from_static(p.as_bytes())))
                 .collect::<Vec<_>>(),
         )
         .boxed();
@@ -1365,7 +1379,7 @@ mod tests {
         };
 
         let r = req(json!({"model":"g","messages":[{"role":"user","content":"hi"}]}));
-        let resp = p.chat(&ctx, &r).await.unwrap();
+        let resp: ChatCompletionResponse = p.chat(&ctx, &r).await.unwrap().parse().unwrap();
         assert_eq!(resp.choices[0].message.content.as_deref(), Some("Hello!"));
         assert_eq!(resp.model, "claude-3-5-haiku-latest");
         {
@@ -1404,7 +1418,7 @@ mod tests {
 
         let creq: CompletionRequest =
             serde_json::from_value(json!({"model":"g","prompt":["Say hi"]})).unwrap();
-        let v = p.completion(&ctx, &creq).await.unwrap();
+        let v: Value = p.completion(&ctx, &creq).await.unwrap().parse().unwrap();
         assert_eq!(v["choices"][0]["text"], "Hello!");
         assert_eq!(v["choices"][0]["finish_reason"], "stop");
         assert_eq!(v["usage"]["total_tokens"], 6);

@@ -1,6 +1,6 @@
 //! Azure OpenAI: OpenAI's wire format at per-deployment URLs with an `api-version`.
 
-use reqwest::header::{HeaderMap, HeaderName};
+use http::header::{HeaderMap, HeaderName};
 use routeiq::router::Deployment;
 
 use super::http::{non_empty, resolve_key, secret_header};
@@ -25,7 +25,7 @@ pub struct AzureProvider {
 
 impl AzureProvider {
     /// The chat endpoint URL.
-    pub fn endpoint(&self) -> &reqwest::Url {
+    pub fn endpoint(&self) -> &http::Uri {
         self.client.endpoint()
     }
 
@@ -170,7 +170,8 @@ mod tests {
         let req =
             serde_json::from_value(json!({"model":"g","messages":[{"role":"user","content":"x"}]}))
                 .unwrap();
-        let resp = p.chat(&ctx, &req).await.unwrap();
+        let resp: routeiq::openai::ChatCompletionResponse =
+            p.chat(&ctx, &req).await.unwrap().parse().unwrap();
         assert_eq!(resp.choices[0].message.content.as_deref(), Some("hi"));
         let (dep, version, key, body) = seen.0.lock().unwrap().clone().unwrap();
         assert_eq!(dep, "prod-4o");

@@ -38,7 +38,7 @@ use super::anthropic::{build_request, with_defaults};
 use super::http::{
     classify, completion_as_chat, now_secs, text_completion_from_chat, text_completion_stream,
 };
-use super::{CallContext, ChunkStream, InferenceProvider, JsonStream};
+use super::{Answer, CallContext, ChunkStream, InferenceProvider, JsonStream};
 use crate::error::GatewayError;
 
 const PROVIDER: &str = "bedrock";
@@ -65,7 +65,7 @@ pub struct BedrockProvider {
     model_id: String,
     aws: routeiq::config::AwsParams,
     /// Endpoint override, parsed at start-up.
-    endpoint: Option<reqwest::Url>,
+    endpoint: Option<http::Uri>,
     default_max_tokens: u64,
     defaults: Map<String, Value>,
     /// Built on first use: the AWS configuration chain is async.
@@ -83,12 +83,20 @@ impl BedrockProvider {
             .as_deref()
             .or(d.params.api_base.as_deref())
             .map(|e| {
-                reqwest::Url::parse(e).map_err(|err| {
+                let invalid = |why: String| {
                     GatewayError::NotSupported(format!(
-                        "deployment '{}': invalid Bedrock endpoint '{e}': {err}",
+                        "deployment '{}': invalid Bedrock endpoint '{e}': {why}",
                         d.id
                     ))
-                })
+                };
+                let uri: http::Uri = e
+                    .trim()
+                    .parse()
+                    .map_err(|err: http::uri::InvalidUri| invalid(err.to_string()))?;
+                match (uri.scheme_str(), uri.host()) {
+                    (Some("http" | "https"), Some(h)) if !h.is_empty() => Ok(uri),
+                    _ => Err(invalid("expected http(s)://host[:port]".into())),
+                }
             })
             .transpose()?;
         Ok(BedrockProvider {
@@ -106,7 +114,7 @@ impl BedrockProvider {
     }
 
     /// The endpoint override, if any (`None`: the SDK's regional endpoint).
-    pub fn endpoint(&self) -> Option<&reqwest::Url> {
+    pub fn endpoint(&self) -> Option<&http::Uri> {
         self.endpoint.as_ref()
     }
 
@@ -142,7 +150,7 @@ impl BedrockProvider {
                 let mut config = aws_sdk_bedrockruntime::config::Builder::from(&shared)
                     .retry_config(aws_config::retry::RetryConfig::disabled());
                 if let Some(endpoint) = &self.endpoint {
-                    config = config.endpoint_url(endpoint.as_str().trim_end_matches('/'));
+                    config = config.endpoint_url(endpoint.to_string().trim_end_matches('/'));
                 }
                 Client::from_conf(config.build())
             })
@@ -743,8 +751,9 @@ impl InferenceProvider for BedrockProvider {
         &self,
         _ctx: &CallContext<'_>,
         req: &ChatCompletionRequest,
-    ) -> Result<ChatCompletionResponse, GatewayError> {
-        self.converse(req).await
+    ) -> Result<Answer, GatewayError> {
+        let resp = self.converse(req).await?;
+        Answer::json(&resp, resp.usage)
     }
 
     async fn chat_stream(
@@ -759,10 +768,10 @@ impl InferenceProvider for BedrockProvider {
         &self,
         _ctx: &CallContext<'_>,
         req: &CompletionRequest,
-    ) -> Result<Value, GatewayError> {
+    ) -> Result<Answer, GatewayError> {
         let chat = completion_as_chat(req)?;
         let resp = self.converse(&chat).await?;
-        Ok(text_completion_from_chat(&resp))
+        Answer::json(&text_completion_from_chat(&resp), resp.usage)
     }
 
     async fn completion_stream(
@@ -778,7 +787,7 @@ impl InferenceProvider for BedrockProvider {
         &self,
         _ctx: &CallContext<'_>,
         _req: &EmbeddingRequest,
-    ) -> Result<Value, GatewayError> {
+    ) -> Result<Answer, GatewayError> {
         Err(GatewayError::NotSupported(
             "bedrock embeddings are not offered through the Converse API".into(),
         ))

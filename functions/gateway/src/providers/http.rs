@@ -9,7 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use eventsource_stream::{EventStream, EventStreamError, Eventsource};
 use futures::stream::{self, BoxStream, StreamExt};
-use reqwest::header::{HeaderMap, HeaderValue};
+use http::header::{HeaderMap, HeaderValue};
+use http::{Response, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use routeiq::openai::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, Usage,
 };
@@ -18,14 +21,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+use crate::client::HttpClient;
 use crate::error::{GatewayError, UpstreamErrorKind};
 
 /// Upstream error messages longer than this (in characters) are cut.
 const MAX_ERROR_MESSAGE_CHARS: usize = 500;
-
-/// Reported as the elapsed time when reqwest times out and the deployment sets no `timeout`
-/// (LiteLLM's default request timeout).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// `litellm_params` keys that configure LiteLLM itself and must never reach an upstream body
 /// (the config loader may keep them in `LitellmParams::extra`).
@@ -71,18 +71,12 @@ const CONTENT_POLICY_HINTS: &[&str] = &[
 pub(super) struct Upstream {
     /// Provider name (`openai`, `groq`, `azure`, `anthropic`...).
     pub(super) provider: String,
-    /// The deployment's `timeout`, reported if the HTTP client times out.
-    timeout: Duration,
 }
 
 impl Upstream {
-    pub(super) fn new(provider: &str, timeout_secs: Option<f64>) -> Self {
-        let timeout = timeout_secs
-            .and_then(|s| Duration::try_from_secs_f64(s).ok())
-            .unwrap_or(DEFAULT_TIMEOUT);
+    pub(super) fn new(provider: &str) -> Self {
         Upstream {
             provider: provider.to_string(),
-            timeout,
         }
     }
 
@@ -100,67 +94,68 @@ impl Upstream {
         }
     }
 
-    /// Maps a transport error: a response timeout is [`GatewayError::Timeout`], a connection
-    /// the SSRF guard refused [`GatewayError::OutboundBlocked`], anything else (including a
-    /// connect timeout) a connection error. The URL is stripped (an `api_base`
-    /// may carry credentials); API keys travel in headers, which reqwest never prints.
-    pub(super) fn transport_error(&self, e: reqwest::Error) -> GatewayError {
-        if e.is_timeout() && !e.is_connect() {
-            return GatewayError::Timeout {
-                provider: self.provider.clone(),
-                after: self.timeout,
-            };
-        }
-        if let Some(blocked) = crate::outbound::blocked_in(&e) {
+    /// Maps a transport error (from [`HttpClient`] or a response body): a connection the
+    /// SSRF guard refused is [`GatewayError::OutboundBlocked`], anything else (including a
+    /// connect timeout and a body cut mid-way) a connection error carrying the error chain.
+    /// No URL appears in it (an `api_base` may carry credentials); API keys travel in
+    /// headers, which are never printed.
+    pub(super) fn transport_error(&self, e: &(dyn std::error::Error + 'static)) -> GatewayError {
+        if let Some(blocked) = crate::outbound::blocked_in(e) {
             return GatewayError::OutboundBlocked(blocked);
         }
-        let e = e.without_url();
         let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
+        let mut source = e.source();
         while let Some(s) = source {
             message.push_str(": ");
             message.push_str(&s.to_string());
             source = s.source();
         }
-        if e.is_decode() {
-            self.bad_response(message)
-        } else {
-            self.connection_error(message)
-        }
+        self.connection_error(message)
     }
 
-    /// Sends a request; a non-2xx answer becomes [`GatewayError::Upstream`].
+    /// `POST`s `body` (JSON) to `url`; a non-2xx answer becomes [`GatewayError::Upstream`].
+    /// The 2xx response's body is left to stream.
     pub(super) async fn send(
         &self,
-        req: reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, GatewayError> {
-        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        http: &HttpClient,
+        url: &Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, GatewayError> {
+        let resp = http
+            .post_json(url, headers, body)
+            .await
+            .map_err(|e| self.transport_error(&e))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
         }
-        let headers = resp.headers().clone();
+        let (parts, body) = resp.into_parts();
         // A body that cannot be read still leaves the status to classify by.
-        let body = resp.bytes().await.unwrap_or_default();
-        Err(self.error_from_response(status.as_u16(), &headers, &body))
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Err(self.error_from_response(status.as_u16(), &parts.headers, &body))
+    }
+
+    /// The whole body of a 2xx answer.
+    pub(super) async fn read_body(&self, resp: Response<Incoming>) -> Result<Bytes, GatewayError> {
+        resp.into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .map_err(|e| self.transport_error(&e))
     }
 
     /// Reads a 2xx body as JSON of type `T`.
     pub(super) async fn read_json<T: DeserializeOwned>(
         &self,
-        resp: reqwest::Response,
+        resp: Response<Incoming>,
     ) -> Result<T, GatewayError> {
-        let body = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        let body = self.read_body(resp).await?;
         serde_json::from_slice(&body).map_err(|e| self.bad_response(format!("invalid JSON: {e}")))
-    }
-
-    /// Sends a request and reads its 2xx answer as JSON.
-    pub(super) async fn send_json<T: DeserializeOwned>(
-        &self,
-        req: reqwest::RequestBuilder,
-    ) -> Result<T, GatewayError> {
-        let resp = self.send(req).await?;
-        self.read_json(resp).await
     }
 
     /// The error for a non-2xx answer.
@@ -175,7 +170,7 @@ impl Upstream {
             let raw = String::from_utf8_lossy(body);
             let raw = raw.trim();
             if raw.is_empty() {
-                reqwest::StatusCode::from_u16(status)
+                http::StatusCode::from_u16(status)
                     .ok()
                     .and_then(|s| s.canonical_reason())
                     .unwrap_or("no error message")
@@ -232,8 +227,8 @@ impl Upstream {
     }
 
     /// The `data:` events of a 2xx SSE answer (see [`Upstream::sse_from_bytes`]).
-    pub(super) fn sse(&self, resp: reqwest::Response, end: StreamEnd) -> SseStream {
-        self.sse_from_bytes(resp.bytes_stream().boxed(), end)
+    pub(super) fn sse(&self, resp: Response<Incoming>, end: StreamEnd) -> SseStream {
+        self.sse_from_bytes(resp.into_body().into_data_stream().boxed(), end)
     }
 
     /// Turns a byte stream into SSE events. The stream ends cleanly on OpenAI's `data: [DONE]`
@@ -241,11 +236,14 @@ impl Upstream {
     /// A transport failure, an error event (`event: error` or a payload with an `error`
     /// member), or the bytes ending before that terminator yield one error item, then the
     /// stream ends: a cut stream is never mistaken for a complete one.
-    pub(super) fn sse_from_bytes(
+    pub(super) fn sse_from_bytes<E>(
         &self,
-        bytes: BoxStream<'static, Result<Bytes, reqwest::Error>>,
+        bytes: BoxStream<'static, Result<Bytes, E>>,
         end: StreamEnd,
-    ) -> SseStream {
+    ) -> SseStream
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
         let state = SseState {
             events: bytes.eventsource(),
             upstream: self.clone(),
@@ -262,7 +260,7 @@ impl Upstream {
                         .upstream
                         .connection_error("stream ended before completion")),
                     Some(Err(EventStreamError::Transport(e))) => {
-                        Err(st.upstream.transport_error(e))
+                        Err(st.upstream.transport_error(&e))
                     }
                     Some(Err(e)) => Err(st.upstream.bad_response(format!("invalid SSE: {e}"))),
                     Some(Ok(ev)) => {
@@ -345,8 +343,8 @@ pub(super) struct SseEvent {
 
 pub(super) type SseStream = BoxStream<'static, Result<SseEvent, GatewayError>>;
 
-struct SseState {
-    events: EventStream<BoxStream<'static, Result<Bytes, reqwest::Error>>>,
+struct SseState<E> {
+    events: EventStream<BoxStream<'static, Result<Bytes, E>>>,
     upstream: Upstream,
     end: StreamEnd,
     finished: bool,
@@ -530,6 +528,43 @@ pub(super) fn to_object<T: Serialize>(value: &T) -> Result<Map<String, Value>, G
     }
 }
 
+/// A value serialized as a JSON request body.
+pub(super) fn json_bytes(value: &impl Serialize) -> Result<Bytes, GatewayError> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| GatewayError::Internal(format!("cannot serialize request: {e}")))
+}
+
+/// Parses a deployment's endpoint URL (once, at start-up): `http://` or `https://` with a
+/// host.
+pub(super) fn parse_endpoint(d: &Deployment, url: &str) -> Result<Uri, GatewayError> {
+    let invalid = |why: String| {
+        GatewayError::NotSupported(format!(
+            "deployment '{}': api_base gives an invalid URL '{url}': {why}",
+            d.id
+        ))
+    };
+    let uri: Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(invalid("the scheme must be http or https".into())),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(invalid("no host".into()));
+    }
+    // `Uri` keeps a port it cannot read as a number (`:99999`) and reports none.
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let after_host = authority
+        .rsplit_once(']')
+        .map_or(authority, |(_, rest)| rest);
+    if after_host.contains(':') && uri.port_u16().is_none() {
+        return Err(invalid("invalid port".into()));
+    }
+    Ok(uri)
+}
+
 /// Adds the deployment's `litellm_params` extras to a request body: keys the request already
 /// has win, and LiteLLM's own settings (`drop_params`, `tags`...) are never sent.
 pub(super) fn merge_defaults(body: &mut Map<String, Value>, defaults: &Map<String, Value>) {
@@ -683,10 +718,14 @@ pub(super) mod test_support {
     use routeiq::config::{DeploymentConfig, LitellmParams, ModelInfo};
     use routeiq::router::Deployment;
 
-    /// A reqwest client (installs the ring TLS provider reqwest is built to expect).
-    pub(in crate::providers) fn client() -> reqwest::Client {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        reqwest::Client::new()
+    /// The gateway's upstream client, as the operator's deployments use it.
+    pub(in crate::providers) fn client() -> crate::client::HttpClient {
+        crate::client::HttpClient::new(
+            std::sync::Arc::new(crate::outbound::OutboundPolicy::default()),
+            crate::outbound::Trust::Operator,
+            None,
+        )
+        .expect("client")
     }
 
     /// Serves `app` on 127.0.0.1 and returns its base URL.
@@ -737,17 +776,17 @@ pub(super) mod test_support {
 mod tests {
     use super::*;
     use futures::TryStreamExt;
-    use reqwest::header::HeaderValue;
+    use http::header::HeaderValue;
 
     fn upstream() -> Upstream {
-        Upstream::new("openai", Some(30.0))
+        Upstream::new("openai")
     }
 
-    fn bytes(parts: &[&'static str]) -> BoxStream<'static, Result<Bytes, reqwest::Error>> {
+    fn bytes(parts: &[&'static str]) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
         stream::iter(
             parts
                 .iter()
-                .map(|p| Ok::<_, reqwest::Error>(Bytes::from_static(p.as_bytes())))
+                .map(|p| Ok::<_, std::io::Error>(Bytes::from_static(p.as_bytes())))
                 .collect::<Vec<_>>(),
         )
         .boxed()
@@ -968,8 +1007,11 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let http = test_support::client();
+        let url: Uri = format!("http://{addr}/v1/chat/completions?key=secret")
+            .parse()
+            .unwrap();
         let e = upstream()
-            .send(http.post(format!("http://{addr}/v1/chat/completions?key=secret")))
+            .send(&http, &url, &HeaderMap::new(), Bytes::from_static(b"{}"))
             .await
             .unwrap_err();
         match e {
@@ -978,31 +1020,28 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn response_timeout_is_a_timeout() {
-        let app = axum::Router::new().route(
-            "/slow",
-            axum::routing::post(|| async {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                "late"
-            }),
-        );
-        let base = test_support::serve(app).await;
-        let _ = test_support::client();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(100))
-            .build()
-            .unwrap();
-        let e = upstream()
-            .send(http.post(format!("{base}/slow")))
-            .await
-            .unwrap_err();
-        match e {
-            GatewayError::Timeout { provider, after } => {
-                assert_eq!(provider, "openai");
-                assert_eq!(after, Duration::from_secs(30));
-            }
-            other => panic!("unexpected {other:?}"),
+    #[test]
+    fn endpoints_must_be_http_urls_with_a_host_and_a_port_that_reads() {
+        let d = test_support::deployment(test_support::params("openai/x"));
+        for ok in [
+            "http://127.0.0.1:8000/v1/chat/completions",
+            "https://api.openai.com/v1/chat/completions",
+            "http://[::1]:8000/v1/embeddings",
+            "https://example.com/openai/deployments/d/chat/completions?api-version=2024-10-21",
+        ] {
+            let uri = parse_endpoint(&d, ok).unwrap();
+            assert_eq!(uri.to_string(), ok);
+        }
+        for bad in [
+            "ftp://host/v1",
+            "localhost:11434/v1/chat/completions",
+            "http:///v1",
+            "http://bad_host:99999/v1",
+            "http://host:port/v1",
+            "not a url",
+        ] {
+            let e = parse_endpoint(&d, bad).unwrap_err();
+            assert!(e.to_string().contains("invalid URL"), "{bad}: {e}");
         }
     }
 
@@ -1068,7 +1107,7 @@ data: [DONE]\n\n";
                 let s = stream::iter(
                     chunks
                         .into_iter()
-                        .map(|c| Ok::<_, reqwest::Error>(Bytes::from(c)))
+                        .map(|c| Ok::<_, std::io::Error>(Bytes::from(c)))
                         .collect::<Vec<_>>(),
                 )
                 .boxed();

@@ -14,7 +14,7 @@ use super::http::{
     completion_as_chat, now_secs, text_completion_from_chat, text_completion_from_chunk,
     wants_stream_usage,
 };
-use super::{CallContext, ChunkStream, InferenceProvider, JsonStream};
+use super::{Answer, CallContext, ChunkStream, InferenceProvider, JsonStream};
 use crate::error::{GatewayError, UpstreamErrorKind};
 
 /// At most this many content chunks per streamed answer.
@@ -267,9 +267,10 @@ impl InferenceProvider for MockProvider {
         &self,
         _ctx: &CallContext<'_>,
         req: &ChatCompletionRequest,
-    ) -> Result<ChatCompletionResponse, GatewayError> {
+    ) -> Result<Answer, GatewayError> {
         self.check()?;
-        Ok(self.response(req))
+        let resp = self.response(req);
+        Answer::json(&resp, resp.usage)
     }
 
     async fn chat_stream(
@@ -285,11 +286,10 @@ impl InferenceProvider for MockProvider {
         &self,
         _ctx: &CallContext<'_>,
         req: &CompletionRequest,
-    ) -> Result<Value, GatewayError> {
+    ) -> Result<Answer, GatewayError> {
         self.check()?;
-        Ok(text_completion_from_chat(
-            &self.response(&completion_as_chat(req)?),
-        ))
+        let resp = self.response(&completion_as_chat(req)?);
+        Answer::json(&text_completion_from_chat(&resp), resp.usage)
     }
 
     async fn completion_stream(
@@ -311,7 +311,7 @@ impl InferenceProvider for MockProvider {
         &self,
         _ctx: &CallContext<'_>,
         req: &EmbeddingRequest,
-    ) -> Result<Value, GatewayError> {
+    ) -> Result<Answer, GatewayError> {
         self.check()?;
         let inputs = embedding_inputs(&req.input).ok_or_else(|| {
             GatewayError::invalid_param(
@@ -342,12 +342,18 @@ impl InferenceProvider for MockProvider {
                 json!({"object": "embedding", "index": index, "embedding": embedding})
             })
             .collect();
-        Ok(json!({
+        let usage = Usage {
+            prompt_tokens: tokens,
+            completion_tokens: 0,
+            total_tokens: tokens,
+        };
+        let body = json!({
             "object": "list",
             "data": data,
             "model": req.model,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }))
+        });
+        Answer::json(&body, Some(usage))
     }
 }
 
@@ -378,7 +384,9 @@ mod tests {
     #[tokio::test]
     async fn chat_answers_with_the_text() {
         let p = MockProvider::new("This is a mock answer.".into());
-        let r = with_ctx(async |ctx| p.chat(ctx, &chat_req(false)).await.unwrap()).await;
+        let a = with_ctx(async |ctx| p.chat(ctx, &chat_req(false)).await.unwrap()).await;
+        let r: ChatCompletionResponse = a.parse().unwrap();
+        assert_eq!(a.usage, r.usage);
         assert_eq!(r.model, "my-group");
         assert_eq!(r.object, "chat.completion");
         assert_eq!(
@@ -455,7 +463,9 @@ mod tests {
         let p = MockProvider::new("Hi you".into());
         let req: CompletionRequest =
             serde_json::from_value(json!({"model":"m","prompt":"Say hi"})).unwrap();
-        let v = with_ctx(async |ctx| p.completion(ctx, &req).await.unwrap()).await;
+        let a = with_ctx(async |ctx| p.completion(ctx, &req).await.unwrap()).await;
+        let v: Value = a.parse().unwrap();
+        assert_eq!(a.usage.unwrap().total_tokens, v["usage"]["total_tokens"]);
         assert_eq!(v["object"], "text_completion");
         assert_eq!(v["choices"][0]["text"], "Hi you");
         assert_eq!(v["choices"][0]["logprobs"], Value::Null);
@@ -491,7 +501,9 @@ mod tests {
                 o.extend(e.clone());
             }
             let req: EmbeddingRequest = serde_json::from_value(v).unwrap();
-            with_ctx(async |ctx| p.embeddings(ctx, &req).await).await
+            with_ctx(async |ctx| p.embeddings(ctx, &req).await)
+                .await
+                .map(|a| a.parse::<Value>().unwrap())
         };
         let a = embed(json!("hello"), json!({})).await.unwrap();
         let b = embed(json!(["hello", "world"]), json!({})).await.unwrap();

@@ -8,10 +8,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures::stream::BoxStream;
 use routeiq::openai::{
-    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest,
-    EmbeddingRequest,
+    ChatCompletionChunk, ChatCompletionRequest, CompletionRequest, EmbeddingRequest, Usage,
 };
 use routeiq::provider::ProviderKind;
 use routeiq::router::Deployment;
@@ -37,21 +37,50 @@ pub type ChunkStream = BoxStream<'static, Result<ChatCompletionChunk, GatewayErr
 /// A stream of OpenAI-shaped JSON events (legacy completions).
 pub type JsonStream = BoxStream<'static, Result<Value, GatewayError>>;
 
+/// A non-streamed answer in OpenAI's JSON shape, as the client gets it: the upstream's body
+/// unchanged (OpenAI-compatible APIs, after a check of its shape) or RouteIQ's translation
+/// (Anthropic, Bedrock, mock), with the token usage it reports.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub body: Bytes,
+    pub usage: Option<Usage>,
+}
+
+impl Answer {
+    /// A translated answer, serialized.
+    pub fn json(
+        value: &impl serde::Serialize,
+        usage: Option<Usage>,
+    ) -> Result<Answer, GatewayError> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| GatewayError::Internal(format!("cannot serialize the answer: {e}")))?;
+        Ok(Answer {
+            body: Bytes::from(body),
+            usage,
+        })
+    }
+
+    /// The body parsed as `T`.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
+}
+
 /// What a provider call needs besides the request.
 pub struct CallContext<'a> {
     pub deployment: &'a Deployment,
-    pub http: &'a reqwest::Client,
+    pub http: &'a crate::client::HttpClient,
 }
 
 /// One upstream API.
 #[async_trait]
 pub trait InferenceProvider: Send + Sync {
-    /// Non-streaming chat completion.
+    /// Non-streaming chat completion, as OpenAI's `chat.completion` JSON.
     async fn chat(
         &self,
         ctx: &CallContext<'_>,
         req: &ChatCompletionRequest,
-    ) -> Result<ChatCompletionResponse, GatewayError>;
+    ) -> Result<Answer, GatewayError>;
 
     /// Streaming chat completion. Returns once the upstream has accepted the request
     /// (2xx status); errors before that are `Err`, errors mid-stream are stream items.
@@ -66,7 +95,7 @@ pub trait InferenceProvider: Send + Sync {
         &self,
         ctx: &CallContext<'_>,
         req: &CompletionRequest,
-    ) -> Result<Value, GatewayError>;
+    ) -> Result<Answer, GatewayError>;
 
     /// Streaming legacy text completion.
     async fn completion_stream(
@@ -80,7 +109,7 @@ pub trait InferenceProvider: Send + Sync {
         &self,
         ctx: &CallContext<'_>,
         req: &EmbeddingRequest,
-    ) -> Result<Value, GatewayError>;
+    ) -> Result<Answer, GatewayError>;
 }
 
 /// The concrete provider of a deployment.
@@ -121,7 +150,7 @@ impl Provider {
     }
 
     /// The URL the provider calls (`None` for mock deployments, which make no call).
-    pub fn endpoint(&self) -> Option<&reqwest::Url> {
+    pub fn endpoint(&self) -> Option<&::http::Uri> {
         match self {
             Provider::OpenAi(p) => Some(p.endpoint()),
             Provider::Azure(p) => Some(p.endpoint()),
@@ -148,7 +177,7 @@ impl InferenceProvider for Provider {
         &self,
         ctx: &CallContext<'_>,
         req: &ChatCompletionRequest,
-    ) -> Result<ChatCompletionResponse, GatewayError> {
+    ) -> Result<Answer, GatewayError> {
         self.inner().chat(ctx, req).await
     }
 
@@ -164,7 +193,7 @@ impl InferenceProvider for Provider {
         &self,
         ctx: &CallContext<'_>,
         req: &CompletionRequest,
-    ) -> Result<Value, GatewayError> {
+    ) -> Result<Answer, GatewayError> {
         self.inner().completion(ctx, req).await
     }
 
@@ -180,7 +209,7 @@ impl InferenceProvider for Provider {
         &self,
         ctx: &CallContext<'_>,
         req: &EmbeddingRequest,
-    ) -> Result<Value, GatewayError> {
+    ) -> Result<Answer, GatewayError> {
         self.inner().embeddings(ctx, req).await
     }
 }

@@ -1,21 +1,24 @@
 //! OpenAI's API and every OpenAI-compatible one (groq, together_ai, mistral, deepseek,
 //! fireworks_ai, openrouter, ollama, hosted_vllm), plus the client Azure reuses.
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use http::Uri;
+use http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use routeiq::openai::{
-    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest,
-    EmbeddingRequest,
+    ChatCompletionChunk, ChatCompletionRequest, CompletionRequest, EmbeddingRequest, Usage,
 };
 use routeiq::provider::{CompatibleProvider, ProviderKind};
 use routeiq::router::Deployment;
 use serde::Serialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::http::{
-    StreamEnd, Upstream, merge_defaults, non_empty, resolve_key, secret_header, to_object,
-    translate_events, wants_stream_usage,
+    StreamEnd, Upstream, json_bytes, merge_defaults, non_empty, parse_endpoint, resolve_key,
+    secret_header, to_object, translate_events, wants_stream_usage,
 };
-use super::{ChunkStream, JsonStream};
+use super::{Answer, ChunkStream, JsonStream};
+use crate::client::HttpClient;
 use crate::error::GatewayError;
 
 const OPENAI_API_BASE: &str = "https://api.openai.com/v1";
@@ -88,7 +91,7 @@ pub(super) struct OpenAiCompatibleClient {
     upstream: Upstream,
     /// The endpoint URLs parsed once at start-up (chat, completions, embeddings), so a
     /// request clones a parsed URL instead of parsing a string.
-    parsed: [reqwest::Url; 3],
+    parsed: [Uri; 3],
     headers: HeaderMap,
     model: String,
     defaults: Map<String, Value>,
@@ -98,7 +101,7 @@ pub(super) struct OpenAiCompatibleClient {
 
 impl OpenAiCompatibleClient {
     /// The chat endpoint URL (its host is the deployment's endpoint host).
-    pub(super) fn endpoint(&self) -> &reqwest::Url {
+    pub(super) fn endpoint(&self) -> &Uri {
         &self.parsed[0]
     }
 
@@ -110,22 +113,14 @@ impl OpenAiCompatibleClient {
         headers: HeaderMap,
         stream_usage: bool,
     ) -> Result<Self, GatewayError> {
-        let parse = |op: Operation| {
-            let url = urls.url(op);
-            reqwest::Url::parse(&url).map_err(|e| {
-                GatewayError::NotSupported(format!(
-                    "deployment '{}': api_base gives an invalid URL '{url}': {e}",
-                    d.id
-                ))
-            })
-        };
+        let parse = |op: Operation| parse_endpoint(d, &urls.url(op));
         let parsed = [
             parse(Operation::Chat)?,
             parse(Operation::Completions)?,
             parse(Operation::Embeddings)?,
         ];
         Ok(OpenAiCompatibleClient {
-            upstream: Upstream::new(d.provider.name(), d.params.timeout),
+            upstream: Upstream::new(d.provider.name()),
             parsed,
             headers,
             model: d.upstream_model.clone(),
@@ -134,13 +129,13 @@ impl OpenAiCompatibleClient {
         })
     }
 
-    fn parsed_url(&self, op: Operation) -> reqwest::Url {
+    fn parsed_url(&self, op: Operation) -> &Uri {
         let i = match op {
             Operation::Chat => 0,
             Operation::Completions => 1,
             Operation::Embeddings => 2,
         };
-        self.parsed[i].clone()
+        &self.parsed[i]
     }
 
     #[cfg(test)]
@@ -161,28 +156,50 @@ impl OpenAiCompatibleClient {
         Ok(body)
     }
 
-    fn post(
+    /// `POST`s `body` to the operation's endpoint; the 2xx response's body streams.
+    async fn post(
         &self,
-        http: &reqwest::Client,
+        http: &HttpClient,
         op: Operation,
         body: &Map<String, Value>,
-    ) -> reqwest::RequestBuilder {
-        http.post(self.parsed_url(op))
-            .headers(self.headers.clone())
-            .json(body)
+    ) -> Result<http::Response<hyper::body::Incoming>, GatewayError> {
+        self.upstream
+            .send(http, self.parsed_url(op), &self.headers, json_bytes(body)?)
+            .await
+    }
+
+    /// `POST`s `body` and passes the 2xx answer through as it came, once it is checked to
+    /// be JSON of the operation's shape ([`ChatShape`], [`UsageShape`]); its usage is read
+    /// on the way.
+    async fn post_answer(
+        &self,
+        http: &HttpClient,
+        op: Operation,
+        body: &Map<String, Value>,
+    ) -> Result<Answer, GatewayError> {
+        let resp = self.post(http, op, body).await?;
+        let body = self.upstream.read_body(resp).await?;
+        let usage = match op {
+            Operation::Chat => {
+                serde_json::from_slice::<ChatShape>(&body).map(|a| read_usage(a.usage))
+            }
+            Operation::Completions | Operation::Embeddings => {
+                serde_json::from_slice::<UsageShape>(&body).map(|a| read_usage(a.usage))
+            }
+        }
+        .map_err(|e| self.upstream.bad_response(format!("invalid JSON: {e}")))?;
+        Ok(Answer { body, usage })
     }
 
     pub(super) async fn chat(
         &self,
-        http: &reqwest::Client,
+        http: &HttpClient,
         req: &ChatCompletionRequest,
-    ) -> Result<ChatCompletionResponse, GatewayError> {
+    ) -> Result<Answer, GatewayError> {
         let mut body = self.body(req)?;
         body.remove("stream");
         body.remove("stream_options");
-        self.upstream
-            .send_json(self.post(http, Operation::Chat, &body))
-            .await
+        self.post_answer(http, Operation::Chat, &body).await
     }
 
     /// Streams a chat. Usage is requested upstream (`stream_options.include_usage`) so it can
@@ -190,7 +207,7 @@ impl OpenAiCompatibleClient {
     /// client asked for it itself.
     pub(super) async fn chat_stream(
         &self,
-        http: &reqwest::Client,
+        http: &HttpClient,
         req: &ChatCompletionRequest,
     ) -> Result<ChunkStream, GatewayError> {
         let client_wants_usage = wants_stream_usage(req);
@@ -207,10 +224,7 @@ impl OpenAiCompatibleClient {
                 o.insert("include_usage".into(), Value::Bool(true));
             }
         }
-        let resp = self
-            .upstream
-            .send(self.post(http, Operation::Chat, &body))
-            .await?;
+        let resp = self.post(http, Operation::Chat, &body).await?;
         Ok(openai_chunks(
             self.upstream.clone(),
             self.upstream.sse(resp, StreamEnd::Done),
@@ -220,28 +234,23 @@ impl OpenAiCompatibleClient {
 
     pub(super) async fn completion(
         &self,
-        http: &reqwest::Client,
+        http: &HttpClient,
         req: &CompletionRequest,
-    ) -> Result<Value, GatewayError> {
+    ) -> Result<Answer, GatewayError> {
         let mut body = self.body(req)?;
         body.remove("stream");
         body.remove("stream_options");
-        self.upstream
-            .send_json(self.post(http, Operation::Completions, &body))
-            .await
+        self.post_answer(http, Operation::Completions, &body).await
     }
 
     pub(super) async fn completion_stream(
         &self,
-        http: &reqwest::Client,
+        http: &HttpClient,
         req: &CompletionRequest,
     ) -> Result<JsonStream, GatewayError> {
         let mut body = self.body(req)?;
         body.insert("stream".into(), Value::Bool(true));
-        let resp = self
-            .upstream
-            .send(self.post(http, Operation::Completions, &body))
-            .await?;
+        let resp = self.post(http, Operation::Completions, &body).await?;
         let upstream = self.upstream.clone();
         Ok(translate_events(
             self.upstream.sse(resp, StreamEnd::Done),
@@ -256,14 +265,42 @@ impl OpenAiCompatibleClient {
 
     pub(super) async fn embeddings(
         &self,
-        http: &reqwest::Client,
+        http: &HttpClient,
         req: &EmbeddingRequest,
-    ) -> Result<Value, GatewayError> {
+    ) -> Result<Answer, GatewayError> {
         let body = self.body(req)?;
-        self.upstream
-            .send_json(self.post(http, Operation::Embeddings, &body))
-            .await
+        self.post_answer(http, Operation::Embeddings, &body).await
     }
+}
+
+/// What is checked of an OpenAI-compatible `chat.completion` before it passes through
+/// unchanged: a JSON object with the members OpenAI's SDKs require, and its `usage`. serde
+/// skips every other member without building it, so the check costs one scan of the bytes.
+#[derive(serde::Deserialize)]
+struct ChatShape<'a> {
+    #[serde(rename = "id")]
+    _id: IgnoredAny,
+    #[serde(rename = "created")]
+    _created: IgnoredAny,
+    #[serde(rename = "model")]
+    _model: IgnoredAny,
+    #[serde(rename = "choices")]
+    _choices: Vec<IgnoredAny>,
+    #[serde(default, borrow)]
+    usage: Option<&'a RawValue>,
+}
+
+/// The same for legacy completions and embeddings: any JSON object, and its `usage`.
+#[derive(serde::Deserialize)]
+struct UsageShape<'a> {
+    #[serde(default, borrow)]
+    usage: Option<&'a RawValue>,
+}
+
+/// The token counts of a `usage` member, when they read as such: an unreadable `usage` only
+/// loses this answer's cost accounting, never the answer.
+fn read_usage(raw: Option<&RawValue>) -> Option<Usage> {
+    raw.and_then(|u| serde_json::from_str(u.get()).ok())
 }
 
 /// Parses OpenAI chunk events, swallowing the usage-only chunk unless `forward_usage`.
@@ -292,7 +329,7 @@ macro_rules! delegate_to_openai_client {
                 &self,
                 ctx: &$crate::providers::CallContext<'_>,
                 req: &routeiq::openai::ChatCompletionRequest,
-            ) -> Result<routeiq::openai::ChatCompletionResponse, $crate::error::GatewayError> {
+            ) -> Result<$crate::providers::Answer, $crate::error::GatewayError> {
                 self.client.chat(ctx.http, req).await
             }
 
@@ -308,7 +345,7 @@ macro_rules! delegate_to_openai_client {
                 &self,
                 ctx: &$crate::providers::CallContext<'_>,
                 req: &routeiq::openai::CompletionRequest,
-            ) -> Result<serde_json::Value, $crate::error::GatewayError> {
+            ) -> Result<$crate::providers::Answer, $crate::error::GatewayError> {
                 self.client.completion(ctx.http, req).await
             }
 
@@ -324,7 +361,7 @@ macro_rules! delegate_to_openai_client {
                 &self,
                 ctx: &$crate::providers::CallContext<'_>,
                 req: &routeiq::openai::EmbeddingRequest,
-            ) -> Result<serde_json::Value, $crate::error::GatewayError> {
+            ) -> Result<$crate::providers::Answer, $crate::error::GatewayError> {
                 self.client.embeddings(ctx.http, req).await
             }
         }
@@ -403,7 +440,7 @@ delegate_to_openai_client!(OpenAiProvider);
 
 impl OpenAiProvider {
     /// The chat endpoint URL.
-    pub fn endpoint(&self) -> &reqwest::Url {
+    pub fn endpoint(&self) -> &Uri {
         self.client.endpoint()
     }
 }
@@ -544,7 +581,8 @@ mod tests {
             json!({"model":"my-group","messages":[{"role":"user","content":"hi"}],
             "temperature":0.1,"metadata":{"routing_profile":"eco"}}),
         );
-        let resp = p.chat(&ctx, &req).await.unwrap();
+        let resp: routeiq::openai::ChatCompletionResponse =
+            p.chat(&ctx, &req).await.unwrap().parse().unwrap();
         assert_eq!(resp.choices[0].message.content.as_deref(), Some("hello"));
         let body = seen.body.lock().unwrap().clone().unwrap();
         assert_eq!(body["model"], "gpt-4o-mini");
@@ -656,11 +694,11 @@ mod tests {
     }
 
     fn stream_items(parts: &'static [&'static str]) -> ChunkStream {
-        let up = Upstream::new("openai", None);
+        let up = Upstream::new("openai");
         let bytes = futures::stream::iter(
             parts
                 .iter()
-                .map(|p| Ok::<_, reqwest::Error>(bytes::Bytes::from_static(p.as_bytes())))
+                .map(|p| Ok::<_, std::io::Error>(bytes::Bytes::from_static(p.as_bytes())))
                 .collect::<Vec<_>>(),
         )
         .boxed();
@@ -736,7 +774,7 @@ mod tests {
         };
         let req: EmbeddingRequest =
             serde_json::from_value(json!({"model":"g","input":"hi"})).unwrap();
-        let v = p.embeddings(&ctx, &req).await.unwrap();
+        let v: Value = p.embeddings(&ctx, &req).await.unwrap().parse().unwrap();
         assert_eq!(v["data"][0]["embedding"][0], json!(0.1));
         assert_eq!(
             seen.body.lock().unwrap().clone().unwrap()["model"],
