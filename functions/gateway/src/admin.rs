@@ -11,6 +11,7 @@ use routeiq::router::CircuitState;
 use routeiq::state::StoreHealth;
 use serde_json::json;
 
+use crate::GatewayError;
 use crate::app::{App, ReloadError};
 use crate::auth::authorize_admin;
 
@@ -46,8 +47,18 @@ pub async fn config_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> R
     if let Err(r) = admin_check(&app, &headers) {
         return *r;
     }
-    let env = |name: &str| std::env::var(name).ok();
-    match app.reload_config(&env).await {
+    // Building a gateway loads models and may read S3: the background runtime's work.
+    let reloading = app.clone();
+    let result = crate::periodic::in_background(async move {
+        let env = |name: &str| std::env::var(name).ok();
+        reloading.reload_config(&env).await
+    })
+    .await;
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => return GatewayError::Internal(format!("config reload: {e}")).into_response(),
+    };
+    match result {
         Ok(s) => {
             Json(json!({"status": "reloaded", "reloaded": "config", "summary": s})).into_response()
         }
@@ -61,7 +72,14 @@ pub async fn router_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> R
     if let Err(r) = admin_check(&app, &headers) {
         return *r;
     }
-    match app.reload_router().await {
+    let reloading = app.clone();
+    let result =
+        crate::periodic::in_background(async move { reloading.reload_router().await }).await;
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => return GatewayError::Internal(format!("router reload: {e}")).into_response(),
+    };
+    match result {
         Ok(s) => {
             Json(json!({"status": "reloaded", "reloaded": "router", "summary": s})).into_response()
         }

@@ -14,6 +14,7 @@ use clap::Parser;
 LITELLM_CONFIG_PATH   config file when --config is not given (then /app/config/config.yaml;\n                        \
 with none of them, the embedded quickstart config is served)\n  \
 PORT, HOST            listen address when --port/--host are not given\n  \
+NUM_WORKERS           serving threads when --num_workers is not given (default: CPUs)\n  \
 LITELLM_MASTER_KEY    API key clients must send (general_settings.master_key wins)\n  \
 RUST_LOG              log filter (default: info)\n  \
 JSON_LOGS             'true' for JSON log lines (also litellm_settings.json_logs)\n  \
@@ -38,9 +39,21 @@ pub struct Args {
     #[arg(long, short = 'p', env = "PORT", default_value_t = 4000)]
     pub port: u16,
 
-    /// Accepted for LiteLLM compatibility and ignored: RouteIQ is one multi-threaded process.
-    #[arg(long = "num_workers", hide = true)]
+    /// Serving threads (LiteLLM's worker count): each runs an event loop of its own over the
+    /// shared listening socket, with its own upstream connection pool. Default: the number of
+    /// CPUs.
+    #[arg(long = "num_workers", env = "NUM_WORKERS", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub num_workers: Option<u32>,
+}
+
+impl Args {
+    /// The number of serving threads: `--num_workers`, else the CPUs available.
+    pub fn server_threads(&self) -> usize {
+        self.num_workers.map_or_else(
+            || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            |n| n as usize,
+        )
+    }
 }
 
 /// Where the config comes from, in LiteLLM's precedence order.

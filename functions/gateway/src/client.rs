@@ -49,10 +49,24 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Connector = hyper_rustls::HttpsConnector<ProxyConnector>;
 
-/// The upstream HTTP client (cheap to clone: the pool is shared).
+thread_local! {
+    /// The serving thread this thread is ([`set_worker`]); 0 elsewhere.
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the calling thread as serving thread `worker`: its upstream calls use pool `worker`
+/// of every [`HttpClient`], so a request and its upstream connections stay on one thread
+/// (see [`crate::server::serve`]).
+pub fn set_worker(worker: usize) {
+    WORKER.with(|w| w.set(worker));
+}
+
+/// The upstream HTTP client (cheap to clone: the pools are shared). It keeps one connection
+/// pool per serving thread: a pooled connection is driven by a task on the thread that
+/// opened it, so sharing pools across threads would hand every call to another thread.
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: Client<Connector, Full<Bytes>>,
+    pools: Arc<[Client<Connector, Full<Bytes>>]>,
     proxy: Arc<Matcher>,
     /// Whether the environment names any proxy (skips the per-request lookup when not).
     proxied: bool,
@@ -83,16 +97,25 @@ const PROXY_VARS: [&str; 6] = [
 
 impl HttpClient {
     /// A client whose connections the guard checks for URLs of `trust`; `observer` is told of
-    /// every refusal. Proxies come from the process environment.
+    /// every refusal. Proxies come from the process environment. `threads`: the number of
+    /// serving threads (one pool each).
     pub fn new(
         policy: Arc<OutboundPolicy>,
         trust: Trust,
         observer: Option<BlockObserver>,
+        threads: usize,
     ) -> Result<HttpClient, BuildError> {
         let proxied = PROXY_VARS
             .iter()
             .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()));
-        Self::with_proxy(policy, trust, observer, Matcher::from_env(), proxied)
+        Self::with_proxy(
+            policy,
+            trust,
+            observer,
+            Matcher::from_env(),
+            proxied,
+            threads,
+        )
     }
 
     fn with_proxy(
@@ -101,6 +124,7 @@ impl HttpClient {
         observer: Option<BlockObserver>,
         matcher: Matcher,
         proxied: bool,
+        threads: usize,
     ) -> Result<HttpClient, BuildError> {
         let resolver = GuardedDns(Arc::new(GuardedResolver::new(policy, trust, observer)));
         let mut tcp = HttpConnector::new_with_resolver(resolver);
@@ -118,12 +142,16 @@ impl HttpClient {
                 tcp,
                 proxy: proxy.clone(),
             });
-        let inner = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-            .build(https);
+        let pools = (0..threads.max(1))
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                    .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+                    .build(https.clone())
+            })
+            .collect();
         Ok(HttpClient {
-            inner,
+            pools,
             proxy,
             proxied,
         })
@@ -156,7 +184,8 @@ impl HttpClient {
                 h.insert(PROXY_AUTHORIZATION, auth);
             }
         }
-        self.inner.request(req).await
+        let pool = &self.pools[WORKER.with(std::cell::Cell::get) % self.pools.len()];
+        pool.request(req).await
     }
 }
 
@@ -313,6 +342,7 @@ mod tests {
             None,
             matcher,
             true,
+            1,
         )
         .unwrap()
     }
@@ -451,8 +481,13 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let client =
-            HttpClient::new(Arc::new(OutboundPolicy::default()), Trust::Operator, None).unwrap();
+        let client = HttpClient::new(
+            Arc::new(OutboundPolicy::default()),
+            Trust::Operator,
+            None,
+            1,
+        )
+        .unwrap();
         let mut headers = HeaderMap::new();
         headers.insert("authorization", HeaderValue::from_static("Bearer sk-x"));
         let target: Uri = format!("http://{addr}/v1/chat/completions")

@@ -410,7 +410,7 @@ impl CounterBatcher {
     }
 
     fn start_flusher(self: &Arc<Self>) {
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        let Some(handle) = crate::periodic::background() else {
             // No runtime (a unit test): deltas wait for an explicit flush.
             self.flusher_started.store(false, Ordering::Release);
             return;

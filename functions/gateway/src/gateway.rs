@@ -218,8 +218,13 @@ impl Gateway {
         let observer: BlockObserver = Arc::new(move |b: &OutboundBlocked| {
             metrics.observe_outbound_blocked(b.reason.as_str())
         });
-        let http = crate::client::HttpClient::new(policy, Trust::Operator, Some(observer))
-            .map_err(|e| BuildError::Http(e.to_string()))?;
+        let http = crate::client::HttpClient::new(
+            policy,
+            Trust::Operator,
+            Some(observer),
+            services.settings.server_threads,
+        )
+        .map_err(|e| BuildError::Http(e.to_string()))?;
         let master_key = config
             .general_settings
             .master_key

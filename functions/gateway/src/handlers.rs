@@ -88,15 +88,23 @@ fn decision_headers<T>(headers: &mut HeaderMap, d: &Dispatched<T>, started: Inst
     let overhead = started.elapsed().saturating_sub(d.upstream_time);
     set_header(headers, "x-routeiq-model", &d.deployment.id);
     set_header(headers, "x-routeiq-model-group", &d.model_group);
-    set_header(headers, "x-routeiq-strategy", d.strategy);
-    set_header(
-        headers,
-        "x-routeiq-overhead-ms",
-        &format!("{:.3}", overhead.as_secs_f64() * 1000.0),
+    headers.insert(
+        HeaderName::from_static("x-routeiq-strategy"),
+        HeaderValue::from_static(d.strategy),
     );
-    set_header(headers, "x-routeiq-attempts", &d.attempts.to_string());
+    headers.insert(
+        HeaderName::from_static("x-routeiq-overhead-ms"),
+        crate::ml::millis_header(overhead),
+    );
+    headers.insert(
+        HeaderName::from_static("x-routeiq-attempts"),
+        HeaderValue::from(d.attempts),
+    );
     if d.fallback {
-        set_header(headers, "x-routeiq-fallback", "true");
+        headers.insert(
+            HeaderName::from_static("x-routeiq-fallback"),
+            HeaderValue::from_static("true"),
+        );
     }
     crate::ml::decision_headers(
         headers,

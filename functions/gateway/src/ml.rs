@@ -95,7 +95,7 @@ fn start_hot_reload(ml: &Arc<MlRouting>) {
     let (true, Some(slot)) = (settings.hot_reload, ml.slot()) else {
         return;
     };
-    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+    let Some(handle) = crate::periodic::background() else {
         tracing::warn!("hot_reload is set but no async runtime is running: not polling");
         return;
     };
@@ -204,6 +204,32 @@ fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
     }
 }
 
+/// A duration in milliseconds with three decimals (`1.234`), as a header value, without
+/// going through float formatting (this runs on every response).
+pub fn millis_header(d: Duration) -> HeaderValue {
+    let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    let mut buf = [0u8; 24];
+    let mut i = buf.len();
+    let (mut whole, mut frac) = (micros / 1000, micros % 1000);
+    for _ in 0..3 {
+        i -= 1;
+        buf[i] = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    i -= 1;
+    buf[i] = b'.';
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (whole % 10) as u8;
+        whole /= 10;
+        if whole == 0 {
+            break;
+        }
+    }
+    // Digits and a dot are always a valid header value.
+    HeaderValue::from_bytes(&buf[i..]).unwrap_or(HeaderValue::from_static("0.000"))
+}
+
 /// Decision headers: `x-routeiq-decision-ms` (embedding + routing, every group tried), and
 /// for ML strategies `x-routeiq-predicted-quality` / `x-routeiq-predicted-cost` of the
 /// deployment that answered, the router's version and the decision method.
@@ -213,11 +239,12 @@ pub fn decision_headers(
     deployment: &str,
     routing_time: Duration,
 ) {
-    let embed_ms = decision.map_or(0.0, |d| d.embed_ms);
-    set(
-        headers,
-        "x-routeiq-decision-ms",
-        &format!("{:.3}", routing_time.as_secs_f64() * 1000.0 + embed_ms),
+    let embed = decision
+        .and_then(|d| Duration::try_from_secs_f64(d.embed_ms / 1000.0).ok())
+        .unwrap_or_default();
+    headers.insert(
+        HeaderName::from_static("x-routeiq-decision-ms"),
+        millis_header(routing_time + embed),
     );
     let Some(d) = decision else { return };
     if let Some(c) = d.ranking.iter().find(|c| c.deployment == deployment) {
@@ -328,4 +355,21 @@ async fn explain_inner(gw: Arc<Gateway>, req: Request) -> Result<Response, Gatew
         "decision": selection.decision.as_deref(),
     }))
     .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_header_has_three_decimals() {
+        let h = |d: Duration| millis_header(d).to_str().unwrap().to_string();
+        assert_eq!(h(Duration::ZERO), "0.000");
+        assert_eq!(h(Duration::from_nanos(999)), "0.000");
+        assert_eq!(h(Duration::from_micros(7)), "0.007");
+        assert_eq!(h(Duration::from_micros(1_234)), "1.234");
+        assert_eq!(h(Duration::from_micros(120_050)), "120.050");
+        assert_eq!(h(Duration::from_secs(3600)), "3600000.000");
+        assert_eq!(h(Duration::MAX), "18446744073709551.615");
+    }
 }

@@ -77,9 +77,9 @@ impl RequestCtx {
         f(&mut info);
     }
 
-    /// A copy of what was recorded so far.
-    pub fn snapshot(&self) -> RequestInfo {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// Reads what was recorded so far, in place.
+    pub fn read<R>(&self, f: impl FnOnce(&RequestInfo) -> R) -> R {
+        f(&self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The model group the request resolved to, if it did.
@@ -204,14 +204,24 @@ pub fn trace_id(headers: &HeaderMap) -> String {
     }) {
         return id.to_string();
     }
-    uuid::Uuid::new_v4().simple().to_string()
+    new_trace_id()
+}
+
+/// A fresh 128-bit trace id as 32 hex digits, from the thread's fast generator (trace ids
+/// need to be unique, not secret; a system call per request for them showed in profiles).
+fn new_trace_id() -> String {
+    let mut id = fastrand::u128(..);
+    if id == 0 {
+        id = 1; // W3C: an all-zero trace id is invalid
+    }
+    format!("{id:032x}")
 }
 
 /// Everything needed to log and count a request once it is over.
 struct Finish {
     ctx: RequestCtx,
     route: RouteKind,
-    method: String,
+    method: axum::http::Method,
     trace_id: String,
     started: Instant,
     metrics: Arc<Metrics>,
@@ -222,7 +232,10 @@ struct Finish {
 
 impl Finish {
     fn emit(&self) {
-        let info = self.ctx.snapshot();
+        self.ctx.read(|info| self.emit_info(info));
+    }
+
+    fn emit_info(&self, info: &RequestInfo) {
         let duration = self.started.elapsed();
         let model = info.model_group.as_deref().unwrap_or(NO_MODEL);
         self.metrics.observe_request(&RequestSample {
@@ -312,7 +325,7 @@ pub async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) 
             }
         }
     };
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let span = tracing::info_span!(
         "request",
         trace_id = %trace_id,
@@ -361,16 +374,17 @@ pub async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) 
 
 /// `x-routeiq-affinity` and `x-routeiq-experiment` from what the handler recorded.
 fn set_routing_headers(headers: &mut HeaderMap, ctx: &RequestCtx) {
-    let info = ctx.snapshot();
-    if let Some(a) = info.affinity {
-        headers.insert(
-            crate::experiment::AFFINITY_HEADER,
-            HeaderValue::from_static(a),
-        );
-    }
-    if let Some(v) = info.experiment.as_ref().and_then(|t| t.header_value()) {
-        headers.insert(crate::experiment::EXPERIMENT_HEADER, v);
-    }
+    ctx.read(|info| {
+        if let Some(a) = info.affinity {
+            headers.insert(
+                crate::experiment::AFFINITY_HEADER,
+                HeaderValue::from_static(a),
+            );
+        }
+        if let Some(v) = info.experiment.as_ref().and_then(|t| t.header_value()) {
+            headers.insert(crate::experiment::EXPERIMENT_HEADER, v);
+        }
+    });
 }
 
 fn set_request_id(headers: &mut HeaderMap, trace_id: &str) {

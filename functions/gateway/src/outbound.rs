@@ -452,7 +452,7 @@ mod tests {
         let policy = Arc::new(OutboundPolicy::default());
         let url: http::Uri = format!("http://localhost:{port}/").parse().unwrap();
         let headers = http::HeaderMap::new();
-        let untrusted = HttpClient::new(policy.clone(), Trust::Untrusted, None).unwrap();
+        let untrusted = HttpClient::new(policy.clone(), Trust::Untrusted, None, 1).unwrap();
         let err = untrusted
             .post_json(&url, &headers, bytes::Bytes::from_static(b"{}"))
             .await
@@ -460,7 +460,7 @@ mod tests {
         let blocked = blocked_in(&err).expect("the guard's refusal is in the error chain");
         assert_eq!(blocked.reason, BlockReason::Loopback);
         // The operator client reaches the same local server.
-        let operator = HttpClient::new(policy, Trust::Operator, None).unwrap();
+        let operator = HttpClient::new(policy, Trust::Operator, None, 1).unwrap();
         let ok = operator
             .post_json(&url, &headers, bytes::Bytes::from_static(b"{}"))
             .await

@@ -3,8 +3,39 @@
 //! a config reload that drops the object also ends the task.
 
 use std::future::Future;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
+
+use tokio::runtime::Handle;
+
+static BACKGROUND: OnceLock<Handle> = OnceLock::new();
+
+/// Makes `handle` the runtime that background work runs on: the process's main runtime. The
+/// serving threads' event loops ([`crate::server::serve`]) run requests; polls, flushes and
+/// reloads (which may block on S3 or load models) go here.
+pub fn set_background(handle: Handle) {
+    let _ = BACKGROUND.set(handle);
+}
+
+/// The runtime for background work: the one set at start-up, else the caller's (tests, the
+/// Lambda runtime), else none.
+pub fn background() -> Option<Handle> {
+    BACKGROUND
+        .get()
+        .cloned()
+        .or_else(|| Handle::try_current().ok())
+}
+
+/// Runs `fut` on the background runtime and waits for it (it runs where it would have if the
+/// caller is already there).
+pub async fn in_background<T: Send + 'static>(
+    fut: impl Future<Output = T> + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    match BACKGROUND.get() {
+        Some(handle) => handle.spawn(fut).await,
+        None => Ok(fut.await),
+    }
+}
 
 /// Spawns on `handle` a task that calls `tick(target)` every `every` (first after one
 /// interval; late ticks are delayed, not bunched) until `target` is dropped or `tick`

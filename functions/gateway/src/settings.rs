@@ -56,6 +56,9 @@ pub struct RuntimeSettings {
     /// `ROUTEIQ_ROUTING_PROFILE`, `LLMROUTER_ENFORCE_SIGNED_MODELS`,
     /// `LLMROUTER_MODEL_PUBLIC_KEYS`, `ROUTEIQ_MODEL_DIR`).
     pub ml: MlEnv,
+    /// Serving threads (`--num_workers` / `NUM_WORKERS`; set by the server at start-up): the
+    /// upstream client keeps one connection pool per thread.
+    pub server_threads: usize,
 }
 
 impl Default for RuntimeSettings {
@@ -69,6 +72,7 @@ impl Default for RuntimeSettings {
             outbound: OutboundPolicy::default(),
             lambda: false,
             ml: MlEnv::default(),
+            server_threads: 1,
         }
     }
 }
@@ -246,6 +250,7 @@ impl RuntimeSettings {
             outbound,
             lambda,
             ml,
+            server_threads: 1,
         })
     }
 }

@@ -102,6 +102,7 @@ pub fn run(args: &Args) -> Result<(), StartupError> {
         .enable_all()
         .build()
         .map_err(StartupError::Runtime)?;
+    crate::periodic::set_background(runtime.handle().clone());
     let env = |name: &str| std::env::var(name).ok();
     runtime.block_on(serve(args, &env))
 }
@@ -142,10 +143,10 @@ async fn serve(
     for w in &loaded.warnings {
         tracing::warn!(path = %w.path, "{}", w.message);
     }
-    if args.num_workers.is_some() {
-        tracing::warn!("--num_workers is ignored: RouteIQ serves from one multi-threaded process");
+    let mut settings = RuntimeSettings::from_env(env)?;
+    if !settings.lambda {
+        settings.server_threads = args.server_threads();
     }
-    let settings = RuntimeSettings::from_env(env)?;
     let services = services_from_env(settings, env).await;
     let gateway = Gateway::build(&loaded.config, env, services)?;
     if gateway.master_key.is_none() {
@@ -183,7 +184,8 @@ async fn serve(
     let app = App::new(gateway, source.clone(), telemetry.exporting());
     spawn_config_sync(&app, &source, env).await;
     let router = server::app(app.clone());
-    let result = server::serve(router, app, addr, drain_timeout)
+    let threads = app.gateway().settings().server_threads;
+    let result = server::serve(router, app, addr, drain_timeout, threads)
         .await
         .map_err(|source| StartupError::Serve { addr, source });
     // Flush buffered spans; the exporter sends through this runtime, so block elsewhere.

@@ -17,7 +17,9 @@
 //! half-open successes in `cb_succ:{id}:{version}` (keyed by the half-open entry's version,
 //! so each half-open period starts from zero).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::state::{Clock, PutCondition, StateStore, Versioned};
@@ -126,6 +128,13 @@ pub struct CircuitBreakers {
     settings: CircuitBreakerSettings,
     state: Arc<dyn StateStore>,
     clock: Arc<dyn Clock>,
+    /// Deployments whose circuit this process last found open or half-open when admitting a
+    /// request (or opened itself). Every call is admitted before it is made, so only these
+    /// can have a success close a circuit: [`CircuitBreakers::on_success`] reads the store
+    /// for them alone, and costs nothing for calls to healthy deployments.
+    watched: Mutex<HashSet<String>>,
+    /// Whether `watched` is non-empty (read without the lock on every call).
+    watching: AtomicBool,
 }
 
 fn state_key(id: &str) -> String {
@@ -143,7 +152,39 @@ impl CircuitBreakers {
             settings,
             state,
             clock,
+            watched: Mutex::new(HashSet::new()),
+            watching: AtomicBool::new(false),
         }
+    }
+
+    fn watch(&self, id: &str, on: bool) {
+        if !on && !self.watching.load(Ordering::Acquire) {
+            return;
+        }
+        let mut w = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        if on {
+            if !w.contains(id) {
+                w.insert(id.to_string());
+            }
+        } else {
+            w.remove(id);
+        }
+        self.watching.store(!w.is_empty(), Ordering::Release);
+    }
+
+    fn watched(&self, id: &str) -> bool {
+        self.watching.load(Ordering::Acquire)
+            && self
+                .watched
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(id)
+    }
+
+    /// The store keys of the circuits of `ids`, for [`CircuitBreakers::admit_stored`] (so a
+    /// caller can read them in the same batch as other routing state).
+    pub fn keys(&self, ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|id| state_key(id)).collect()
     }
 
     /// The settings in force.
@@ -162,18 +203,27 @@ impl CircuitBreakers {
         if !self.settings.enabled() {
             return vec![Admission::Allowed; ids.len()];
         }
-        let keys: Vec<String> = ids.iter().map(|id| state_key(id)).collect();
-        let stored = match self.state.get_many(&keys).await {
-            Ok(v) => v,
+        let keys = self.keys(ids);
+        match self.state.get_many(&keys).await {
+            Ok(stored) => self.admit_stored(ids, &stored).await,
             Err(e) => {
                 tracing::warn!(backend = self.state.backend(), error = %e, "circuit breaker lookup failed");
-                return vec![Admission::Allowed; ids.len()];
+                vec![Admission::Allowed; ids.len()]
             }
-        };
+        }
+    }
+
+    /// [`CircuitBreakers::admit`] on circuits already read: `stored[i]` is the store's entry
+    /// at `keys(ids)[i]`.
+    pub async fn admit_stored(&self, ids: &[&str], stored: &[Option<Versioned>]) -> Vec<Admission> {
+        if !self.settings.enabled() {
+            return vec![Admission::Allowed; ids.len()];
+        }
         let now = self.clock.now_ms();
         let mut out = Vec::with_capacity(ids.len());
-        for ((id, key), v) in ids.iter().zip(&keys).zip(&stored) {
+        for (id, v) in ids.iter().zip(stored) {
             let (s, version) = parse(v.as_ref());
+            self.watch(id, s != Stored::Closed);
             let admission = match s {
                 Stored::Closed | Stored::HalfOpen => Admission::Allowed,
                 Stored::Open { opened_at_ms } => {
@@ -184,7 +234,11 @@ impl CircuitBreakers {
                         }
                     } else {
                         let cond = version.map_or(PutCondition::IfAbsent, PutCondition::IfVersion);
-                        match self.state.put(key, "half_open".into(), None, cond).await {
+                        match self
+                            .state
+                            .put(&state_key(id), "half_open".into(), None, cond)
+                            .await
+                        {
                             Ok(true) => {
                                 tracing::info!(deployment = %id, "circuit half-open: letting trial requests through");
                             }
@@ -250,9 +304,11 @@ impl CircuitBreakers {
         }
     }
 
-    /// Reports a successful call to deployment `id`. Returns the transition it caused.
+    /// Reports a successful call to deployment `id` (admitted by this process). Returns the
+    /// transition it caused. Only a circuit this process last admitted as half-open (or
+    /// saw open) can close, so for every other deployment this reads nothing.
     pub async fn on_success(&self, id: &str) -> Option<Transition> {
-        if !self.settings.enabled() {
+        if !self.settings.enabled() || !self.watched(id) {
             return None;
         }
         let (stored, version) = self.read(id).await?;
@@ -275,6 +331,7 @@ impl CircuitBreakers {
         if !self.write(id, "closed".into(), Some(version)).await {
             return None;
         }
+        self.watch(id, false);
         tracing::info!(deployment = %id, successes = n, "circuit closed");
         Some(Transition {
             from: CircuitState::HalfOpen,
@@ -296,6 +353,7 @@ impl CircuitBreakers {
                 if !self.write(id, format!("open:{now}"), version).await {
                     return None;
                 }
+                self.watch(id, true);
                 tracing::warn!(deployment = %id, "circuit re-opened: trial request failed");
                 Some(Transition {
                     from: CircuitState::HalfOpen,
@@ -318,6 +376,7 @@ impl CircuitBreakers {
                 if !self.write(id, format!("open:{now}"), version).await {
                     return None;
                 }
+                self.watch(id, true);
                 tracing::warn!(
                     deployment = %id,
                     failures = n,
@@ -478,7 +537,77 @@ mod tests {
         clock.advance(Duration::from_secs(30));
         assert!(admitted(&one, "a"));
         block_on(one.on_success("a"));
+        // Each process reports successes of calls it admitted itself.
+        assert!(admitted(&two, "a"));
         assert!(block_on(two.on_success("a")).is_some());
         assert_eq!(state(&one, "a"), CircuitState::Closed);
+    }
+
+    /// A store that counts reads.
+    struct CountingStore {
+        inner: InMemoryStateStore,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl StateStore for CountingStore {
+        fn backend(&self) -> &'static str {
+            "counting"
+        }
+        async fn incr(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64, crate::Error> {
+            self.inner.incr(key, delta, ttl).await
+        }
+        async fn get_counters(&self, keys: &[String]) -> Result<Vec<i64>, crate::Error> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.get_counters(keys).await
+        }
+        async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Versioned>>, crate::Error> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.get_many(keys).await
+        }
+        async fn put(
+            &self,
+            key: &str,
+            value: String,
+            ttl: Option<Duration>,
+            cond: PutCondition,
+        ) -> Result<bool, crate::Error> {
+            self.inner.put(key, value, ttl, cond).await
+        }
+        async fn delete(&self, key: &str) -> Result<(), crate::Error> {
+            self.inner.delete(key).await
+        }
+    }
+
+    #[test]
+    fn successes_of_healthy_deployments_read_nothing() {
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let store = Arc::new(CountingStore {
+            inner: InMemoryStateStore::new(clock.clone()),
+            reads: Default::default(),
+        });
+        let cb = CircuitBreakers::new(settings(), store.clone(), clock.clone());
+        let reads = || store.reads.load(Ordering::SeqCst);
+        assert!(admitted(&cb, "a"));
+        let before = reads();
+        for _ in 0..10 {
+            assert_eq!(block_on(cb.on_success("a")), None);
+        }
+        assert_eq!(reads(), before, "a closed circuit's successes need no read");
+        // Once this process has seen the circuit open, its successes are read and counted.
+        for _ in 0..3 {
+            block_on(cb.on_failure("a"));
+        }
+        clock.advance(Duration::from_secs(30));
+        assert!(admitted(&cb, "a"));
+        let before = reads();
+        assert_eq!(block_on(cb.on_success("a")), None);
+        assert!(reads() > before);
+        assert!(block_on(cb.on_success("a")).is_some());
+        // Closed again: back to no reads.
+        assert!(admitted(&cb, "a"));
+        let before = reads();
+        block_on(cb.on_success("a"));
+        assert_eq!(reads(), before);
     }
 }

@@ -311,9 +311,8 @@ impl Router {
             _ => None,
         };
         let (available, pin) = self
-            .filter_cooldowns(group, supported, pin_key.as_deref())
+            .filter_health(group, supported, pin_key.as_deref())
             .await?;
-        let available = self.filter_circuits(group, available).await?;
         let mut candidates: Vec<Candidate<'_>> =
             available.iter().map(|d| Candidate::new(d)).collect();
         self.fill_stats(&mut candidates).await;
@@ -397,28 +396,35 @@ impl Router {
         outcome
     }
 
-    /// Drops deployments that are cooling down. The conversation pin at `pin_key` is read in
-    /// the same batch (one round trip) and returned.
-    async fn filter_cooldowns<'a>(
+    /// Drops deployments that are cooling down, then those whose circuit is open. Cooldowns,
+    /// circuits and the conversation pin at `pin_key` are read in one batch (one round trip to
+    /// a shared backend); the pin is returned. A failing store routes on without them.
+    async fn filter_health<'a>(
         &self,
         group: &str,
         deployments: Vec<&'a Arc<Deployment>>,
         pin_key: Option<&str>,
     ) -> Result<(Vec<&'a Arc<Deployment>>, Option<crate::state::Versioned>), Error> {
-        let mut keys: Vec<String> = if self.settings.disable_cooldowns {
-            Vec::new()
-        } else {
-            deployments.iter().map(|d| cooldown_key(&d.id)).collect()
-        };
-        if keys.is_empty() && pin_key.is_none() {
-            return Ok((deployments, None));
+        let cooldowns = !self.settings.disable_cooldowns;
+        let circuits = self.circuits.settings().enabled();
+        let ids: Vec<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
+        let mut keys: Vec<String> = Vec::new();
+        if cooldowns {
+            keys.extend(ids.iter().map(|id| cooldown_key(id)));
+        }
+        if circuits {
+            keys.extend(self.circuits.keys(&ids));
         }
         keys.extend(pin_key.map(str::to_string));
+        if keys.is_empty() {
+            return Ok((deployments, None));
+        }
         let mut fetched = match self.state.get_many(&keys).await {
             Ok(v) => v,
             Err(e) => {
-                // The state backend is down: route on without cooldown or affinity information.
-                tracing::warn!(backend = self.state.backend(), error = %e, "cooldown lookup failed");
+                // The state backend is down: route on without cooldown, circuit or affinity
+                // information.
+                tracing::warn!(backend = self.state.backend(), error = %e, "routing state lookup failed");
                 return Ok((deployments, None));
             }
         };
@@ -427,48 +433,58 @@ impl Router {
         } else {
             None
         };
-        if self.settings.disable_cooldowns {
-            return Ok((deployments, pin));
-        }
-        let cooling = fetched;
-        let healthy: Vec<&Arc<Deployment>> = deployments
-            .iter()
-            .zip(&cooling)
-            .filter(|(_, c)| c.is_none())
-            .map(|(d, _)| *d)
-            .collect();
-        if healthy.is_empty() {
-            let until = cooling
+        let circuit_states = if circuits {
+            fetched.split_off(fetched.len().saturating_sub(ids.len()))
+        } else {
+            Vec::new()
+        };
+        let mut healthy: Vec<(&'a Arc<Deployment>, Option<crate::state::Versioned>)> =
+            Vec::with_capacity(deployments.len());
+        if cooldowns {
+            let mut until: Option<u64> = None;
+            for ((d, cooling), circuit) in deployments
                 .iter()
-                .flatten()
-                .filter_map(|v| v.value.parse::<u64>().ok())
-                .min();
-            let now = self.clock.now_ms();
-            return Err(Error::NoDeploymentAvailable {
-                group: group.to_string(),
-                reason: format!(
-                    "all {} deployment(s) are cooling down after failures",
-                    deployments.len()
-                ),
-                retry_after_ms: until.map(|t| t.saturating_sub(now).max(1)),
-            });
+                .zip(&fetched)
+                .zip(circuit_states.into_iter().chain(std::iter::repeat(None)))
+            {
+                match cooling {
+                    None => healthy.push((*d, circuit)),
+                    Some(v) => {
+                        if let Ok(t) = v.value.parse::<u64>() {
+                            until = Some(until.map_or(t, |u| u.min(t)));
+                        }
+                    }
+                }
+            }
+            if healthy.is_empty() {
+                let now = self.clock.now_ms();
+                return Err(Error::NoDeploymentAvailable {
+                    group: group.to_string(),
+                    reason: format!(
+                        "all {} deployment(s) are cooling down after failures",
+                        deployments.len()
+                    ),
+                    retry_after_ms: until.map(|t| t.saturating_sub(now).max(1)),
+                });
+            }
+        } else {
+            healthy.extend(
+                deployments
+                    .iter()
+                    .copied()
+                    .zip(circuit_states.into_iter().chain(std::iter::repeat(None))),
+            );
         }
-        Ok((healthy, pin))
-    }
-
-    async fn filter_circuits<'a>(
-        &self,
-        group: &str,
-        deployments: Vec<&'a Arc<Deployment>>,
-    ) -> Result<Vec<&'a Arc<Deployment>>, Error> {
-        if !self.circuits.settings().enabled() {
-            return Ok(deployments);
+        if !circuits {
+            return Ok((healthy.into_iter().map(|(d, _)| d).collect(), pin));
         }
-        let ids: Vec<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
-        let admissions = self.circuits.admit(&ids).await;
+        let ids: Vec<&str> = healthy.iter().map(|(d, _)| d.id.as_str()).collect();
+        let stored: Vec<Option<crate::state::Versioned>> =
+            healthy.iter().map(|(_, c)| c.clone()).collect();
+        let admissions = self.circuits.admit_stored(&ids, &stored).await;
         let mut retry_after_ms: Option<u64> = None;
-        let mut closed = Vec::with_capacity(deployments.len());
-        for (d, a) in deployments.iter().zip(admissions) {
+        let mut closed = Vec::with_capacity(healthy.len());
+        for ((d, _), a) in healthy.iter().zip(admissions) {
             match a {
                 Admission::Allowed => closed.push(*d),
                 Admission::Rejected { retry_after_ms: ms } => {
@@ -479,11 +495,11 @@ impl Router {
         if closed.is_empty() {
             return Err(Error::CircuitOpen {
                 group: group.to_string(),
-                deployments: deployments.len(),
+                deployments: healthy.len(),
                 retry_after_ms,
             });
         }
-        Ok(closed)
+        Ok((closed, pin))
     }
 
     async fn fill_stats(&self, candidates: &mut [Candidate<'_>]) {

@@ -724,6 +724,7 @@ pub(super) mod test_support {
             std::sync::Arc::new(crate::outbound::OutboundPolicy::default()),
             crate::outbound::Trust::Operator,
             None,
+            1,
         )
         .expect("client")
     }
