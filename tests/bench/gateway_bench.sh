@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Gateway overhead benchmark: drives the mock upstream directly, then through routeiq-gateway,
-# with oha at concurrency 1 and 64, and prints throughput, p50/p99 and the latency the gateway
-# adds.
+# Gateway overhead benchmark: drives the mock upstream directly, through a bare hyper proxy
+# (the floor: the same HTTP stack doing nothing else) and through routeiq-gateway, with oha at
+# concurrency 1 and 64, and prints throughput, p50/p99 and the latency each hop adds. The
+# three targets take turns for ROUNDS rounds and the medians are reported, so that a noisy
+# machine moves all of them alike.
 #
 # usage: tests/bench/gateway_bench.sh [--direct-only] [--skip-build] [--keep]
 #
@@ -11,7 +13,8 @@
 #
 # Environment:
 #   CARGO_TARGET_DIR   cargo's target dir (default: <workspace>/target)
-#   N_C1, N_C64        requests at concurrency 1 / 64 (default 2000 / 20000)
+#   N_C1, N_C64        requests at concurrency 1 / 64 per round (default 2000 / 20000)
+#   ROUNDS             rounds (default 3)
 #   WARMUP             warm-up requests per target (default 500)
 #   LATENCY_MS         fixed latency of the mock upstream (default 0)
 #   DEPLOYMENTS        deployments in the `bench` model group (default 1)
@@ -28,6 +31,7 @@ BIN="$CARGO_TARGET_DIR/release"
 N_C1="${N_C1:-2000}"
 N_C64="${N_C64:-20000}"
 WARMUP="${WARMUP:-500}"
+ROUNDS="${ROUNDS:-3}"
 LATENCY_MS="${LATENCY_MS:-0}"
 DEPLOYMENTS="${DEPLOYMENTS:-1}"
 GATEWAY_RUST_LOG="${GATEWAY_RUST_LOG:-warn}"
@@ -71,7 +75,7 @@ trap 'exit 130' INT TERM
 
 # ---- build ---------------------------------------------------------------------------------
 if [[ $SKIP_BUILD == 0 ]]; then
-  pkgs=(-p routeiq-testkit)
+  pkgs=(-p routeiq-testkit)  # mock-upstream and bare-proxy
   [[ $DIRECT_ONLY == 1 ]] || pkgs+=(-p routeiq-gateway)
   log "building release binaries (${pkgs[*]}) into $CARGO_TARGET_DIR"
   (cd "$ROOT" && cargo build --release "${pkgs[@]}") || die "cargo build failed"
@@ -79,6 +83,7 @@ fi
 [[ -x "$BIN/mock-upstream" ]] || die "$BIN/mock-upstream not found (build it, or drop --skip-build)"
 if [[ $DIRECT_ONLY == 0 ]]; then
   [[ -x "$BIN/routeiq-gateway" ]] || die "$BIN/routeiq-gateway not found (or use --direct-only)"
+  [[ -x "$BIN/bare-proxy" ]] || die "$BIN/bare-proxy not found (build routeiq-testkit)"
 fi
 
 # ---- load generator ------------------------------------------------------------------------
@@ -227,53 +232,89 @@ assert "mock answer from" in text, body
 PY
 fi
 
+# ---- bare proxy (the floor) ----------------------------------------------------------------
+if [[ $DIRECT_ONLY == 0 ]]; then
+  BARE_PORT="$(free_port)"
+  "$BIN/bare-proxy" --port "$BARE_PORT" --upstream "$DIRECT_URL" >"$WORK/bare.log" 2>&1 &
+  BARE_PID=$!
+  PIDS+=("$BARE_PID")
+  # The bare proxy forwards any path; /health reaches the mock's health check by POST, so
+  # wait for its port with a POST of the benchmark body instead.
+  for ((i = 0; i < 250; i++)); do
+    python3 - "http://127.0.0.1:$BARE_PORT/" "$WORK/body.json" <<'PY' 2>/dev/null && break
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1], data=open(sys.argv[2], "rb").read(),
+                             headers={"content-type": "application/json"})
+urllib.request.urlopen(req, timeout=1).read()
+PY
+    kill -0 "$BARE_PID" 2>/dev/null || { cat "$WORK/bare.log" >&2; die "bare-proxy died"; }
+    sleep 0.02
+  done
+  log "bare-proxy on 127.0.0.1:$BARE_PORT"
+  BARE_URL="http://127.0.0.1:$BARE_PORT/"
+fi
+
 # ---- runs ----------------------------------------------------------------------------------
 log "warm-up ($WARMUP requests per target)"
 load warmup-direct "$DIRECT_URL" 8 "$WARMUP" 2>/dev/null
-[[ $DIRECT_ONLY == 1 ]] || load warmup-gateway "$GW_URL" 8 "$WARMUP" 2>/dev/null
+if [[ $DIRECT_ONLY == 0 ]]; then
+  load warmup-bare "$BARE_URL" 8 "$WARMUP" 2>/dev/null
+  load warmup-gateway "$GW_URL" 8 "$WARMUP" 2>/dev/null
+fi
 
-for c in 1 64; do
-  n=$N_C1
-  [[ $c == 64 ]] && n=$N_C64
-  load "direct-c$c" "$DIRECT_URL" "$c" "$n"
-  [[ $DIRECT_ONLY == 1 ]] || load "gateway-c$c" "$GW_URL" "$c" "$n"
+for ((round = 1; round <= ROUNDS; round++)); do
+  log "round $round of $ROUNDS"
+  for c in 1 64; do
+    n=$N_C1
+    [[ $c == 64 ]] && n=$N_C64
+    load "direct-c$c-r$round" "$DIRECT_URL" "$c" "$n"
+    if [[ $DIRECT_ONLY == 0 ]]; then
+      load "bare-c$c-r$round" "$BARE_URL" "$c" "$n"
+      load "gateway-c$c-r$round" "$GW_URL" "$c" "$n"
+    fi
+  done
 done
 
 # ---- report --------------------------------------------------------------------------------
-python3 - "$WORK" "$DIRECT_ONLY" "$TOOL" "$N_C1" "$N_C64" "$LATENCY_MS" "$(nproc)" <<'PY'
-import json, os, sys
-work, direct_only, tool, n1, n64, latency, cpus = sys.argv[1:8]
-direct_only = direct_only == "1"
-def get(name):
-    p = os.path.join(work, name + ".json")
-    return json.load(open(p)) if os.path.exists(p) else None
+python3 - "$WORK" "$DIRECT_ONLY" "$TOOL" "$N_C1" "$N_C64" "$LATENCY_MS" "$(nproc)" "$ROUNDS" <<'PY'
+import json, os, statistics, sys
+work, direct_only, tool, n1, n64, latency, cpus, rounds = sys.argv[1:9]
+direct_only, rounds = direct_only == "1", int(rounds)
+def runs(target, c):
+    out = []
+    for r in range(1, rounds + 1):
+        p = os.path.join(work, f"{target}-c{c}-r{r}.json")
+        if os.path.exists(p):
+            out.append(json.load(open(p)))
+    return out
+def med(target, c, key):
+    return statistics.median(r[key] for r in runs(target, c))
 ms = lambda s: s * 1e3
+targets = ["direct"] if direct_only else ["direct", "bare", "gateway"]
 print()
-print(f"RouteIQ gateway benchmark ({tool}; c=1: {n1} requests, c=64: {n64}; "
-      f"mock latency {latency} ms; {cpus} CPUs shared by load generator, gateway and mock)")
+print(f"RouteIQ gateway benchmark ({tool}; {rounds} rounds, medians; per round c=1: {n1} "
+      f"requests, c=64: {n64}; mock latency {latency} ms; {cpus} CPUs shared by load generator, "
+      f"gateway and mock; bare = hyper proxy doing nothing else)")
 print()
-print(f"{'target':<10}{'conc':>6}{'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'200s':>14}")
+print(f"{'target':<10}{'conc':>6}{'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
 for c in (1, 64):
-    for target in ("direct", "gateway"):
-        r = get(f"{target}-c{c}")
-        if r is None:
-            continue
-        print(f"{target:<10}{c:>6}{r['rps']:>12.0f}{ms(r['p50']):>10.3f}{ms(r['p99']):>10.3f}"
-              f"{str(r['ok']) + '/' + str(r['total']):>14}")
+    for t in targets:
+        print(f"{t:<10}{c:>6}{med(t, c, 'rps'):>12.0f}{ms(med(t, c, 'p50')):>10.3f}"
+              f"{ms(med(t, c, 'p99')):>10.3f}")
+bad = [f"{t}-c{c}" for t in targets for c in (1, 64) if any(r["ok"] != r["total"] for r in runs(t, c))]
 if direct_only:
     print("\n(direct only: the gateway was not run)")
-    sys.exit(0)
-print()
-print(f"{'added by the gateway':<24}{'conc':>6}{'p50 ms':>10}{'p99 ms':>10}")
-for c in (1, 64):
-    d, g = get(f"direct-c{c}"), get(f"gateway-c{c}")
-    print(f"{'':<24}{c:>6}{ms(g['p50'] - d['p50']):>10.3f}{ms(g['p99'] - d['p99']):>10.3f}")
-d, g = get("direct-c64"), get("gateway-c64")
-print()
-print(f"throughput gateway/direct at c=64: {g['rps'] / d['rps']:.2f} "
-      f"({g['rps']:.0f} vs {d['rps']:.0f} req/s)")
-bad = [n for n in ("direct-c1", "gateway-c1", "direct-c64", "gateway-c64")
-       if (r := get(n)) and r["ok"] != r["total"]]
+else:
+    print()
+    print(f"{'added over direct':<24}{'conc':>6}{'p50 ms':>10}{'p99 ms':>10}")
+    for t in ("bare", "gateway"):
+        for c in (1, 64):
+            print(f"{t:<24}{c:>6}{ms(med(t, c, 'p50') - med('direct', c, 'p50')):>10.3f}"
+                  f"{ms(med(t, c, 'p99') - med('direct', c, 'p99')):>10.3f}")
+    print()
+    for t in ("bare", "gateway"):
+        print(f"throughput {t}/direct at c=64: {med(t, 64, 'rps') / med('direct', 64, 'rps'):.2f} "
+              f"({med(t, 64, 'rps'):.0f} vs {med('direct', 64, 'rps'):.0f} req/s)")
 if bad:
     print(f"WARNING: non-200 answers in {', '.join(bad)}: numbers are not comparable")
     sys.exit(1)

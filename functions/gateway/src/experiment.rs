@@ -96,11 +96,13 @@ impl RequestKeys {
         user: Option<&str>,
     ) -> Result<RequestKeys, GatewayError> {
         if self.conversation.is_none() {
-            for field in ["conversation_id", "session_id"] {
-                let path = format!("metadata.{field}");
+            for (field, path) in [
+                ("conversation_id", "metadata.conversation_id"),
+                ("session_id", "metadata.session_id"),
+            ] {
                 let value = match metadata.and_then(|m| m.get(field)) {
                     None | Some(Value::Null) => continue,
-                    Some(Value::String(s)) => checked(s, &path)?,
+                    Some(Value::String(s)) => checked(s, path)?,
                     Some(Value::Number(n)) => Some(n.to_string()),
                     Some(_) => {
                         return Err(GatewayError::invalid_param("must be a string", path));

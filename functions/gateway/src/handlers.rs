@@ -129,6 +129,8 @@ fn answer_response(ctx: &RequestCtx, mut d: Dispatched<Answer>, started: Instant
     }
     ctx.cost(cost);
     let mut resp = Response::new(Body::from(std::mem::take(&mut d.output.body)));
+    // Room for every header the gateway and the middleware set, so the map never regrows.
+    *resp.headers_mut() = HeaderMap::with_capacity(16);
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

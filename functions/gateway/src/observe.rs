@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -192,11 +192,13 @@ pub fn traceparent_trace_id(value: &str) -> Option<String> {
 /// The request's trace id: `traceparent`, else a safe `x-request-id` (1–128 characters of
 /// `[A-Za-z0-9._:-]`), else a new random 32-hex id.
 pub fn trace_id(headers: &HeaderMap) -> String {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(id) = get("traceparent").and_then(traceparent_trace_id) {
+    static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+    static REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+    let get = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(id) = get(&TRACEPARENT).and_then(traceparent_trace_id) {
         return id;
     }
-    if let Some(id) = get(REQUEST_ID_HEADER).map(str::trim).filter(|v| {
+    if let Some(id) = get(&REQUEST_ID).map(str::trim).filter(|v| {
         !v.is_empty()
             && v.len() <= 128
             && v.bytes()
@@ -214,7 +216,11 @@ fn new_trace_id() -> String {
     if id == 0 {
         id = 1; // W3C: an all-zero trace id is invalid
     }
-    format!("{id:032x}")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    (0..32)
+        .rev()
+        .map(|i| char::from(HEX[((id >> (4 * i)) & 0xf) as usize]))
+        .collect()
 }
 
 /// Everything needed to log and count a request once it is over.
@@ -388,8 +394,9 @@ fn set_routing_headers(headers: &mut HeaderMap, ctx: &RequestCtx) {
 }
 
 fn set_request_id(headers: &mut HeaderMap, trace_id: &str) {
+    static REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
     if let Ok(v) = HeaderValue::from_str(trace_id) {
-        headers.insert(REQUEST_ID_HEADER, v);
+        headers.insert(REQUEST_ID.clone(), v);
     }
 }
 

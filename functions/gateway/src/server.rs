@@ -140,6 +140,18 @@ fn serve_thread(
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        // Every request arms a deadline (its timeout). Tokio's timer wakes its driver (an
+        // eventfd write plus an extra epoll round) whenever a new timer is due before the
+        // driver's next planned wake-up, which with no earlier timer is every request. A timer
+        // that is never more than a second away makes request deadlines (seconds to minutes)
+        // register silently.
+        tokio::spawn(async {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+            }
+        });
         let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
             // Responses and SSE events go out as they are written.
             if let Err(e) = tcp.set_nodelay(true) {

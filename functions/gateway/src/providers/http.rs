@@ -569,10 +569,15 @@ pub(super) fn parse_endpoint(d: &Deployment, url: &str) -> Result<Uri, GatewayEr
 /// has win, and LiteLLM's own settings (`drop_params`, `tags`...) are never sent.
 pub(super) fn merge_defaults(body: &mut Map<String, Value>, defaults: &Map<String, Value>) {
     for (key, value) in defaults {
-        if !LITELLM_ONLY_PARAMS.contains(&key.as_str()) && !body.contains_key(key) {
+        if !is_litellm_only(key) && !body.contains_key(key) {
             body.insert(key.clone(), value.clone());
         }
     }
+}
+
+/// Whether a `litellm_params` key configures the gateway rather than the upstream request.
+pub(super) fn is_litellm_only(key: &str) -> bool {
+    LITELLM_ONLY_PARAMS.contains(&key)
 }
 
 /// A non-empty value.

@@ -14,8 +14,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::http::{
-    StreamEnd, Upstream, json_bytes, merge_defaults, non_empty, parse_endpoint, resolve_key,
-    secret_header, to_object, translate_events, wants_stream_usage,
+    StreamEnd, Upstream, is_litellm_only, json_bytes, merge_defaults, non_empty, parse_endpoint,
+    resolve_key, secret_header, to_object, translate_events, wants_stream_usage,
 };
 use super::{Answer, ChunkStream, JsonStream};
 use crate::client::HttpClient;
@@ -124,7 +124,13 @@ impl OpenAiCompatibleClient {
             parsed,
             headers,
             model: d.upstream_model.clone(),
-            defaults: d.params.extra.clone(),
+            defaults: d
+                .params
+                .extra
+                .iter()
+                .filter(|(k, _)| !is_litellm_only(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             stream_usage,
         })
     }
@@ -161,7 +167,7 @@ impl OpenAiCompatibleClient {
         &self,
         http: &HttpClient,
         op: Operation,
-        body: &Map<String, Value>,
+        body: &impl Serialize,
     ) -> Result<http::Response<hyper::body::Incoming>, GatewayError> {
         self.upstream
             .send(http, self.parsed_url(op), &self.headers, json_bytes(body)?)
@@ -175,7 +181,7 @@ impl OpenAiCompatibleClient {
         &self,
         http: &HttpClient,
         op: Operation,
-        body: &Map<String, Value>,
+        body: &impl Serialize,
     ) -> Result<Answer, GatewayError> {
         let resp = self.post(http, op, body).await?;
         let body = self.upstream.read_body(resp).await?;
@@ -196,9 +202,11 @@ impl OpenAiCompatibleClient {
         http: &HttpClient,
         req: &ChatCompletionRequest,
     ) -> Result<Answer, GatewayError> {
-        let mut body = self.body(req)?;
-        body.remove("stream");
-        body.remove("stream_options");
+        let body = UpstreamChat {
+            req,
+            model: &self.model,
+            defaults: &self.defaults,
+        };
         self.post_answer(http, Operation::Chat, &body).await
     }
 
@@ -270,6 +278,89 @@ impl OpenAiCompatibleClient {
     ) -> Result<Answer, GatewayError> {
         let body = self.body(req)?;
         self.post_answer(http, Operation::Embeddings, &body).await
+    }
+}
+
+/// A non-streamed chat request as its upstream body, written straight from the parsed
+/// request: the upstream model name, no `stream`/`stream_options`, no `metadata`, and the
+/// deployment's extra params where the request does not set them (what [`merge_defaults`]
+/// does to the map form, without building the map).
+struct UpstreamChat<'a> {
+    req: &'a ChatCompletionRequest,
+    model: &'a str,
+    /// Deployment params forwarded upstream (LiteLLM-only keys already removed).
+    defaults: &'a Map<String, Value>,
+}
+
+impl UpstreamChat<'_> {
+    /// Whether the request itself sets `key` (so a deployment default must not).
+    fn sets(&self, key: &str) -> bool {
+        let r = self.req;
+        match key {
+            "model" | "messages" | "stream" | "stream_options" => true,
+            "max_tokens" => r.max_tokens.is_some(),
+            "max_completion_tokens" => r.max_completion_tokens.is_some(),
+            "temperature" => r.temperature.is_some(),
+            "top_p" => r.top_p.is_some(),
+            "stop" => r.stop.is_some(),
+            "tools" => r.tools.is_some(),
+            "tool_choice" => r.tool_choice.is_some(),
+            "user" => r.user.is_some(),
+            _ => r.extra.contains_key(key),
+        }
+    }
+}
+
+impl Serialize for UpstreamChat<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        // Destructured without `..`: a field added to the request type must be placed here.
+        let ChatCompletionRequest {
+            model: _,
+            messages,
+            stream: _,
+            stream_options: _,
+            max_tokens,
+            max_completion_tokens,
+            temperature,
+            top_p,
+            stop,
+            tools,
+            tool_choice,
+            user,
+            metadata: _,
+            extra,
+        } = self.req;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("model", self.model)?;
+        m.serialize_entry("messages", messages)?;
+        fn opt<M: SerializeMap, T: Serialize>(
+            m: &mut M,
+            key: &str,
+            v: &Option<T>,
+        ) -> Result<(), M::Error> {
+            match v {
+                Some(v) => m.serialize_entry(key, v),
+                None => Ok(()),
+            }
+        }
+        opt(&mut m, "max_tokens", max_tokens)?;
+        opt(&mut m, "max_completion_tokens", max_completion_tokens)?;
+        opt(&mut m, "temperature", temperature)?;
+        opt(&mut m, "top_p", top_p)?;
+        opt(&mut m, "stop", stop)?;
+        opt(&mut m, "tools", tools)?;
+        opt(&mut m, "tool_choice", tool_choice)?;
+        opt(&mut m, "user", user)?;
+        for (k, v) in extra {
+            m.serialize_entry(k, v)?;
+        }
+        for (k, v) in self.defaults {
+            if !self.sets(k) {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        m.end()
     }
 }
 
@@ -471,6 +562,59 @@ mod tests {
         chat.strip_suffix("/chat/completions")
             .unwrap_or_else(|| panic!("unexpected chat URL {chat}"))
             .to_string()
+    }
+
+    /// The upstream chat body written straight from the request equals the map form
+    /// (serialize, set the model, merge the deployment's params, drop `stream*`).
+    #[test]
+    fn upstream_chat_body_matches_the_map_form() {
+        let mut ps = params("openai/up-model");
+        ps.api_key = Some(SecretString::new("sk-test"));
+        for (k, v) in [
+            ("temperature", json!(0.9)),   // the request sets it: the request wins
+            ("seed", json!(42)),           // the request does not: forwarded
+            ("metadata", json!({"a": 1})), // not the request's metadata (never forwarded)
+            ("stream", json!(true)),       // dropped with the request's own
+            ("drop_params", json!(true)),  // LiteLLM-only: never forwarded
+            ("model", json!("other")),     // never overrides the upstream model
+        ] {
+            ps.extra.insert(k.into(), v);
+        }
+        let p = OpenAiProvider::new(&deployment(ps), &no_env).unwrap();
+        let requests = [
+            json!({"model": "group", "messages": [{"role": "user", "content": "hi"}]}),
+            json!({
+                "model": "group",
+                "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": [{"type": "text", "text": "hi"}], "name": "u"},
+                    {"role": "assistant", "content": null, "tool_calls": [{"id": "c1",
+                        "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                    {"role": "tool", "tool_call_id": "c1", "content": "42"}
+                ],
+                "stream": false, "stream_options": {"include_usage": true},
+                "max_tokens": 5, "max_completion_tokens": 6, "temperature": 0.2, "top_p": 0.5,
+                "stop": ["x"], "tools": [{"type": "function", "function": {"name": "f"}}],
+                "tool_choice": "auto", "user": "me", "metadata": {"routing_profile": "eco"},
+                "n": 2, "response_format": {"type": "json_object"}, "logit_bias": null
+            }),
+        ];
+        for raw in requests {
+            let req: ChatCompletionRequest = serde_json::from_value(raw).unwrap();
+            let mut expected = p.client.body(&req).unwrap();
+            expected.remove("stream");
+            expected.remove("stream_options");
+            let direct = UpstreamChat {
+                req: &req,
+                model: &p.client.model,
+                defaults: &p.client.defaults,
+            };
+            let got: Value = serde_json::from_slice(&json_bytes(&direct).unwrap()).unwrap();
+            assert_eq!(got, Value::Object(expected));
+            assert_eq!(got["model"], "up-model");
+            assert_eq!(got["seed"], 42);
+            assert!(got.get("drop_params").is_none() && got.get("stream").is_none());
+        }
     }
 
     #[test]
