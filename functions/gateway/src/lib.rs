@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod handlers;
 pub mod lambda;
 pub mod limits;
+pub mod logfmt;
 pub mod metrics;
 pub mod ml;
 pub mod observe;

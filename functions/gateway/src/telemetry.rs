@@ -53,6 +53,9 @@ pub fn otlp_requested(env: &dyn Fn(&str) -> Option<String>) -> bool {
     !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 }
 
+/// Per-request spans below `request` that only the trace exporter records.
+const INNER_SPANS: [&str; 2] = ["routing_decision", "upstream_call"];
+
 /// Installs the global subscriber: JSON lines when `json`, else compact text; filter from
 /// `RUST_LOG` (default `info`); plus the OpenTelemetry layer when [`otlp_requested`].
 /// Must run inside a tokio runtime when exporting (the exporter sends through it).
@@ -61,16 +64,24 @@ pub fn init(json: bool, env: &dyn Fn(&str) -> Option<String>) -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for a person at a terminal, never into log files or collectors.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout()) && env("NO_COLOR").is_none();
+    // Lines for machines (JSON, or text to a file or a collector) use the cheap formatters of
+    // `logfmt`; a terminal gets tracing-subscriber's coloured compact lines.
     let fmt_layer = if json {
         tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
+            .fmt_fields(crate::logfmt::Lines::JSON)
+            .event_format(crate::logfmt::Lines::JSON)
+            .with_writer(std::io::stdout)
+            .boxed()
+    } else if ansi {
+        tracing_subscriber::fmt::layer()
+            .compact()
+            .with_ansi(true)
             .with_writer(std::io::stdout)
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
-            .compact()
-            .with_ansi(ansi)
+            .fmt_fields(crate::logfmt::Lines::TEXT)
+            .event_format(crate::logfmt::Lines::TEXT)
             .with_writer(std::io::stdout)
             .boxed()
     };
@@ -87,6 +98,12 @@ pub fn init(json: bool, env: &dyn Fn(&str) -> Option<String>) -> Telemetry {
             .with_tracer(p.tracer("routeiq"))
             .with_tracked_inactivity(false)
     });
+    // The log lines skip the routing and upstream spans: formatting their fields for the
+    // context prefix cost more than the rest of a request, and every event inside them names
+    // its deployment and group itself. Exported traces keep them.
+    let fmt_layer = fmt_layer.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.is_span() && INNER_SPANS.contains(&meta.name()))
+    }));
     let result = tracing_subscriber::registry()
         .with(filter)
         .with(fmt_layer)
