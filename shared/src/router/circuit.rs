@@ -397,6 +397,7 @@ mod tests {
     use futures::executor::block_on;
 
     use super::*;
+    use crate::state::probe::{Call, ProbeStore};
     use crate::state::{InMemoryStateStore, ManualClock};
 
     fn breakers(settings: CircuitBreakerSettings) -> (Arc<ManualClock>, CircuitBreakers) {
@@ -543,51 +544,23 @@ mod tests {
         assert_eq!(state(&one, "a"), CircuitState::Closed);
     }
 
-    /// A store that counts reads.
-    struct CountingStore {
-        inner: InMemoryStateStore,
-        reads: std::sync::atomic::AtomicUsize,
-    }
-
-    #[async_trait::async_trait]
-    impl StateStore for CountingStore {
-        fn backend(&self) -> &'static str {
-            "counting"
-        }
-        async fn incr(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64, crate::Error> {
-            self.inner.incr(key, delta, ttl).await
-        }
-        async fn get_counters(&self, keys: &[String]) -> Result<Vec<i64>, crate::Error> {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            self.inner.get_counters(keys).await
-        }
-        async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Versioned>>, crate::Error> {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            self.inner.get_many(keys).await
-        }
-        async fn put(
-            &self,
-            key: &str,
-            value: String,
-            ttl: Option<Duration>,
-            cond: PutCondition,
-        ) -> Result<bool, crate::Error> {
-            self.inner.put(key, value, ttl, cond).await
-        }
-        async fn delete(&self, key: &str) -> Result<(), crate::Error> {
-            self.inner.delete(key).await
-        }
-    }
-
     #[test]
     fn successes_of_healthy_deployments_read_nothing() {
         let clock = Arc::new(ManualClock::new(1_000_000));
-        let store = Arc::new(CountingStore {
+        // A store that counts reads.
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = count.clone();
+        let store = Arc::new(ProbeStore {
             inner: InMemoryStateStore::new(clock.clone()),
-            reads: Default::default(),
+            before: move |call| {
+                if call == Call::Read {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(())
+            },
         });
-        let cb = CircuitBreakers::new(settings(), store.clone(), clock.clone());
-        let reads = || store.reads.load(Ordering::SeqCst);
+        let cb = CircuitBreakers::new(settings(), store, clock.clone());
+        let reads = || count.load(Ordering::SeqCst);
         assert!(admitted(&cb, "a"));
         let before = reads();
         for _ in 0..10 {

@@ -147,62 +147,20 @@ mod tests {
 
     use super::*;
     use crate::state::ManualClock;
-
-    /// A backend that can be switched off: an in-memory store behind a failure switch.
-    struct Switchable {
-        inner: InMemoryStateStore,
-        down: AtomicBool,
-    }
-
-    impl Switchable {
-        fn check(&self) -> Result<(), Error> {
-            if self.down.load(Ordering::SeqCst) {
-                Err(Error::State("connection refused".into()))
-            } else {
-                Ok(())
-            }
-        }
-    }
-
-    #[async_trait]
-    impl StateStore for Switchable {
-        fn backend(&self) -> &'static str {
-            "switchable"
-        }
-        async fn incr(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64, Error> {
-            self.check()?;
-            self.inner.incr(key, delta, ttl).await
-        }
-        async fn get_counters(&self, keys: &[String]) -> Result<Vec<i64>, Error> {
-            self.check()?;
-            self.inner.get_counters(keys).await
-        }
-        async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Versioned>>, Error> {
-            self.check()?;
-            self.inner.get_many(keys).await
-        }
-        async fn put(
-            &self,
-            key: &str,
-            value: String,
-            ttl: Option<Duration>,
-            cond: PutCondition,
-        ) -> Result<bool, Error> {
-            self.check()?;
-            self.inner.put(key, value, ttl, cond).await
-        }
-        async fn delete(&self, key: &str) -> Result<(), Error> {
-            self.check()?;
-            self.inner.delete(key).await
-        }
-    }
+    use crate::state::probe::ProbeStore;
 
     #[test]
     fn fails_over_to_memory_and_recovers() {
         let clock = Arc::new(ManualClock::new(1_000_000));
-        let backend = Arc::new(Switchable {
+        // A backend that can be switched off.
+        let down = Arc::new(AtomicBool::new(false));
+        let switch = down.clone();
+        let backend = Arc::new(ProbeStore {
             inner: InMemoryStateStore::new(clock.clone()),
-            down: AtomicBool::new(false),
+            before: move |_| match switch.load(Ordering::SeqCst) {
+                true => Err(Error::State("connection refused".into())),
+                false => Ok(()),
+            },
         });
         let store = FailoverStateStore::new(backend.clone(), clock.clone(), Duration::from_secs(5));
         let ttl = Duration::from_secs(60);
@@ -211,7 +169,7 @@ mod tests {
         assert_eq!(store.health(), StoreHealth::Healthy);
 
         // Backend down: calls still succeed (on local state) and the store is degraded.
-        backend.down.store(true, Ordering::SeqCst);
+        down.store(true, Ordering::SeqCst);
         assert_eq!(block_on(store.incr("k", 10, ttl)).unwrap(), 10);
         assert_eq!(
             store.health(),
@@ -224,7 +182,7 @@ mod tests {
         assert_eq!(store.failures(), 1);
 
         // Backend back, but retry_after has not passed: still local.
-        backend.down.store(false, Ordering::SeqCst);
+        down.store(false, Ordering::SeqCst);
         assert_eq!(block_on(store.get_counters(&key())).unwrap(), vec![10]);
         // After retry_after: the backend answers again and the store is healthy.
         clock.advance(Duration::from_secs(6));

@@ -15,6 +15,8 @@ use async_trait::async_trait;
 use crate::Error;
 
 mod failover;
+#[cfg(test)]
+pub(crate) mod probe;
 pub use failover::FailoverStateStore;
 
 #[cfg(feature = "aws")]
