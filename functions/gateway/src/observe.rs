@@ -272,7 +272,8 @@ impl Finish {
         if let Some(g) = &info.model_group {
             self.span.record("model_group", g.as_str());
         }
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        // Milliseconds to the microsecond: `0.085`, not `0.08509900000000001`.
+        let ms = |d: Duration| d.as_micros() as f64 / 1000.0;
         tracing::info!(
             target: "routeiq::request",
             trace_id = %self.trace_id,
