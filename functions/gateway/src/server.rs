@@ -48,10 +48,11 @@ pub fn app(app: Arc<App>) -> Router {
 /// Each serving thread runs an event loop of its own (a current-thread tokio runtime) that
 /// accepts from the shared listening socket and keeps every connection it accepts, together
 /// with its upstream connections ([`crate::client::HttpClient`] keeps one pool per thread):
-/// a request is served start to end on one thread, with no hand-off between threads. On this
-/// path that measured ~50 µs less per request at concurrency 1 than one work-stealing
-/// runtime (`tests/bench/README.md`). Background work (config and model polling, counter
-/// flushes, signals) stays on the caller's runtime.
+/// a request is served start to end on one thread, with no hand-off between threads. With
+/// `tests/bench/gateway_bench.sh` that measured ~50 µs less per request at concurrency 1 than
+/// one work-stealing runtime. A connection stays on the thread that accepted it, so a few
+/// long-lived client connections can load the threads unevenly. Background work (config and
+/// model polling, counter flushes, signals) stays on the caller's runtime.
 ///
 /// On a signal it drains: readiness answers 503, the listener stops accepting, in-flight
 /// requests and streams run to their end; after `drain_timeout` it returns anyway.
