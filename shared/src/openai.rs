@@ -131,6 +131,23 @@ impl MessageContent {
                 .join("\n"),
         }
     }
+
+    /// The number of characters of [`as_text`](Self::as_text), without building it.
+    pub fn text_chars(&self) -> usize {
+        match self {
+            MessageContent::Text(s) => s.chars().count(),
+            MessageContent::Parts(parts) => {
+                let (chars, texts) = parts
+                    .iter()
+                    .filter_map(|p| match p {
+                        ContentPart::Text { text } => Some(text.chars().count()),
+                        _ => None,
+                    })
+                    .fold((0usize, 0usize), |(c, n), len| (c + len, n + 1));
+                chars + texts.saturating_sub(1)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -355,12 +372,31 @@ pub struct ErrorDetail {
 /// Rough token estimate for text (≈4 characters per token), used where no tokenizer is at hand
 /// (usage-based routing pre-checks, cost estimates).
 pub fn estimate_tokens(text: &str) -> u64 {
-    (text.chars().count() as u64).div_ceil(4).max(1)
+    estimate_tokens_of_chars(text.chars().count())
+}
+
+/// [`estimate_tokens`] of a text of `chars` characters.
+pub fn estimate_tokens_of_chars(chars: usize) -> u64 {
+    (chars as u64).div_ceil(4).max(1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_chars_counts_what_as_text_builds() {
+        let contents: [MessageContent; 4] = [
+            serde_json::from_str(r#""héllo wörld""#).unwrap(),
+            serde_json::from_str(r#"[{"type":"text","text":"ab"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"çd"}]"#).unwrap(),
+            serde_json::from_str(r#"[{"type":"image_url","image_url":{"url":"x"}}]"#).unwrap(),
+            serde_json::from_str(r#""""#).unwrap(),
+        ];
+        for c in contents {
+            assert_eq!(c.text_chars(), c.as_text().chars().count(), "{c:?}");
+        }
+        assert_eq!(estimate_tokens("abcde"), estimate_tokens_of_chars(5));
+    }
 
     #[test]
     fn chat_request_keeps_unknown_fields() {

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use routeiq::openai::{
     ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ModelList, ModelObject,
-    estimate_tokens,
+    estimate_tokens, estimate_tokens_of_chars,
 };
 use routeiq::router::RequestFacts;
 use serde::de::DeserializeOwned;
@@ -240,16 +240,16 @@ async fn chat_inner(
     crate::limits::check_message_count(body.messages.len(), gw.settings().limits.max_messages)?;
     reject_client_endpoint(&body.extra)?;
     ctx.set_model_group(gw.router.resolve_group(&body.model));
-    let prompt_chars: String = body
+    let prompt_chars: usize = body
         .messages
         .iter()
-        .filter_map(|m| m.content.as_ref().map(|c| c.as_text()))
-        .collect();
+        .filter_map(|m| m.content.as_ref().map(|c| c.text_chars()))
+        .sum();
     let keys = keys.with_body(body.metadata.as_ref(), body.user.as_deref())?;
     let routed = crate::experiment::route(&gw, &ctx, &body.model, &keys);
     let facts = request_facts(
         &gw,
-        (estimate_tokens(&prompt_chars), body.is_stream()),
+        (estimate_tokens_of_chars(prompt_chars), body.is_stream()),
         || crate::ml::chat_text(&body.messages),
         (profile.as_ref(), body.metadata.as_ref()),
         &routed,

@@ -7,21 +7,24 @@ use crate::error::GatewayError;
 /// inside strings do not count. Invalid JSON is left to the parser to report.
 pub fn check_json_depth(bytes: &[u8], max_depth: usize) -> Result<(), GatewayError> {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in bytes {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                // Skip the string: to its closing quote, past escapes (`\"`, `\\`). Prompts
+                // are long strings, so this jump (memchr) is where the scan spends its time.
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &bytes[i.min(bytes.len())..]) {
+                        None => return Ok(()), // unterminated: the parser reports it
+                        Some(at) if bytes[i + at] == b'\\' => i += at + 2,
+                        Some(at) => {
+                            i += at;
+                            break;
+                        }
+                    }
+                }
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max_depth {
@@ -33,6 +36,7 @@ pub fn check_json_depth(bytes: &[u8], max_depth: usize) -> Result<(), GatewayErr
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     Ok(())
 }
@@ -65,6 +69,13 @@ mod tests {
         assert_eq!(e.status_code(), 400);
         assert!(e.to_string().contains("64"));
         assert!(check_json_depth(b"", 1).is_ok());
+        // An escaped backslash ends before the quote that closes the string.
+        assert!(check_json_depth(br#"{"a":"x\\\\","b":[[1]]}"#, 3).is_ok());
+        assert!(check_json_depth(br#"{"a":"x\\\\","b":[[1]]}"#, 2).is_err());
+        // Unterminated strings and a trailing escape end the scan without panicking.
+        assert!(check_json_depth(br#"{"a":"[[[["#, 1).is_ok());
+        assert!(check_json_depth(br#"{"a":"\"#, 1).is_ok());
+        assert!(check_json_depth(b"\"", 1).is_ok());
     }
 
     #[test]
