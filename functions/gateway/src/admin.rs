@@ -41,22 +41,32 @@ fn rejected(e: &ReloadError) -> Response {
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
+/// Runs a reload on the background runtime: building a gateway loads models and may read
+/// S3, which is not the serving threads' work. A reload task that dies is a 500.
+async fn in_background<T: Send + 'static>(
+    what: &str,
+    reload: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, Box<Response>> {
+    crate::periodic::in_background(reload)
+        .await
+        .map_err(|e| Box::new(GatewayError::Internal(format!("{what}: {e}")).into_response()))
+}
+
 /// `POST /config/reload`: re-reads the config from its source and swaps it in atomically.
 /// 200 with a summary, or 400 with every problem (the running config keeps serving).
 pub async fn config_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     if let Err(r) = admin_check(&app, &headers) {
         return *r;
     }
-    // Building a gateway loads models and may read S3: the background runtime's work.
     let reloading = app.clone();
-    let result = crate::periodic::in_background(async move {
+    let result = match in_background("config reload", async move {
         let env = |name: &str| std::env::var(name).ok();
         reloading.reload_config(&env).await
     })
-    .await;
-    let result = match result {
+    .await
+    {
         Ok(r) => r,
-        Err(e) => return GatewayError::Internal(format!("config reload: {e}")).into_response(),
+        Err(r) => return *r,
     };
     match result {
         Ok(s) => {
@@ -73,11 +83,14 @@ pub async fn router_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> R
         return *r;
     }
     let reloading = app.clone();
-    let result =
-        crate::periodic::in_background(async move { reloading.reload_router().await }).await;
-    let result = match result {
+    let result = match in_background(
+        "router reload",
+        async move { reloading.reload_router().await },
+    )
+    .await
+    {
         Ok(r) => r,
-        Err(e) => return GatewayError::Internal(format!("router reload: {e}")).into_response(),
+        Err(r) => return *r,
     };
     match result {
         Ok(s) => {

@@ -206,7 +206,7 @@ struct GuardedDns(Arc<GuardedResolver>);
 
 impl Service<Name> for GuardedDns {
     type Response = std::vec::IntoIter<SocketAddr>;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Error = BoxError;
     type Future =
         Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
 

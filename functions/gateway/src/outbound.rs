@@ -1,9 +1,10 @@
 //! The outbound URL guard (SSRF): which addresses the gateway may connect to.
 //!
 //! Checked on every outbound connection, after DNS resolution: the gateway's HTTP client
-//! ([`crate::client::HttpClient`]) resolves names through [`GuardedResolver`], which drops refused addresses (a name that
-//! resolves only to refused addresses fails with [`OutboundBlocked`]). Hosts written as IP
-//! literals never reach a resolver, so [`OutboundPolicy::check_url`] checks them before a call.
+//! ([`crate::client::HttpClient`]) resolves names through [`GuardedResolver`], which drops
+//! refused addresses (a name that resolves only to refused addresses fails with
+//! [`OutboundBlocked`]). Hosts written as IP literals never reach a resolver, so
+//! [`OutboundPolicy::check_url`] checks them before a call.
 //!
 //! - Cloud metadata and link-local addresses (`169.254.0.0/16` with `169.254.169.254`,
 //!   `fe80::/10`, `fd00:ec2::254`) are refused for every URL unless allow-listed.

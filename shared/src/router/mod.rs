@@ -433,58 +433,46 @@ impl Router {
         } else {
             None
         };
+        let n = deployments.len();
         let circuit_states = if circuits {
-            fetched.split_off(fetched.len().saturating_sub(ids.len()))
+            fetched.split_off(fetched.len().saturating_sub(n))
         } else {
-            Vec::new()
+            vec![None; n]
         };
-        let mut healthy: Vec<(&'a Arc<Deployment>, Option<crate::state::Versioned>)> =
-            Vec::with_capacity(deployments.len());
-        if cooldowns {
-            let mut until: Option<u64> = None;
-            for ((d, cooling), circuit) in deployments
-                .iter()
-                .zip(&fetched)
-                .zip(circuit_states.into_iter().chain(std::iter::repeat(None)))
-            {
-                match cooling {
-                    None => healthy.push((*d, circuit)),
-                    Some(v) => {
-                        if let Ok(t) = v.value.parse::<u64>() {
-                            until = Some(until.map_or(t, |u| u.min(t)));
-                        }
+        let cooling = if cooldowns { fetched } else { vec![None; n] };
+        // Not cooling down: the deployment and its stored circuit.
+        let mut healthy: Vec<&'a Arc<Deployment>> = Vec::with_capacity(n);
+        let mut stored: Vec<Option<crate::state::Versioned>> = Vec::with_capacity(n);
+        let mut until: Option<u64> = None;
+        for ((d, cooling), circuit) in deployments.iter().zip(cooling).zip(circuit_states) {
+            match cooling {
+                None => {
+                    healthy.push(*d);
+                    stored.push(circuit);
+                }
+                Some(v) => {
+                    if let Ok(t) = v.value.parse::<u64>() {
+                        until = Some(until.map_or(t, |u| u.min(t)));
                     }
                 }
             }
-            if healthy.is_empty() {
-                let now = self.clock.now_ms();
-                return Err(Error::NoDeploymentAvailable {
-                    group: group.to_string(),
-                    reason: format!(
-                        "all {} deployment(s) are cooling down after failures",
-                        deployments.len()
-                    ),
-                    retry_after_ms: until.map(|t| t.saturating_sub(now).max(1)),
-                });
-            }
-        } else {
-            healthy.extend(
-                deployments
-                    .iter()
-                    .copied()
-                    .zip(circuit_states.into_iter().chain(std::iter::repeat(None))),
-            );
+        }
+        if healthy.is_empty() {
+            let now = self.clock.now_ms();
+            return Err(Error::NoDeploymentAvailable {
+                group: group.to_string(),
+                reason: format!("all {n} deployment(s) are cooling down after failures"),
+                retry_after_ms: until.map(|t| t.saturating_sub(now).max(1)),
+            });
         }
         if !circuits {
-            return Ok((healthy.into_iter().map(|(d, _)| d).collect(), pin));
+            return Ok((healthy, pin));
         }
-        let ids: Vec<&str> = healthy.iter().map(|(d, _)| d.id.as_str()).collect();
-        let stored: Vec<Option<crate::state::Versioned>> =
-            healthy.iter().map(|(_, c)| c.clone()).collect();
+        let ids: Vec<&str> = healthy.iter().map(|d| d.id.as_str()).collect();
         let admissions = self.circuits.admit_stored(&ids, &stored).await;
         let mut retry_after_ms: Option<u64> = None;
         let mut closed = Vec::with_capacity(healthy.len());
-        for ((d, _), a) in healthy.iter().zip(admissions) {
+        for (d, a) in healthy.iter().zip(admissions) {
             match a {
                 Admission::Allowed => closed.push(*d),
                 Admission::Rejected { retry_after_ms: ms } => {

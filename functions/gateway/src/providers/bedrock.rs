@@ -36,7 +36,8 @@ use tokio::sync::OnceCell;
 
 use super::anthropic::{build_request, with_defaults};
 use super::http::{
-    classify, completion_as_chat, now_secs, text_completion_from_chat, text_completion_stream,
+    classify, completion_as_chat, now_secs, parse_http_url, text_completion_from_chat,
+    text_completion_stream,
 };
 use super::{Answer, CallContext, ChunkStream, InferenceProvider, JsonStream};
 use crate::error::GatewayError;
@@ -83,20 +84,12 @@ impl BedrockProvider {
             .as_deref()
             .or(d.params.api_base.as_deref())
             .map(|e| {
-                let invalid = |why: String| {
+                parse_http_url(e.trim()).map_err(|why| {
                     GatewayError::NotSupported(format!(
                         "deployment '{}': invalid Bedrock endpoint '{e}': {why}",
                         d.id
                     ))
-                };
-                let uri: http::Uri = e
-                    .trim()
-                    .parse()
-                    .map_err(|err: http::uri::InvalidUri| invalid(err.to_string()))?;
-                match (uri.scheme_str(), uri.host()) {
-                    (Some("http" | "https"), Some(h)) if !h.is_empty() => Ok(uri),
-                    _ => Err(invalid("expected http(s)://host[:port]".into())),
-                }
+                })
             })
             .transpose()?;
         Ok(BedrockProvider {

@@ -528,31 +528,36 @@ pub(super) fn to_object<T: Serialize>(value: &T) -> Result<Map<String, Value>, G
     }
 }
 
-/// A value serialized as a JSON request body.
+/// A value serialized as a JSON body (a request's, or a translated answer's).
 pub(super) fn json_bytes(value: &impl Serialize) -> Result<Bytes, GatewayError> {
     serde_json::to_vec(value)
         .map(Bytes::from)
-        .map_err(|e| GatewayError::Internal(format!("cannot serialize request: {e}")))
+        .map_err(|e| GatewayError::Internal(format!("cannot serialize JSON: {e}")))
 }
 
 /// Parses a deployment's endpoint URL (once, at start-up): `http://` or `https://` with a
 /// host.
 pub(super) fn parse_endpoint(d: &Deployment, url: &str) -> Result<Uri, GatewayError> {
-    let invalid = |why: String| {
+    parse_http_url(url).map_err(|why| {
         GatewayError::NotSupported(format!(
             "deployment '{}': api_base gives an invalid URL '{url}': {why}",
             d.id
         ))
-    };
+    })
+}
+
+/// `url` as an `http://` or `https://` URI with a host and, if any, a port that reads; else
+/// why not.
+pub(super) fn parse_http_url(url: &str) -> Result<Uri, String> {
     let uri: Uri = url
         .parse()
-        .map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
+        .map_err(|e: http::uri::InvalidUri| e.to_string())?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
-        _ => return Err(invalid("the scheme must be http or https".into())),
+        _ => return Err("the scheme must be http or https".into()),
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(invalid("no host".into()));
+        return Err("no host".into());
     }
     // `Uri` keeps a port it cannot read as a number (`:99999`) and reports none.
     let authority = uri.authority().map_or("", |a| a.as_str());
@@ -560,7 +565,7 @@ pub(super) fn parse_endpoint(d: &Deployment, url: &str) -> Result<Uri, GatewayEr
         .rsplit_once(']')
         .map_or(authority, |(_, rest)| rest);
     if after_host.contains(':') && uri.port_u16().is_none() {
-        return Err(invalid("invalid port".into()));
+        return Err("invalid port".into());
     }
     Ok(uri)
 }

@@ -52,10 +52,8 @@ impl Answer {
         value: &impl serde::Serialize,
         usage: Option<Usage>,
     ) -> Result<Answer, GatewayError> {
-        let body = serde_json::to_vec(value)
-            .map_err(|e| GatewayError::Internal(format!("cannot serialize the answer: {e}")))?;
         Ok(Answer {
-            body: Bytes::from(body),
+            body: http::json_bytes(value)?,
             usage,
         })
     }

@@ -292,25 +292,6 @@ struct UpstreamChat<'a> {
     defaults: &'a Map<String, Value>,
 }
 
-impl UpstreamChat<'_> {
-    /// Whether the request itself sets `key` (so a deployment default must not).
-    fn sets(&self, key: &str) -> bool {
-        let r = self.req;
-        match key {
-            "model" | "messages" | "stream" | "stream_options" => true,
-            "max_tokens" => r.max_tokens.is_some(),
-            "max_completion_tokens" => r.max_completion_tokens.is_some(),
-            "temperature" => r.temperature.is_some(),
-            "top_p" => r.top_p.is_some(),
-            "stop" => r.stop.is_some(),
-            "tools" => r.tools.is_some(),
-            "tool_choice" => r.tool_choice.is_some(),
-            "user" => r.user.is_some(),
-            _ => r.extra.contains_key(key),
-        }
-    }
-}
-
 impl Serialize for UpstreamChat<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -334,29 +315,41 @@ impl Serialize for UpstreamChat<'_> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("model", self.model)?;
         m.serialize_entry("messages", messages)?;
-        fn opt<M: SerializeMap, T: Serialize>(
-            m: &mut M,
-            key: &str,
-            v: &Option<T>,
-        ) -> Result<(), M::Error> {
-            match v {
-                Some(v) => m.serialize_entry(key, v),
-                None => Ok(()),
-            }
+        // The optional members the request sets, written and remembered, so that no
+        // deployment default repeats them.
+        macro_rules! opt {
+            ($($key:ident),*) => {{
+                let mut set = [""; [$(stringify!($key)),*].len()];
+                let mut n = 0;
+                $(
+                    if let Some(v) = $key {
+                        m.serialize_entry(stringify!($key), v)?;
+                        set[n] = stringify!($key);
+                        n += 1;
+                    }
+                )*
+                (set, n)
+            }};
         }
-        opt(&mut m, "max_tokens", max_tokens)?;
-        opt(&mut m, "max_completion_tokens", max_completion_tokens)?;
-        opt(&mut m, "temperature", temperature)?;
-        opt(&mut m, "top_p", top_p)?;
-        opt(&mut m, "stop", stop)?;
-        opt(&mut m, "tools", tools)?;
-        opt(&mut m, "tool_choice", tool_choice)?;
-        opt(&mut m, "user", user)?;
+        let (set, n) = opt!(
+            max_tokens,
+            max_completion_tokens,
+            temperature,
+            top_p,
+            stop,
+            tools,
+            tool_choice,
+            user
+        );
         for (k, v) in extra {
             m.serialize_entry(k, v)?;
         }
+        // Never from the defaults: the model and messages are the request's, and a
+        // non-streamed call sends no `stream*`.
+        const OWN: [&str; 4] = ["model", "messages", "stream", "stream_options"];
         for (k, v) in self.defaults {
-            if !self.sets(k) {
+            let k = k.as_str();
+            if !OWN.contains(&k) && !set[..n].contains(&k) && !extra.contains_key(k) {
                 m.serialize_entry(k, v)?;
             }
         }
