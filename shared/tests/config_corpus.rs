@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use routeiq::config::{
     ConfigError, FallbackRule, LoadedConfig, RoutingStrategyName, load_str_with_env,
@@ -169,9 +170,9 @@ fn openai_anthropic_fallbacks() {
     );
     // litellm_settings fill what router_settings leaves unset.
     assert_eq!(rs.num_retries, 3);
-    assert_eq!(rs.timeout_secs, Some(600.0));
+    assert_eq!(rs.timeout, Some(Duration::from_secs(600)));
     assert_eq!(rs.allowed_fails, 3);
-    assert_eq!(rs.cooldown_time_secs, 30.0);
+    assert_eq!(rs.cooldown_time, Duration::from_secs(30));
     assert!(c.litellm_settings.drop_params);
     assert_eq!(
         c.general_settings.master_key.as_ref().unwrap().expose(),
@@ -219,8 +220,8 @@ fn azure_openai_mix() {
     );
     let openai = &c.model_list[2].litellm_params;
     assert_eq!(openai.weight, Some(0.2));
-    assert_eq!(openai.timeout, Some(45.0));
-    assert_eq!(openai.stream_timeout, Some(10.0));
+    assert_eq!(openai.timeout, Some(Duration::from_secs(45)));
+    assert_eq!(openai.stream_timeout, Some(Duration::from_secs(10)));
     assert_eq!(openai.organization.as_deref(), Some("org-routeiq-tests"));
     let emb = &c.model_list[3];
     assert_eq!(emb.model_info.mode.as_deref(), Some("embedding"));
@@ -228,8 +229,8 @@ fn azure_openai_mix() {
         emb.litellm_params.api_base.as_deref(),
         Some("https://routeiq-test.openai.azure.com")
     );
-    assert_eq!(c.router_settings.timeout_secs, Some(30.0));
-    assert_eq!(c.router_settings.retry_after_secs, 5.0);
+    assert_eq!(c.router_settings.timeout, Some(Duration::from_secs(30)));
+    assert_eq!(c.router_settings.retry_after, Duration::from_secs(5));
     assert_eq!(c.router_settings.num_retries, 2);
 }
 
@@ -283,9 +284,12 @@ fn litellm_settings_callbacks_cache() {
     );
     assert!(c.litellm_settings.json_logs);
     assert!(!c.litellm_settings.set_verbose);
-    assert_eq!(c.litellm_settings.request_timeout_secs, Some(120.0));
+    assert_eq!(
+        c.litellm_settings.request_timeout,
+        Some(Duration::from_secs(120))
+    );
     let rs = &c.router_settings;
-    assert_eq!(rs.timeout_secs, Some(120.0));
+    assert_eq!(rs.timeout, Some(Duration::from_secs(120)));
     assert_eq!(rs.num_retries, 2);
     assert_eq!(rs.default_fallbacks, ["claude-opus"]);
     assert_eq!(
@@ -306,7 +310,7 @@ fn general_settings_db_alerting() {
     let gs = &c.general_settings;
     assert_eq!(gs.master_key.as_ref().unwrap().expose(), "sk-1234");
     assert_eq!(gs.max_request_size_mb, 32.0);
-    assert_eq!(gs.max_response_size_mb, Some(64.0));
+    assert_eq!(gs.max_response_size_mb, 64.0);
     let w = warning_paths(&l);
     for p in [
         "general_settings.database_url",
@@ -416,10 +420,10 @@ fn hosted_providers() {
     assert_eq!(c.model_list.len(), 6);
     let rs = &c.router_settings;
     assert_eq!(rs.routing_strategy, RoutingStrategyName::LatencyBased);
-    assert_eq!(rs.routing_strategy_args.ttl_secs, 300.0);
+    assert_eq!(rs.routing_strategy_args.ttl, Duration::from_secs(300));
     assert_eq!(rs.routing_strategy_args.lowest_latency_buffer, 0.5);
-    assert_eq!(rs.stream_timeout_secs, Some(15.0));
-    assert_eq!(rs.timeout_secs, Some(60.0));
+    assert_eq!(rs.stream_timeout, Some(Duration::from_secs(15)));
+    assert_eq!(rs.timeout, Some(Duration::from_secs(60)));
     assert_eq!(
         rs.content_policy_fallbacks,
         [rule("deepseek-chat", &["mistral-large"])]

@@ -188,7 +188,7 @@ async fn cooldowns_are_shared_between_router_instances() {
         model_list: vec![deployment("x"), deployment("y")],
         ..Config::default()
     };
-    config.router_settings.cooldown_time_secs = 60.0;
+    config.router_settings.cooldown_time = std::time::Duration::from_secs(60);
     let one = Router::new(
         &config,
         Arc::new(store(&prefix, clock.clone()).await),

@@ -240,8 +240,9 @@ async fn run_table(fallback: bool) {
     let gw = GatewayProcess::start(
         crate::bin(),
         &crate::render(&template(fallback), &mock),
-        // Single-deployment groups never cool down; keep circuits closed so every case
-        // reaches the upstream (circuits have their own test).
+        // Single-deployment groups cool down only for an upstream's own Retry-After (waited
+        // out below); keep circuits closed so every case reaches the upstream (circuits have
+        // their own test).
         &[("ROUTEIQ_CB_FAILURE_THRESHOLD", "1000")],
     )
     .await
@@ -249,6 +250,15 @@ async fn run_table(fallback: bool) {
     for case in cases() {
         for stream in [false, true] {
             run_case(&gw, &mock, &case, stream, fallback).await;
+            // The upstream asked for a pause: the deployment honours it across requests, so
+            // the next case starts once it is over.
+            if let Behavior::Status {
+                retry_after: Some(secs),
+                ..
+            } = &case.behavior
+            {
+                tokio::time::sleep(Duration::from_secs(*secs) + Duration::from_millis(100)).await;
+            }
         }
     }
     let text = metrics_text(&gw).await;

@@ -133,11 +133,40 @@ async fn bad_requests_are_neither_retried_nor_fallen_back() {
 }
 
 #[tokio::test]
-async fn retry_after_is_honoured() {
+async fn a_rate_limited_deployment_is_left_at_once_for_the_fallback() {
     let (mock, gw) = start(CHAIN).await;
     mock.fail_times("primary-model", 1, Behavior::rate_limited(Some(1)));
     let started = Instant::now();
     let resp = post(&gw, "/v1/chat/completions", &chat_body("primary", "hi")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-routeiq-model"), "secondary-1");
+    assert_eq!(header(&resp, "x-routeiq-fallback"), "true");
+    // No wait for the Retry-After: the fallback could serve.
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(header(&resp, "x-routeiq-attempts"), "2");
+    assert_eq!(mock.hits("primary-model"), 1);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_when_nothing_else_can_serve() {
+    let (mock, gw) = start(
+        r#"
+model_list:
+  - model_name: only
+    litellm_params:
+      model: openai/only-model
+      api_base: "{MOCK}"
+      api_key: sk-x
+"#,
+    )
+    .await;
+    mock.fail_times("only-model", 1, Behavior::rate_limited(Some(1)));
+    let started = Instant::now();
+    let resp = post(&gw, "/v1/chat/completions", &chat_body("only", "hi")).await;
     assert_eq!(resp.status(), 200);
     assert!(
         started.elapsed() >= Duration::from_millis(950),

@@ -61,12 +61,38 @@ pub fn set_worker(worker: usize) {
     WORKER.with(|w| w.set(worker));
 }
 
+/// Bounds on what is read of an upstream answer, so a broken or hostile upstream cannot
+/// make the gateway buffer without end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseLimits {
+    /// Largest non-streamed body (`general_settings.max_response_size_mb`).
+    pub max_body_bytes: usize,
+    /// Longest line of an event stream (`ROUTEIQ_MAX_SSE_LINE_BYTES`).
+    pub max_sse_line_bytes: usize,
+}
+
+impl Default for ResponseLimits {
+    fn default() -> Self {
+        ResponseLimits {
+            max_body_bytes: mb_to_bytes(routeiq::config::DEFAULT_MAX_RESPONSE_SIZE_MB),
+            max_sse_line_bytes: crate::settings::DEFAULT_MAX_SSE_LINE_BYTES,
+        }
+    }
+}
+
+/// Megabytes (MiB, as LiteLLM counts them) to bytes, saturating.
+pub fn mb_to_bytes(mb: f64) -> usize {
+    (mb * 1024.0 * 1024.0) as usize
+}
+
 /// The upstream HTTP client (cheap to clone: the pools are shared). It keeps one connection
 /// pool per serving thread: a pooled connection is driven by a task on the thread that
 /// opened it, so sharing pools across threads would hand every call to another thread.
 #[derive(Clone)]
 pub struct HttpClient {
     pools: Arc<[Client<Connector, Full<Bytes>>]>,
+    /// How much of an upstream answer is read.
+    limits: ResponseLimits,
     proxy: Arc<Matcher>,
     /// Whether the environment names any proxy (skips the per-request lookup when not).
     proxied: bool,
@@ -152,9 +178,21 @@ impl HttpClient {
             .collect();
         Ok(HttpClient {
             pools,
+            limits: ResponseLimits::default(),
             proxy,
             proxied,
         })
+    }
+
+    /// This client with other answer limits.
+    pub fn with_limits(mut self, limits: ResponseLimits) -> HttpClient {
+        self.limits = limits;
+        self
+    }
+
+    /// How much of an upstream answer is read.
+    pub fn limits(&self) -> ResponseLimits {
+        self.limits
     }
 
     /// `POST`s a JSON `body` to `uri` with `headers` (plus `content-type: application/json`)

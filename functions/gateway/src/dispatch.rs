@@ -29,7 +29,8 @@ use routeiq::config::RetryPolicy;
 use routeiq::ml::routing::Decision;
 use routeiq::router::hint::HintOutcome;
 use routeiq::router::{
-    AffinityOutcome, CallOutcome, Deployment, FailureClass, FallbackKind, RequestFacts,
+    AffinityOutcome, CallOutcome, CircuitState, Deployment, FailureClass, FallbackKind,
+    RequestFacts,
 };
 use tracing::Instrument;
 
@@ -41,6 +42,8 @@ use crate::providers::{CallContext, Provider};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(8);
+/// The longest `Retry-After` the gateway waits out inside a request when nothing else can
+/// serve; a longer one is answered at once (429 with the upstream's wait).
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
 
 /// One kind of upstream call the dispatcher can retry.
@@ -242,30 +245,78 @@ fn fallback_kind(e: &GatewayError) -> Option<FallbackKind> {
     }
 }
 
+/// The wait before trying the same deployment again: the upstream's `Retry-After` when it
+/// sent one, else exponential backoff with jitter; never below `min_wait`
+/// (`router_settings.retry_after`).
 fn backoff(attempt: u32, e: &GatewayError, min_wait: Duration) -> Duration {
     if let Some(after) = e.retry_after() {
-        return after.min(RETRY_AFTER_MAX).max(min_wait);
+        return after.max(min_wait);
     }
     let exp = BACKOFF_BASE.saturating_mul(1u32 << attempt.min(10));
     let jitter = 0.5 + fastrand::f64() * 0.5;
     exp.min(BACKOFF_MAX).mul_f64(jitter).max(min_wait)
 }
 
+/// Whether the upstream refused for now and said (or implied) when to come back: such a
+/// deployment is skipped at once for any other that can serve.
+fn is_rate_limited(e: &GatewayError) -> bool {
+    match e {
+        GatewayError::Upstream {
+            kind, retry_after, ..
+        } => *kind == UpstreamErrorKind::RateLimit || retry_after.is_some(),
+        GatewayError::InvalidRequest { .. }
+        | GatewayError::Unauthorized
+        | GatewayError::Forbidden(_)
+        | GatewayError::ModelNotFound { .. }
+        | GatewayError::PayloadTooLarge { .. }
+        | GatewayError::RequestTimeout(_)
+        | GatewayError::NoDeploymentAvailable { .. }
+        | GatewayError::CircuitOpen { .. }
+        | GatewayError::Overloaded { .. }
+        | GatewayError::OutboundBlocked(_)
+        | GatewayError::NotSupported(_)
+        | GatewayError::Timeout { .. }
+        | GatewayError::Connection { .. }
+        | GatewayError::BadUpstreamResponse { .. }
+        | GatewayError::Internal(_) => false,
+    }
+}
+
+/// The upstream's own `Retry-After` on a failed call (not the gateway's).
+fn upstream_retry_after(e: &GatewayError) -> Option<Duration> {
+    match e {
+        GatewayError::Upstream { retry_after, .. } => *retry_after,
+        _ => None,
+    }
+}
+
+/// Takes back a deployment's in-flight count if the call is abandoned (the request's future
+/// dropped because the client went away) before `record_end` runs.
+struct InFlightGuard(Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>>);
+
+impl InFlightGuard {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if let (Some(release), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            rt.spawn(release);
+        }
+    }
+}
+
 impl Gateway {
     /// Timeout for a call to `d`: its own, else `router_settings`, else the default.
     pub fn timeout_for(&self, d: &Deployment, stream: bool) -> Duration {
         let s = self.router.settings();
-        let plain = d
-            .params
-            .timeout
-            .or(s.timeout_secs)
-            .map(Duration::from_secs_f64)
-            .unwrap_or(DEFAULT_TIMEOUT);
+        let plain = d.params.timeout.or(s.timeout).unwrap_or(DEFAULT_TIMEOUT);
         if stream {
             d.params
                 .stream_timeout
-                .or(s.stream_timeout_secs)
-                .map(Duration::from_secs_f64)
+                .or(s.stream_timeout)
                 .unwrap_or(plain)
         } else {
             plain
@@ -280,6 +331,7 @@ impl Gateway {
         mut facts: RequestFacts,
         op: &O,
     ) -> Result<Dispatched<O::Output>, GatewayError> {
+        let started = Instant::now();
         let (group, explicit) =
             self.router
                 .resolve_target(model)
@@ -290,22 +342,20 @@ impl Gateway {
         let group = group.to_string();
         facts.deployment = explicit.map(Arc::from);
         let mut tally = Tally::default();
-        let first_error = match self.try_group(&group, facts.clone(), op, &mut tally).await {
-            Ok(a) => {
-                return Ok(Dispatched {
-                    output: a.output,
-                    deployment: a.deployment,
-                    model_group: group,
-                    strategy: a.strategy,
-                    attempts: tally.attempts,
-                    upstream_time: tally.upstream_time,
-                    decision_time: tally.decision_time,
-                    fallback: false,
-                    decision: a.decision,
-                    affinity: a.affinity,
-                    hint: a.hint,
-                });
-            }
+        let has_fallback = |e: &GatewayError| {
+            fallback_kind(e).is_some_and(|k| !self.router.fallback_groups(&group, k).is_empty())
+        };
+        let first_error = match self
+            .try_group(
+                &group,
+                facts.clone(),
+                op,
+                &mut tally,
+                (started, &has_fallback),
+            )
+            .await
+        {
+            Ok(a) => return Ok(a.dispatched(group.clone(), tally, false)),
             Err(e) => e,
         };
         // Fallback groups route normally, whatever deployment was asked for.
@@ -315,36 +365,39 @@ impl Gateway {
         };
         let fallbacks = self.router.fallback_groups(&group, kind);
         let mut last_error = first_error;
-        for fb in fallbacks {
+        for (i, fb) in fallbacks.iter().enumerate() {
             tracing::info!(model_group = %group, fallback = %fb, error = %last_error, "falling back");
-            match self.try_group(&fb, facts.clone(), op, &mut tally).await {
-                Ok(a) => {
-                    return Ok(Dispatched {
-                        output: a.output,
-                        deployment: a.deployment,
-                        model_group: fb,
-                        strategy: a.strategy,
-                        attempts: tally.attempts,
-                        upstream_time: tally.upstream_time,
-                        decision_time: tally.decision_time,
-                        fallback: true,
-                        decision: a.decision,
-                        affinity: a.affinity,
-                        hint: a.hint,
-                    });
-                }
+            let more = |_: &GatewayError| i + 1 < fallbacks.len();
+            match self
+                .try_group(fb, facts.clone(), op, &mut tally, (started, &more))
+                .await
+            {
+                Ok(a) => return Ok(a.dispatched(fb.clone(), tally, true)),
                 Err(e) => last_error = e,
             }
         }
         Err(last_error)
     }
 
+    /// Tries one group's deployments in the strategy's order.
+    ///
+    /// - A failed deployment that cooled down or whose circuit opened is not tried again in
+    ///   this request.
+    /// - Another deployment is tried at once; the same one only after a backoff.
+    /// - A rate-limited deployment (429, or any answer with `Retry-After`) is left at once
+    ///   for another deployment or, when `can_move_on` says another group will be tried, for
+    ///   that group.
+    /// - The gateway waits only when nothing else can serve, never longer than
+    ///   [`RETRY_AFTER_MAX`] and never past the request's deadline (`started` plus the group's
+    ///   timeout for each attempt `num_retries` allows); otherwise it answers with the error
+    ///   (a 429 carries the upstream's wait).
     async fn try_group<O: Operation>(
         &self,
         group: &str,
         facts: RequestFacts,
         op: &O,
         tally: &mut Tally,
+        (started, can_move_on): (Instant, &(dyn Fn(&GatewayError) -> bool + Sync)),
     ) -> Result<GroupAnswer<O::Output>, GatewayError> {
         let mut rng = fastrand::Rng::new();
         let strategy = self.router.strategy().name();
@@ -371,14 +424,24 @@ impl Gateway {
         }
         let settings = self.router.settings();
         let candidates = &selection.candidates;
-        let num_retries = candidates
-            .first()
-            .and_then(|d| d.params.max_retries)
-            .unwrap_or(settings.num_retries);
-        let min_wait = Duration::from_secs_f64(settings.retry_after_secs.max(0.0));
+        let Some(first) = candidates.first() else {
+            return Err(GatewayError::Internal(format!(
+                "model group '{group}' has no candidate deployments"
+            )));
+        };
+        let num_retries = first.params.max_retries.unwrap_or(settings.num_retries);
+        // The request's deadline: every attempt `num_retries` allows, each at its timeout.
+        let budget = self
+            .timeout_for(first, op.is_stream())
+            .saturating_mul(num_retries.saturating_add(1));
+        let deadline = started.checked_add(budget);
+        // Deployments this request will not call again: cooled down (and whether by their
+        // own Retry-After) or circuit open.
+        let mut excluded: Vec<(&str, bool)> = Vec::new();
+        let mut cursor = 0usize;
         let mut tries_here = 0u32;
         loop {
-            let d = candidates[tries_here as usize % candidates.len()].clone();
+            let d = candidates[cursor].clone();
             let Some(provider) = self.provider(&d.id) else {
                 return Err(GatewayError::Internal(format!(
                     "no provider for deployment '{}'",
@@ -397,6 +460,7 @@ impl Gateway {
             }
             let timeout = self.timeout_for(&d, op.is_stream());
             self.router.record_start(&d).await;
+            let mut in_flight = InFlightGuard(self.router.release_in_flight(&d));
             let span = tracing::info_span!(
                 "upstream_call",
                 provider = d.provider.name(),
@@ -405,16 +469,16 @@ impl Gateway {
                 tokens = tracing::field::Empty,
                 status = tracing::field::Empty,
             );
-            let started = Instant::now();
+            let call_started = Instant::now();
             let result = op
                 .call(provider, &ctx, timeout)
                 .instrument(span.clone())
                 .await;
-            let elapsed = started.elapsed();
+            let elapsed = call_started.elapsed();
             tally.upstream_time += elapsed;
             tally.attempts += 1;
             tries_here += 1;
-            let error = match result {
+            let mut error = match result {
                 Ok(output) => {
                     if !op.is_stream() {
                         let tokens = O::total_tokens(&output);
@@ -426,6 +490,8 @@ impl Gateway {
                         };
                         self.router.record_end(&d, Some(outcome)).await;
                     }
+                    // A stream's end is reported by its body (`crate::stream`).
+                    in_flight.disarm();
                     span.record("status", 200);
                     let affinity = match &selection.affinity {
                         Some(pin) => Some(self.router.commit_affinity(pin, &d.id).await),
@@ -445,24 +511,43 @@ impl Gateway {
             span.record("status", error.status_code().as_u16());
             self.metrics()
                 .observe_upstream_error(&d.id, error_class(&error));
+            self.router.record_end(&d, None).await;
+            in_flight.disarm();
             if let GatewayError::OutboundBlocked(b) = &error {
                 // Refused by the guarded resolver (which counted it): not the deployment's
                 // health, and no other attempt can succeed on the same endpoint.
                 tracing::warn!(deployment = %d.id, error = %b, "upstream call refused by the SSRF guard");
-                self.router.record_end(&d, None).await;
                 return Err(error);
             }
-            self.router.record_end(&d, None).await;
-            let cooled = self.router.record_failure(&d, failure_class(&error)).await;
-            if let Some(state) = self
+            let own_wait = upstream_retry_after(&error);
+            let cooled = self
+                .router
+                .record_failure_with(&d, failure_class(&error), own_wait)
+                .await;
+            let circuit = self
                 .router
                 .circuits()
                 .states(&[d.id.as_str()])
                 .await
                 .first()
-            {
+                .copied();
+            if let Some(state) = circuit {
                 self.metrics()
-                    .set_circuit_state(&d.id, &d.model_name, *state);
+                    .set_circuit_state(&d.id, &d.model_name, state);
+            }
+            if circuit == Some(CircuitState::Open) {
+                excluded.push((candidates[cursor].id.as_str(), false));
+            } else if cooled {
+                excluded.push((candidates[cursor].id.as_str(), own_wait.is_some()));
+                // A 429 the upstream gave no wait for: the client is told the cooldown.
+                if let GatewayError::Upstream {
+                    retry_after: retry_after @ None,
+                    kind: UpstreamErrorKind::RateLimit,
+                    ..
+                } = &mut error
+                {
+                    *retry_after = Some(settings.cooldown_time);
+                }
             }
             tracing::warn!(
                 deployment = %d.id,
@@ -477,13 +562,64 @@ impl Gateway {
             if tries_here > allowed {
                 return Err(error);
             }
-            // Another deployment is tried at once; the same one after a backoff.
-            let next = &candidates[tries_here as usize % candidates.len()];
-            if next.id == d.id {
-                let wait = backoff(tries_here - 1, &error, min_wait);
-                tokio::time::sleep(wait).await;
-                tally.upstream_time += wait;
+            let is_excluded = |id: &str| excluded.iter().any(|(x, _)| *x == id);
+            let len = candidates.len();
+            let next = (1..=len)
+                .map(|k| (cursor + k) % len)
+                .find(|&i| !is_excluded(&candidates[i].id));
+            if let Some(i) = next
+                && candidates[i].id != d.id
+            {
+                // Another deployment: at once.
+                cursor = i;
+                continue;
             }
+            // Only `d` is left (or nothing): another group may serve at once.
+            if (next.is_none() || is_rate_limited(&error)) && can_move_on(&error) {
+                return Err(error);
+            }
+            // Wait for `d` only when it is still eligible, or out only for its own Retry-After.
+            let waits_for_itself = excluded.iter().any(|(x, own)| *x == d.id.as_str() && *own);
+            if next.is_none() && !waits_for_itself {
+                return Err(error);
+            }
+            let wait = backoff(tries_here - 1, &error, settings.retry_after);
+            let fits = match (Instant::now().checked_add(wait), deadline) {
+                (Some(end), Some(deadline)) => end <= deadline,
+                // A deadline too far to represent is no bound.
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if wait > RETRY_AFTER_MAX || !fits {
+                tracing::info!(
+                    deployment = %d.id,
+                    model_group = group,
+                    wait_secs = wait.as_secs_f64(),
+                    "not waiting to retry: past the request's deadline or the longest wait"
+                );
+                return Err(error);
+            }
+            tokio::time::sleep(wait).await;
+            tally.upstream_time += wait;
+            excluded.retain(|(x, _)| *x != d.id.as_str());
+        }
+    }
+}
+
+impl<T> GroupAnswer<T> {
+    fn dispatched(self, model_group: String, tally: Tally, fallback: bool) -> Dispatched<T> {
+        Dispatched {
+            output: self.output,
+            deployment: self.deployment,
+            model_group,
+            strategy: self.strategy,
+            attempts: tally.attempts,
+            upstream_time: tally.upstream_time,
+            decision_time: tally.decision_time,
+            fallback,
+            decision: self.decision,
+            affinity: self.affinity,
+            hint: self.hint,
         }
     }
 }

@@ -7,6 +7,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use routeiq::openai::{ErrorBody, ErrorDetail};
 
+/// `Retry-After` on a 429 or 503 when nothing better is known.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// The class of an error an upstream provider returned, as LiteLLM classifies them
 /// (this drives `retry_policy`, cooldowns and which fallback list applies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,6 +87,9 @@ pub enum GatewayError {
     },
     #[error("request body exceeds the {limit_mb} MB limit (general_settings.max_request_size_mb)")]
     PayloadTooLarge { limit_mb: f64 },
+    /// The client stopped sending its request body (`ROUTEIQ_BODY_IDLE_TIMEOUT_SECONDS`).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// Every deployment of the group is cooling down or over its rpm/tpm limit.
     #[error("no deployments available for model group '{model_group}': {reason}")]
     NoDeploymentAvailable {
@@ -152,6 +158,7 @@ impl GatewayError {
             GatewayError::Forbidden(_) => StatusCode::FORBIDDEN,
             GatewayError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             GatewayError::NoDeploymentAvailable { .. } => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::CircuitOpen { .. } | GatewayError::Overloaded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -178,6 +185,7 @@ impl GatewayError {
             | GatewayError::Forbidden(_)
             | GatewayError::ModelNotFound { .. }
             | GatewayError::PayloadTooLarge { .. }
+            | GatewayError::RequestTimeout(_)
             | GatewayError::NotSupported(_)
             | GatewayError::Internal(_)
             | GatewayError::OutboundBlocked(_)
@@ -226,6 +234,7 @@ impl GatewayError {
             GatewayError::InvalidRequest { .. }
             | GatewayError::ModelNotFound { .. }
             | GatewayError::PayloadTooLarge { .. }
+            | GatewayError::RequestTimeout(_)
             | GatewayError::NotSupported(_) => "invalid_request_error",
             GatewayError::Unauthorized => "authentication_error",
             GatewayError::Forbidden(_) | GatewayError::OutboundBlocked(_) => "permission_error",
@@ -246,6 +255,7 @@ impl GatewayError {
             GatewayError::Unauthorized => Some("invalid_api_key".into()),
             GatewayError::ModelNotFound { .. } => Some("model_not_found".into()),
             GatewayError::PayloadTooLarge { .. } => Some("request_too_large".into()),
+            GatewayError::RequestTimeout(_) => Some("request_timeout".into()),
             GatewayError::NoDeploymentAvailable { .. } => Some("no_deployments_available".into()),
             GatewayError::CircuitOpen { .. } => Some("circuit_open".into()),
             GatewayError::Overloaded { .. } => Some("server_overloaded".into()),
@@ -284,10 +294,20 @@ impl GatewayError {
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        let retry_after = self.retry_after();
+        // Every 429 and 503 says when to come back (clients and SDKs back off on it).
+        let retry_after = self.retry_after().or_else(|| {
+            matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            )
+            .then_some(DEFAULT_RETRY_AFTER)
+        });
         let mut resp = (status, axum::Json(self.body())).into_response();
         if let Some(after) = retry_after {
-            let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+            let secs = after
+                .as_secs()
+                .saturating_add(u64::from(after.subsec_nanos() > 0))
+                .max(1);
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }

@@ -224,7 +224,13 @@ impl Gateway {
             Some(observer),
             services.settings.server_threads,
         )
-        .map_err(|e| BuildError::Http(e.to_string()))?;
+        .map_err(|e| BuildError::Http(e.to_string()))?
+        .with_limits(crate::client::ResponseLimits {
+            max_body_bytes: crate::client::mb_to_bytes(
+                config.general_settings.max_response_size_mb,
+            ),
+            max_sse_line_bytes: services.settings.max_sse_line_bytes,
+        });
         let master_key = config
             .general_settings
             .master_key
@@ -232,7 +238,7 @@ impl Gateway {
             .or_else(|| env_with_config("LITELLM_MASTER_KEY").map(SecretString::new))
             .filter(|k| !k.is_empty());
         let max_request_bytes =
-            (config.general_settings.max_request_size_mb * 1024.0 * 1024.0) as usize;
+            crate::client::mb_to_bytes(config.general_settings.max_request_size_mb);
         let edge_hint = crate::edge_hint::EdgeHintSettings::resolve(config, &env_with_config)
             .map_err(|(path, message)| BuildError::EdgeHint { path, message })?;
         let experiment = experiment_recorder(config, &services);

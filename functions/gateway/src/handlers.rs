@@ -24,7 +24,6 @@ use crate::gateway::{
     ChatOp, ChatStreamOp, CompletionOp, CompletionStreamOp, EmbeddingsOp, Gateway,
 };
 use crate::observe::RequestCtx;
-use crate::outbound::reject_client_endpoint;
 use crate::providers::Answer;
 use crate::stream::{StreamChunk, sse_body};
 
@@ -53,27 +52,82 @@ async fn read_json_raw<T: DeserializeOwned>(
     {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| too_large())?;
+    let bytes = match axum::body::to_bytes(req.into_body(), limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => return Err(body_read_error(gw, &e).unwrap_or_else(too_large)),
+    };
     crate::limits::check_json_depth(&bytes, gw.settings().limits.max_json_depth)?;
-    // Fast path: plain serde. Only a body that fails is parsed again to find the failing path.
-    if let Ok(v) = serde_json::from_slice(&bytes) {
-        return Ok((v, bytes));
+    if crate::client_params::mentions_extra_body(&bytes) {
+        // `extra_body` is merged into the body before it is read as the endpoint's request.
+        let body: serde_json::Map<String, serde_json::Value> = parse_json(&bytes)?;
+        let merged = crate::client_params::merge_extra_body(body)?;
+        let value = serde_path_to_error::deserialize(serde_json::Value::Object(merged))
+            .map_err(|e| path_error(e.path().to_string(), e.into_inner()))?;
+        return Ok((value, bytes));
     }
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    let parsed: Result<T, _> = serde_path_to_error::deserialize(de);
-    parsed.map(|v| (v, bytes.clone())).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            GatewayError::invalid(format!("request body is not valid JSON: {inner}"))
-        } else if path.is_empty() || path == "." {
-            GatewayError::invalid(format!("invalid request body: {inner}"))
-        } else {
-            GatewayError::invalid_param(format!("invalid request body at '{path}': {inner}"), path)
+    parse_json(&bytes).map(|v| (v, bytes))
+}
+
+/// Parses one JSON value of type `T` (and nothing after it but whitespace), naming the
+/// failing path.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
+    // Fast path: plain serde (which also refuses trailing input). Only a body that fails is
+    // parsed again to find the failing path.
+    if let Ok(v) = serde_json::from_slice(bytes) {
+        return Ok(v);
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut *de)
+        .map_err(|e| path_error(e.path().to_string(), e.into_inner()))?;
+    de.end().map_err(|e| {
+        GatewayError::invalid(format!(
+            "request body is not valid JSON: trailing characters after the JSON value ({e})"
+        ))
+    })?;
+    Ok(value)
+}
+
+/// The 400 for a body that does not parse, naming the failing path when there is one.
+fn path_error(path: String, inner: serde_json::Error) -> GatewayError {
+    if inner.is_syntax() || inner.is_eof() {
+        GatewayError::invalid(format!("request body is not valid JSON: {inner}"))
+    } else if path.is_empty() || path == "." {
+        GatewayError::invalid(format!("invalid request body: {inner}"))
+    } else {
+        GatewayError::invalid_param(format!("invalid request body at '{path}': {inner}"), path)
+    }
+}
+
+/// What a failed body read means for the client, when it is not the size limit (`None`): a
+/// stalled body is a 408, a body that does not match its framing (shorter than its
+/// `Content-Length`, broken chunked encoding, a connection closed mid-body) a 400.
+fn body_read_error(gw: &Gateway, e: &axum::Error) -> Option<GatewayError> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return None;
         }
-    })
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return Some(GatewayError::RequestTimeout(format!(
+                "the request body stalled for {}s (ROUTEIQ_BODY_IDLE_TIMEOUT_SECONDS)",
+                gw.settings().connections.body_idle_timeout.as_secs_f64()
+            )));
+        }
+        source = err.source();
+    }
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        let text = err.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = err.source();
+    }
+    Some(GatewayError::invalid(format!(
+        "could not read the request body: {message}"
+    )))
 }
 
 fn set_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
@@ -238,7 +292,7 @@ async fn chat_inner(
         ));
     }
     crate::limits::check_message_count(body.messages.len(), gw.settings().limits.max_messages)?;
-    reject_client_endpoint(&body.extra)?;
+    crate::client_params::check(&body.extra)?;
     ctx.set_model_group(gw.router.resolve_group(&body.model));
     let prompt_chars: usize = body
         .messages
@@ -247,9 +301,11 @@ async fn chat_inner(
         .sum();
     let keys = keys.with_body(body.metadata.as_ref(), body.user.as_deref())?;
     let routed = crate::experiment::route(&gw, &ctx, &body.model, &keys);
+    let estimated_tokens = estimate_tokens_of_chars(prompt_chars);
+    ctx.estimated_prompt_tokens(estimated_tokens);
     let facts = request_facts(
         &gw,
-        (estimate_tokens_of_chars(prompt_chars), body.is_stream()),
+        (estimated_tokens, body.is_stream()),
         || crate::ml::chat_text(&body.messages),
         (profile.as_ref(), body.metadata.as_ref()),
         &routed,
@@ -294,14 +350,16 @@ async fn completions_inner(
     let (body, raw): (CompletionRequest, _) = read_json_raw(&gw, req).await?;
     let hint = crate::edge_hint::check_request(&gw, &hint_headers, &raw);
     require_model(&body.model)?;
-    reject_client_endpoint(&body.extra)?;
+    crate::client_params::check(&body.extra)?;
     ctx.set_model_group(gw.router.resolve_group(&body.model));
     let user = body.extra.get("user").and_then(serde_json::Value::as_str);
     let keys = keys.with_body(body.metadata.as_ref(), user)?;
     let routed = crate::experiment::route(&gw, &ctx, &body.model, &keys);
+    let estimated_tokens = estimate_tokens(&body.prompt_text());
+    ctx.estimated_prompt_tokens(estimated_tokens);
     let facts = request_facts(
         &gw,
-        (estimate_tokens(&body.prompt_text()), body.is_stream()),
+        (estimated_tokens, body.is_stream()),
         || body.prompt_text(),
         (profile.as_ref(), body.metadata.as_ref()),
         &routed,
@@ -344,7 +402,7 @@ async fn embeddings_inner(
     let ctx = RequestCtx::of(&req);
     let body: EmbeddingRequest = read_json(&gw, req).await?;
     require_model(&body.model)?;
-    reject_client_endpoint(&body.extra)?;
+    crate::client_params::check(&body.extra)?;
     ctx.set_model_group(gw.router.resolve_group(&body.model));
     let text = match &body.input {
         serde_json::Value::String(s) => s.clone(),
@@ -404,6 +462,33 @@ pub async fn liveliness() -> Response {
 /// `GET /health/readiness`, `/_health/ready`: config loaded, router ready, not draining
 /// (see [`crate::admin::readiness`]).
 pub use crate::admin::readiness;
+
+/// A 405 (a known path with another method; axum answers those with an empty body) in
+/// OpenAI's error shape, keeping its `Allow` header.
+pub async fn method_not_allowed(req: Request, next: axum::middleware::Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    if resp.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return resp;
+    }
+    let allow = resp.headers().get(header::ALLOW).cloned();
+    let allowed = allow
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("another method")
+        .to_string();
+    let mut body = GatewayError::invalid(format!(
+        "method {method} is not allowed on {path}; use {allowed}"
+    ))
+    .body();
+    body.error.code = Some("method_not_allowed".into());
+    let mut out = (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response();
+    if let Some(allow) = allow {
+        out.headers_mut().insert(header::ALLOW, allow);
+    }
+    out
+}
 
 /// Unknown paths, in OpenAI's error shape.
 pub async fn not_found(req: Request<Body>) -> Response {

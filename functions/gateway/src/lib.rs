@@ -7,6 +7,7 @@ pub mod auth;
 pub mod check;
 pub mod cli;
 pub mod client;
+pub mod client_params;
 pub mod dispatch;
 pub mod edge_hint;
 pub mod emf;

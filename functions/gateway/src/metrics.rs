@@ -61,6 +61,7 @@ pub struct Metrics {
     edge_hints: IntCounterVec,
     load_shed: IntCounter,
     in_flight: IntGauge,
+    client_connections: IntGauge,
     reloads: IntCounterVec,
     experiment_requests: IntCounterVec,
     experiment_errors: IntCounterVec,
@@ -179,6 +180,13 @@ impl Metrics {
                 Ok(g) => g,
                 Err(e) => unreachable!("static metric definition is invalid: {e}"),
             },
+            client_connections: match IntGauge::new(
+                "routeiq_client_connections",
+                "Open client connections (ROUTEIQ_MAX_CONNECTIONS caps them per process).",
+            ) {
+                Ok(g) => g,
+                Err(e) => unreachable!("static metric definition is invalid: {e}"),
+            },
             reloads: counter(
                 "routeiq_reloads_total",
                 "Admin reloads by kind (config, router) and result (ok, rejected).",
@@ -226,6 +234,7 @@ impl Metrics {
             Box::new(m.edge_hints.clone()),
             Box::new(m.load_shed.clone()),
             Box::new(m.in_flight.clone()),
+            Box::new(m.client_connections.clone()),
             Box::new(m.reloads.clone()),
             Box::new(m.experiment_requests.clone()),
             Box::new(m.experiment_errors.clone()),
@@ -417,6 +426,11 @@ impl Metrics {
     /// The gauge of requests in flight.
     pub fn in_flight(&self) -> &IntGauge {
         &self.in_flight
+    }
+
+    /// The gauge of open client connections (a clone: the server holds it per connection).
+    pub fn client_connections(&self) -> IntGauge {
+        self.client_connections.clone()
     }
 
     /// Records an admin reload (`kind`: `config`/`router`; `result`: `ok`/`rejected`).

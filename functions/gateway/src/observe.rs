@@ -53,6 +53,11 @@ pub struct RequestInfo {
     pub total_tokens: Option<u64>,
     /// USD.
     pub cost: Option<f64>,
+    /// The prompt's token count as estimated before routing (for streams without usage).
+    pub estimated_prompt_tokens: Option<u64>,
+    /// The tokens (and so the cost) are estimates: the upstream reported no usage (a stream
+    /// without a usage chunk, or one the client left early).
+    pub usage_estimated: bool,
     /// The experiment arm the request was assigned.
     pub experiment: Option<crate::experiment::ExperimentTag>,
     /// What conversation affinity did (`hit`, `miss`, `set`).
@@ -114,6 +119,16 @@ impl RequestCtx {
             i.completion_tokens = completion;
             i.total_tokens = total.or_else(|| Some(prompt? + completion?));
         });
+    }
+
+    /// The prompt's estimated token count (see [`RequestInfo::estimated_prompt_tokens`]).
+    pub fn estimated_prompt_tokens(&self, tokens: u64) {
+        self.with(|i| i.estimated_prompt_tokens = Some(tokens));
+    }
+
+    /// Marks the usage as estimated.
+    pub fn usage_estimated(&self) {
+        self.with(|i| i.usage_estimated = true);
     }
 
     /// The USD cost, when prices are known.
@@ -293,6 +308,7 @@ impl Finish {
             completion_tokens = info.completion_tokens,
             total_tokens = info.total_tokens,
             cost_usd = info.cost,
+            usage_estimated = info.usage_estimated,
             affinity = info.affinity,
             experiment_arm = info.experiment.as_ref().map(|t| t.arm_name()),
             status = self.status,
@@ -301,7 +317,13 @@ impl Finish {
     }
 }
 
-/// Emits when dropped: a stream's body ends (completed, failed or abandoned by the client).
+/// The status logged and counted for a request whose client went away before its response
+/// was complete (nginx's "client closed request").
+pub const CLIENT_CLOSED: u16 = 499;
+
+/// Logs and counts the request exactly once, when dropped: after a plain response is ready,
+/// when a stream's body ends, or when the client went away first (the handler's future or
+/// the body is dropped), which counts as [`CLIENT_CLOSED`].
 struct FinishOnDrop(Finish);
 
 impl Drop for FinishOnDrop {
@@ -347,36 +369,69 @@ pub async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) 
     let ctx = RequestCtx::default();
     req.extensions_mut().insert(ctx.clone());
     metrics.in_flight().inc();
-    let started = Instant::now();
-    let mut resp = next.run(req).instrument(span.clone()).await;
-    set_request_id(resp.headers_mut(), &trace_id);
-    set_routing_headers(resp.headers_mut(), &ctx);
-    let finish = Finish {
-        ctx,
+    // From here on the request is logged and counted exactly once, however it ends: if the
+    // client goes away while the handler runs, this future (and the guard) is dropped.
+    let mut guard = FinishOnDrop(Finish {
+        ctx: ctx.clone(),
         route,
         method,
         trace_id,
-        started,
+        started: Instant::now(),
         metrics,
-        span,
+        span: span.clone(),
         _permit: permit,
-        status: resp.status().as_u16(),
-    };
+        status: CLIENT_CLOSED,
+    });
+    let mut resp = next.run(req).instrument(span).await;
+    set_request_id(resp.headers_mut(), &guard.0.trace_id);
+    set_routing_headers(resp.headers_mut(), &ctx);
+    let status = resp.status().as_u16();
     let is_stream = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     if !is_stream {
-        finish.emit();
+        guard.0.status = status;
+        drop(guard);
         return resp;
     }
-    let guard = FinishOnDrop(finish);
+    // A stream counts as answered when its body has been sent to the end; dropped before
+    // that (the client went away), it stays `CLIENT_CLOSED`.
     let (parts, body) = resp.into_parts();
-    let body = body.into_data_stream().map(move |chunk| {
-        let _alive = &guard;
-        chunk
-    });
+    let body = ObservedStream {
+        data: body.into_data_stream(),
+        guard: Some(guard),
+        status,
+    };
     Response::from_parts(parts, Body::from_stream(body))
+}
+
+/// A stream's body that logs and counts the request when it ends or is dropped.
+struct ObservedStream {
+    /// Declared (so dropped) before `guard`: the stream's own end-of-stream accounting (its
+    /// usage and cost, into the request's context) runs before the request is logged.
+    data: axum::body::BodyDataStream,
+    guard: Option<FinishOnDrop>,
+    /// The status logged when the body was sent to its end.
+    status: u16,
+}
+
+impl futures::Stream for ObservedStream {
+    type Item = Result<axum::body::Bytes, axum::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let item = std::task::ready!(self.data.poll_next_unpin(cx));
+        if item.is_none() {
+            let status = self.status;
+            if let Some(mut g) = self.guard.take() {
+                g.0.status = status;
+            }
+        }
+        std::task::Poll::Ready(item)
+    }
 }
 
 /// `x-routeiq-affinity` and `x-routeiq-experiment` from what the handler recorded.

@@ -14,15 +14,12 @@
 //!   configured ([`Trust::Operator`]) may use private and loopback hosts (ollama, vLLM).
 //!
 //! RouteIQ does not accept a client-supplied `api_base` at all (see
-//! [`reject_client_endpoint`]): the only URLs it calls come from the config.
+//! [`crate::client_params`]): the only URLs it calls come from the config.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use serde_json::{Map, Value};
-
-use crate::error::GatewayError;
 
 /// Who controls a URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,27 +248,6 @@ pub fn blocked_in(e: &(dyn std::error::Error + 'static)) -> Option<OutboundBlock
     None
 }
 
-/// Request body keys that would point the call at another endpoint. LiteLLM accepts them only
-/// with `allow_client_side_credentials`; RouteIQ never does, so no request can steer an
-/// outbound connection.
-pub const CLIENT_ENDPOINT_KEYS: &[&str] = &["api_base", "base_url", "azure_endpoint"];
-
-/// Refuses a request body that carries a client-side endpoint (400, naming the guard).
-pub fn reject_client_endpoint(extra: &Map<String, Value>) -> Result<(), GatewayError> {
-    match CLIENT_ENDPOINT_KEYS
-        .iter()
-        .find(|k| extra.contains_key(**k))
-    {
-        Some(key) => Err(GatewayError::invalid_param(
-            format!(
-                "'{key}' is not accepted in a request (SSRF guard): RouteIQ only calls endpoints configured in model_list"
-            ),
-            *key,
-        )),
-        None => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -467,18 +443,5 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ok.status(), 200);
-    }
-
-    #[test]
-    fn client_side_endpoints_are_refused() {
-        let mut extra = Map::new();
-        assert!(reject_client_endpoint(&extra).is_ok());
-        extra.insert(
-            "api_base".into(),
-            Value::String("http://169.254.169.254".into()),
-        );
-        let e = reject_client_endpoint(&extra).unwrap_err();
-        assert_eq!(e.status_code(), 400);
-        assert!(e.to_string().contains("SSRF guard"));
     }
 }

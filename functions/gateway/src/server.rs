@@ -1,18 +1,24 @@
 //! The axum application and the HTTP server, with graceful drain on SIGTERM.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as AutoBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::sync::Semaphore;
+use tower_http::timeout::TimeoutBody;
 
 use crate::admin;
 use crate::app::{App, AppState};
 use crate::handlers;
 use crate::observe;
+use crate::settings::ConnectionLimits;
 
 /// The HTTP routes over a running app. Every route but health and metrics goes through the
 /// observability and backpressure middleware ([`observe::observe`]).
@@ -40,6 +46,7 @@ pub fn app(app: Arc<App>) -> Router {
             app.clone(),
             observe::observe,
         ))
+        .layer(axum::middleware::from_fn(handlers::method_not_allowed))
         .with_state(AppState(app))
 }
 
@@ -54,6 +61,12 @@ pub fn app(app: Arc<App>) -> Router {
 /// long-lived client connections can load the threads unevenly. Background work (config and
 /// model polling, counter flushes, signals) stays on the caller's runtime.
 ///
+/// Slow and idle clients ([`ConnectionLimits`], from the app's settings):
+/// - a request head must arrive within `header_read_timeout` (also the keep-alive idle time);
+/// - a request body may pause at most `body_idle_timeout` between bytes (then 408);
+/// - at most `max_connections` connections are open per process; past it the listener stops
+///   accepting (new connections wait in the kernel's backlog) until one closes.
+///
 /// On a signal it drains: readiness answers 503, the listener stops accepting, in-flight
 /// requests and streams run to their end; after `drain_timeout` it returns anyway.
 pub async fn serve(
@@ -67,7 +80,16 @@ pub async fn serve(
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
     let threads = threads.max(1);
-    tracing::info!(address = %local, threads, "routeiq gateway listening");
+    let limits = app.gateway().services.settings.connections;
+    tracing::info!(
+        address = %local,
+        threads,
+        header_read_timeout_secs = limits.header_read_timeout.as_secs_f64(),
+        body_idle_timeout_secs = limits.body_idle_timeout.as_secs_f64(),
+        max_connections = limits.max_connections,
+        "routeiq gateway listening"
+    );
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<std::io::Result<()>>(threads);
     for worker in 0..threads {
@@ -75,10 +97,17 @@ pub async fn serve(
         let router = router.clone();
         let mut stop = stop_rx.clone();
         let done = done_tx.clone();
+        let slots = slots.clone();
+        let metrics = app.metrics();
         std::thread::Builder::new()
             .name(format!("routeiq-serve-{worker}"))
             .spawn(move || {
-                let result = serve_thread(worker, listener, router, async move {
+                let conns = Connections {
+                    limits,
+                    slots,
+                    metrics,
+                };
+                let result = serve_thread(worker, listener, router, conns, async move {
                     let _ = stop.wait_for(|stopped| *stopped).await;
                 });
                 let _ = done.blocking_send(result);
@@ -128,12 +157,21 @@ pub async fn serve(
     first_error.map_or(Ok(()), Err)
 }
 
+/// What every serving thread shares about client connections.
+struct Connections {
+    limits: ConnectionLimits,
+    /// One permit per open connection, process-wide.
+    slots: Arc<Semaphore>,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
 /// One serving thread: its event loop, accepting from `listener` until `stop` resolves, then
 /// finishing the requests in flight.
 fn serve_thread(
     worker: usize,
     listener: std::net::TcpListener,
     router: Router,
+    conns: Connections,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     crate::client::set_worker(worker);
@@ -153,16 +191,63 @@ fn serve_thread(
                 tick.tick().await;
             }
         });
-        let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let mut builder = AutoBuilder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(conns.limits.header_read_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let graceful = GracefulShutdown::new();
+        let idle = conns.limits.body_idle_timeout;
+        tokio::pin!(stop);
+        loop {
+            // A free connection slot first: at the cap, connections wait in the backlog.
+            let slot = tokio::select! {
+                slot = conns.slots.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+                () = &mut stop => break,
+            };
+            let tcp = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut stop => break,
+            };
             // Responses and SSE events go out as they are written.
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "cannot set TCP_NODELAY on a client connection");
             }
-        });
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .into_future()
-            .await
+            let router = router.clone();
+            let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                let req = req.map(|body| Body::new(TimeoutBody::new(idle, body)));
+                tower_service::Service::call(&mut router.clone(), req)
+            });
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                .into_owned();
+            let conn = graceful.watch(conn);
+            let open = conns.metrics.client_connections();
+            open.inc();
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "client connection ended with an error");
+                }
+                open.dec();
+                drop(slot);
+            });
+        }
+        drop(listener);
+        graceful.shutdown().await;
+        Ok(())
     })
 }
 

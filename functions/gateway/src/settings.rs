@@ -16,6 +16,36 @@ pub const DEFAULT_MAX_MESSAGES: usize = 2048;
 pub const DEFAULT_MAX_JSON_DEPTH: usize = 64;
 /// Default time SIGTERM waits for in-flight requests (`ROUTEIQ_DRAIN_TIMEOUT_SECONDS`).
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time a client has to send a request head (`ROUTEIQ_HEADER_READ_TIMEOUT_SECONDS`).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default longest pause inside a request body (`ROUTEIQ_BODY_IDLE_TIMEOUT_SECONDS`).
+pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default cap on open client connections per process (`ROUTEIQ_MAX_CONNECTIONS`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default longest line of an upstream event stream (`ROUTEIQ_MAX_SSE_LINE_BYTES`).
+pub const DEFAULT_MAX_SSE_LINE_BYTES: usize = 1024 * 1024;
+
+/// What the HTTP server allows a client connection (slow and idle clients).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Time to receive a request head (request line and headers), from the connection's
+    /// start or the end of its previous response: it also bounds keep-alive idle time.
+    pub header_read_timeout: Duration,
+    /// Longest pause between the bytes of a request body (then 408).
+    pub body_idle_timeout: Duration,
+    /// Open client connections per process; past it new ones wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
 
 /// Bounds on what one request may contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +77,10 @@ pub struct RuntimeSettings {
     /// Per-deployment circuit breakers.
     pub circuit_breakers: CircuitBreakerSettings,
     pub limits: RequestLimits,
+    /// Slow and idle client connections.
+    pub connections: ConnectionLimits,
+    /// Longest line of an upstream event stream before the call fails as a bad answer.
+    pub max_sse_line_bytes: usize,
     /// The SSRF guard's policy for outbound connections.
     pub outbound: OutboundPolicy,
     /// Running in AWS Lambda (`AWS_LAMBDA_RUNTIME_API` set): metrics are also written as
@@ -69,6 +103,8 @@ impl Default for RuntimeSettings {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             circuit_breakers: CircuitBreakerSettings::default(),
             limits: RequestLimits::default(),
+            connections: ConnectionLimits::default(),
+            max_sse_line_bytes: DEFAULT_MAX_SSE_LINE_BYTES,
             outbound: OutboundPolicy::default(),
             lambda: false,
             ml: MlEnv::default(),
@@ -119,18 +155,35 @@ impl Reader<'_> {
         }
     }
 
+    /// A number of seconds from 0 to one year.
     fn seconds(&mut self, var: &str) -> Option<Duration> {
         let secs: f64 = self.number(var, "a number of seconds")?;
         match Duration::try_from_secs_f64(secs) {
-            Ok(d) => Some(d),
-            Err(_) => {
+            Ok(d) if d <= routeiq::config::MAX_DURATION => Some(d),
+            _ => {
                 self.problems.push(EnvProblem {
                     var: var.to_string(),
-                    message: format!("{secs} is not a valid number of seconds"),
+                    message: format!(
+                        "{secs} is not a number of seconds from 0 to {} (one year)",
+                        routeiq::config::MAX_DURATION.as_secs()
+                    ),
                 });
                 None
             }
         }
+    }
+
+    /// A number of seconds above 0 (and at most one year).
+    fn positive_seconds(&mut self, var: &str) -> Option<Duration> {
+        let d = self.seconds(var)?;
+        if d.is_zero() {
+            self.problems.push(EnvProblem {
+                var: var.to_string(),
+                message: "must be above 0 seconds".to_string(),
+            });
+            return None;
+        }
+        Some(d)
     }
 
     fn flag(&mut self, var: &str) -> Option<bool> {
@@ -211,6 +264,22 @@ impl RuntimeSettings {
                 .filter(|n: &usize| *n > 0)
                 .unwrap_or(DEFAULT_MAX_JSON_DEPTH),
         };
+        let connections = ConnectionLimits {
+            header_read_timeout: r
+                .positive_seconds("ROUTEIQ_HEADER_READ_TIMEOUT_SECONDS")
+                .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT),
+            body_idle_timeout: r
+                .positive_seconds("ROUTEIQ_BODY_IDLE_TIMEOUT_SECONDS")
+                .unwrap_or(DEFAULT_BODY_IDLE_TIMEOUT),
+            max_connections: r
+                .number("ROUTEIQ_MAX_CONNECTIONS", "a positive whole number")
+                .filter(|n: &usize| *n > 0)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+        };
+        let max_sse_line_bytes = r
+            .number("ROUTEIQ_MAX_SSE_LINE_BYTES", "a positive whole number")
+            .filter(|n: &usize| *n > 0)
+            .unwrap_or(DEFAULT_MAX_SSE_LINE_BYTES);
         let mut outbound = OutboundPolicy::default();
         if let Some((var, _)) = r.either("SSRF_ALLOW_PRIVATE") {
             outbound.allow_private = r.flag(&var).unwrap_or(false);
@@ -247,6 +316,8 @@ impl RuntimeSettings {
             drain_timeout,
             circuit_breakers,
             limits,
+            connections,
+            max_sse_line_bytes,
             outbound,
             lambda,
             ml,

@@ -107,14 +107,23 @@ impl Finisher {
         if error.is_some() {
             self.ctx.stream_failed();
         }
-        let estimated = self.text_chars.div_ceil(4) as u64;
         match self.usage_split {
             Some((prompt, completion)) => {
                 self.ctx
                     .usage(Some(prompt), Some(completion), self.usage_total);
                 self.ctx.cost(self.deployment.cost(prompt, completion));
             }
-            None => self.ctx.usage(None, Some(estimated), None),
+            None => {
+                // No usage from the upstream (none sent, or the client left before it came):
+                // estimate both sides so the call's cost is still accounted for.
+                let completion = self.text_chars.div_ceil(4) as u64;
+                let prompt = self.ctx.read(|i| i.estimated_prompt_tokens);
+                self.ctx.usage(prompt, Some(completion), None);
+                self.ctx.usage_estimated();
+                if let Some(prompt) = prompt {
+                    self.ctx.cost(self.deployment.cost(prompt, completion));
+                }
+            }
         }
         let gateway = self.gateway.clone();
         let deployment = self.deployment.clone();
@@ -141,7 +150,9 @@ impl Finisher {
 impl Drop for Finisher {
     fn drop(&mut self) {
         if !self.done {
-            // The client went away before the end: count the call as finished, not failed.
+            // The client went away before the end: count the call as finished, not failed,
+            // with what was generated so far.
+            self.usage_split = None;
             self.usage_total = None;
             self.finish(None);
         }

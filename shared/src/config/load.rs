@@ -14,6 +14,7 @@
 //! 5. validate into the runtime types, collecting every problem.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as JsonValue};
@@ -27,8 +28,8 @@ use super::raw::{
 use super::schema::{self, join, key_name};
 use super::{
     AwsParams, Config, ConfigError, ConfigProblem, ConfigWarning, DeploymentConfig, FallbackRule,
-    GeneralSettings, LitellmParams, LitellmSettings, LoadedConfig, ModelInfo, RetryPolicy,
-    RouterSettings, RoutingStrategyArgs, RoutingStrategyName, SecretString,
+    GeneralSettings, LitellmParams, LitellmSettings, LoadedConfig, MAX_DURATION, MAX_SIZE_MB,
+    ModelInfo, RetryPolicy, RouterSettings, RoutingStrategyArgs, RoutingStrategyName, SecretString,
 };
 use crate::ml::MlStrategyName;
 use crate::ml::routing::MlSettings;
@@ -52,6 +53,15 @@ const MODES: &[&str] = &[
 
 /// Bound on the type errors reported per section (each retry removes one key).
 const MAX_ERRORS_PER_SECTION: usize = 64;
+
+/// The lower bound of a duration key.
+#[derive(Clone, Copy)]
+enum Above {
+    /// Strictly above zero (timeouts, TTLs).
+    Zero,
+    /// Zero allowed (waits, cooldowns).
+    OrAtZero,
+}
 
 /// Keys whose values are secrets: their errors never show the value.
 const SECRET_KEYS: &[&str] = &["api_key", "master_key"];
@@ -629,15 +639,13 @@ impl Loader {
             self.problem(join(path, "weight"), format!("must be > 0, got {w}"));
             ok = false;
         }
-        for (key, v) in [
-            ("timeout", raw.timeout),
-            ("stream_timeout", raw.stream_timeout),
-        ] {
-            if let Some(t) = v.filter(|t| !(t.is_finite() && *t > 0.0)) {
-                self.problem(join(path, key), format!("must be > 0 seconds, got {t}"));
-                ok = false;
-            }
-        }
+        let timeout = self.seconds(&join(path, "timeout"), raw.timeout, Above::Zero);
+        let stream_timeout = self.seconds(
+            &join(path, "stream_timeout"),
+            raw.stream_timeout,
+            Above::Zero,
+        );
+        ok &= timeout.is_ok() && stream_timeout.is_ok();
         for (key, v) in [
             ("input_cost_per_token", raw.input_cost_per_token),
             ("output_cost_per_token", raw.output_cost_per_token),
@@ -679,8 +687,8 @@ impl Loader {
                 rpm: raw.rpm,
                 tpm: raw.tpm,
                 weight: raw.weight,
-                timeout: raw.timeout,
-                stream_timeout: raw.stream_timeout,
+                timeout: timeout.ok().flatten(),
+                stream_timeout: stream_timeout.ok().flatten(),
                 max_retries: raw.max_retries,
                 mock_response: raw.mock_response,
                 region_name: raw.region_name,
@@ -803,18 +811,47 @@ impl Loader {
         Some(raw.clone())
     }
 
+    /// A duration in seconds: finite, above zero (or at least zero) and at most
+    /// [`MAX_DURATION`]. `Err(())` after recording the problem.
+    fn seconds(&mut self, path: &str, v: Option<f64>, min: Above) -> Result<Option<Duration>, ()> {
+        let Some(v) = v else { return Ok(None) };
+        let max = MAX_DURATION.as_secs_f64();
+        let low_ok = match min {
+            Above::Zero => v > 0.0,
+            Above::OrAtZero => v >= 0.0,
+        };
+        if v.is_finite() && low_ok && v <= max {
+            // In range, so the conversion cannot fail.
+            return Ok(Duration::try_from_secs_f64(v).ok());
+        }
+        let low = match min {
+            Above::Zero => "> 0",
+            Above::OrAtZero => ">= 0",
+        };
+        self.problem(
+            path,
+            format!("must be a number of seconds {low} and at most {max} (one year), got {v}"),
+        );
+        Err(())
+    }
+
+    /// A size in MB: finite, above zero and at most [`MAX_SIZE_MB`].
+    fn megabytes(&mut self, path: &str, v: Option<f64>) -> Option<f64> {
+        let v = v?;
+        if v.is_finite() && v > 0.0 && v <= MAX_SIZE_MB {
+            return Some(v);
+        }
+        self.problem(
+            path,
+            format!("must be a size in MB > 0 and at most {MAX_SIZE_MB}, got {v}"),
+        );
+        None
+    }
+
     fn non_negative(&mut self, path: &str, v: Option<f64>) -> Option<f64> {
         let v = v?;
         if !(v.is_finite() && v >= 0.0) {
             self.problem(path, format!("must be >= 0, got {v}"));
-        }
-        Some(v)
-    }
-
-    fn positive(&mut self, path: &str, v: Option<f64>) -> Option<f64> {
-        let v = v?;
-        if !(v.is_finite() && v > 0.0) {
-            self.problem(path, format!("must be > 0, got {v}"));
         }
         Some(v)
     }
@@ -868,8 +905,8 @@ impl Loader {
             ..RoutingStrategyArgs::default()
         };
         if let Some(a) = raw.routing_strategy_args {
-            if let Some(ttl) = self.positive(&join(&args_path, "ttl"), a.ttl) {
-                routing_strategy_args.ttl_secs = ttl;
+            if let Ok(Some(ttl)) = self.seconds(&join(&args_path, "ttl"), a.ttl, Above::Zero) {
+                routing_strategy_args.ttl = ttl;
             }
             if let Some(b) = self.non_negative(
                 &join(&args_path, "lowest_latency_buffer"),
@@ -938,10 +975,14 @@ impl Loader {
                 }
             }
         }
-        let affinity_ttl = self.positive(
-            &join(RS, "deployment_affinity_ttl_seconds"),
-            raw.deployment_affinity_ttl_seconds,
-        );
+        let affinity_ttl = self
+            .seconds(
+                &join(RS, "deployment_affinity_ttl_seconds"),
+                raw.deployment_affinity_ttl_seconds,
+                Above::Zero,
+            )
+            .ok()
+            .flatten();
 
         let retry_policy = raw
             .retry_policy
@@ -955,14 +996,25 @@ impl Loader {
             })
             .unwrap_or_default();
 
-        let retry_after = self.non_negative(&join(RS, "retry_after"), raw.retry_after);
-        let cooldown = self
-            .non_negative(&join(RS, "cooldown_time"), raw.cooldown_time)
-            .or(self.non_negative(&join(LS, "cooldown_time"), ls.cooldown_time));
-        let timeout = self
-            .positive(&join(RS, "timeout"), raw.timeout)
-            .or(ls.request_timeout);
-        let stream_timeout = self.positive(&join(RS, "stream_timeout"), raw.stream_timeout);
+        let mut secs = |key: &str, rs: Option<f64>, ls: Option<f64>, min: Above| {
+            let rs = self.seconds(&join(RS, key), rs, min).ok().flatten();
+            let ls = self.seconds(&join(LS, key), ls, min).ok().flatten();
+            rs.or(ls)
+        };
+        let retry_after = secs("retry_after", raw.retry_after, None, Above::OrAtZero);
+        let cooldown = secs(
+            "cooldown_time",
+            raw.cooldown_time,
+            ls.cooldown_time,
+            Above::OrAtZero,
+        );
+        // `litellm_settings.request_timeout` is checked (at its own path) by `litellm_settings`.
+        let timeout = secs("timeout", raw.timeout, None, Above::Zero).or_else(|| {
+            ls.request_timeout
+                .and_then(|t| Duration::try_from_secs_f64(t).ok())
+                .filter(|t| !t.is_zero() && *t <= MAX_DURATION)
+        });
+        let stream_timeout = secs("stream_timeout", raw.stream_timeout, None, Above::Zero);
 
         // Validate both sections' lists (each problem at its own path); router_settings wins.
         let fallbacks_rs = self.fallbacks(raw.fallbacks, &join(RS, "fallbacks"), g);
@@ -1005,33 +1057,39 @@ impl Loader {
             hidden_aliases,
             num_retries: raw.num_retries.or(ls.num_retries).unwrap_or(d.num_retries),
             retry_policy,
-            retry_after_secs: retry_after.unwrap_or(d.retry_after_secs),
+            retry_after: retry_after.unwrap_or(d.retry_after),
             allowed_fails: raw
                 .allowed_fails
                 .or(ls.allowed_fails)
                 .unwrap_or(d.allowed_fails),
-            cooldown_time_secs: cooldown.unwrap_or(d.cooldown_time_secs),
+            cooldown_time: cooldown.unwrap_or(d.cooldown_time),
             disable_cooldowns: raw
                 .disable_cooldowns
                 .or(ls.disable_cooldowns)
                 .unwrap_or(d.disable_cooldowns),
-            timeout_secs: timeout,
-            stream_timeout_secs: stream_timeout,
+            timeout,
+            stream_timeout,
             fallbacks: fallbacks_rs.or(fallbacks_ls).unwrap_or_default(),
             content_policy_fallbacks: cp_rs.or(cp_ls).unwrap_or_default(),
             context_window_fallbacks: cw_rs.or(cw_ls).unwrap_or_default(),
             default_fallbacks: df_rs.or(df_ls).unwrap_or_default(),
             max_fallbacks: raw.max_fallbacks.unwrap_or(d.max_fallbacks),
-            deployment_affinity_ttl_secs: affinity_ttl,
+            deployment_affinity_ttl: affinity_ttl,
         }
     }
 
     fn litellm_settings(&mut self, raw: &RawLitellmSettings) -> LitellmSettings {
-        let request_timeout_secs =
-            self.positive("litellm_settings.request_timeout", raw.request_timeout);
+        let request_timeout = self
+            .seconds(
+                "litellm_settings.request_timeout",
+                raw.request_timeout,
+                Above::Zero,
+            )
+            .ok()
+            .flatten();
         LitellmSettings {
             drop_params: raw.drop_params.unwrap_or(false),
-            request_timeout_secs,
+            request_timeout,
             json_logs: raw.json_logs.unwrap_or(false),
             set_verbose: raw.set_verbose.unwrap_or(false),
         }
@@ -1052,13 +1110,13 @@ impl Loader {
             }
         }
         let max_request_size_mb =
-            self.positive(&join(GS, "max_request_size_mb"), raw.max_request_size_mb);
+            self.megabytes(&join(GS, "max_request_size_mb"), raw.max_request_size_mb);
         let max_response_size_mb =
-            self.positive(&join(GS, "max_response_size_mb"), raw.max_response_size_mb);
+            self.megabytes(&join(GS, "max_response_size_mb"), raw.max_response_size_mb);
         GeneralSettings {
             master_key: raw.master_key,
             max_request_size_mb: max_request_size_mb.unwrap_or(d.max_request_size_mb),
-            max_response_size_mb,
+            max_response_size_mb: max_response_size_mb.unwrap_or(d.max_response_size_mb),
         }
     }
 }
@@ -1191,7 +1249,10 @@ mod tests {
         let env = env_of(&[("MY_RPM", "100"), ("MY_TIMEOUT", "2.5"), ("DROP", "True")]);
         let l = load_str_with_env(yaml, &env).unwrap();
         assert_eq!(l.config.model_list[0].litellm_params.rpm, Some(100));
-        assert_eq!(l.config.model_list[0].litellm_params.timeout, Some(2.5));
+        assert_eq!(
+            l.config.model_list[0].litellm_params.timeout,
+            Some(Duration::from_millis(2500))
+        );
         assert!(l.config.litellm_settings.drop_params);
     }
 
@@ -1408,19 +1469,22 @@ mod tests {
         let rs = &c.router_settings;
         assert_eq!(rs.num_retries, 1);
         assert_eq!(rs.allowed_fails, 9);
-        assert_eq!(rs.cooldown_time_secs, 60.0);
-        assert_eq!(rs.timeout_secs, Some(30.0));
+        assert_eq!(rs.cooldown_time, Duration::from_secs(60));
+        assert_eq!(rs.timeout, Some(Duration::from_secs(30)));
         assert_eq!(rs.fallbacks.len(), 1);
         assert_eq!(rs.routing_strategy, RoutingStrategyName::UsageBasedV2);
-        assert_eq!(c.litellm_settings.request_timeout_secs, Some(30.0));
+        assert_eq!(
+            c.litellm_settings.request_timeout,
+            Some(Duration::from_secs(30))
+        );
         assert!(c.litellm_settings.drop_params);
 
         let yaml = format!(
             "{BASIC}litellm_settings:\n  request_timeout: 30\nrouter_settings:\n  timeout: 5\n"
         );
         assert_eq!(
-            load(&yaml).unwrap().config.router_settings.timeout_secs,
-            Some(5.0)
+            load(&yaml).unwrap().config.router_settings.timeout,
+            Some(Duration::from_secs(5))
         );
     }
 
@@ -1490,7 +1554,7 @@ mod tests {
                     model_group: auto\n      arms: {control: {weight: 1}, cheap: {weight: 1, model: small}}\n";
         let loaded = load(yaml).unwrap();
         let rs = &loaded.config.router_settings;
-        assert_eq!(rs.deployment_affinity_ttl_secs, Some(900.0));
+        assert_eq!(rs.deployment_affinity_ttl, Some(Duration::from_secs(900)));
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         let e = rs.routing_strategy_args.experiment.as_ref().unwrap();
         assert_eq!((e.name.as_str(), e.arms.len()), ("e1", 2));
@@ -1517,7 +1581,7 @@ mod tests {
             retry_policy: {TimeoutErrorRetries: 2, RateLimitErrorRetries: 4, NotFoundErrorRetries: 1}\n";
         let l = load(yaml).unwrap();
         let rs = &l.config.router_settings;
-        assert_eq!(rs.routing_strategy_args.ttl_secs, 60.0);
+        assert_eq!(rs.routing_strategy_args.ttl, Duration::from_secs(60));
         assert_eq!(rs.routing_strategy_args.lowest_latency_buffer, 0.5);
         assert_eq!(rs.routing_strategy_args.extra["k"], JsonValue::from(3));
         assert_eq!(rs.retry_policy.timeout, Some(2));

@@ -2,6 +2,7 @@
 //! validation, defaults and `os.environ/NAME` resolution. Everything here is checked.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -43,10 +44,9 @@ pub struct LitellmParams {
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub weight: Option<f64>,
-    /// Seconds.
-    pub timeout: Option<f64>,
-    /// Seconds, for streaming requests (time to first byte and between chunks).
-    pub stream_timeout: Option<f64>,
+    pub timeout: Option<Duration>,
+    /// For streaming requests (time to first byte and between chunks).
+    pub stream_timeout: Option<Duration>,
     pub max_retries: Option<u32>,
     /// Answer with this text instead of calling the provider.
     pub mock_response: Option<String>,
@@ -143,8 +143,8 @@ impl RoutingStrategyName {
 /// `router_settings.routing_strategy_args`.
 #[derive(Debug, Clone)]
 pub struct RoutingStrategyArgs {
-    /// latency-based: seconds a latency sample counts for (LiteLLM default 1 hour).
-    pub ttl_secs: f64,
+    /// latency-based: how long a latency sample counts for (LiteLLM default 1 hour).
+    pub ttl: Duration,
     /// latency-based: deployments within `lowest * (1 + buffer)` are picked among at random.
     pub lowest_latency_buffer: f64,
     /// Other strategy args (ML strategies read theirs from here).
@@ -159,7 +159,7 @@ pub struct RoutingStrategyArgs {
 impl Default for RoutingStrategyArgs {
     fn default() -> Self {
         RoutingStrategyArgs {
-            ttl_secs: 3600.0,
+            ttl: Duration::from_secs(3600),
             lowest_latency_buffer: 0.0,
             extra: Map::new(),
             ml: None,
@@ -198,23 +198,23 @@ pub struct RouterSettings {
     pub hidden_aliases: Vec<String>,
     pub num_retries: u32,
     pub retry_policy: RetryPolicy,
-    /// Minimum seconds to wait before a retry (LiteLLM `retry_after`).
-    pub retry_after_secs: f64,
+    /// Minimum wait before a retry of the same deployment (LiteLLM `retry_after`).
+    pub retry_after: Duration,
     pub allowed_fails: u32,
-    /// Seconds a deployment stays out of rotation after too many failures.
-    pub cooldown_time_secs: f64,
+    /// How long a deployment stays out of rotation after too many failures.
+    pub cooldown_time: Duration,
     pub disable_cooldowns: bool,
-    /// Seconds; default request timeout when a deployment sets none.
-    pub timeout_secs: Option<f64>,
-    pub stream_timeout_secs: Option<f64>,
+    /// Default request timeout when a deployment sets none.
+    pub timeout: Option<Duration>,
+    pub stream_timeout: Option<Duration>,
     pub fallbacks: Vec<FallbackRule>,
     pub content_policy_fallbacks: Vec<FallbackRule>,
     pub context_window_fallbacks: Vec<FallbackRule>,
     pub default_fallbacks: Vec<String>,
     pub max_fallbacks: u32,
     /// `deployment_affinity_ttl_seconds`: conversation affinity on, pins kept this long
-    /// (sliding) in seconds; `None`: off (see [`crate::router::affinity`]).
-    pub deployment_affinity_ttl_secs: Option<f64>,
+    /// (sliding); `None`: off (see [`crate::router::affinity`]).
+    pub deployment_affinity_ttl: Option<Duration>,
 }
 
 impl Default for RouterSettings {
@@ -226,18 +226,18 @@ impl Default for RouterSettings {
             hidden_aliases: Vec::new(),
             num_retries: 2,
             retry_policy: RetryPolicy::default(),
-            retry_after_secs: 0.0,
+            retry_after: Duration::ZERO,
             allowed_fails: 3,
-            cooldown_time_secs: 5.0,
+            cooldown_time: Duration::from_secs(5),
             disable_cooldowns: false,
-            timeout_secs: None,
-            stream_timeout_secs: None,
+            timeout: None,
+            stream_timeout: None,
             fallbacks: Vec::new(),
             content_policy_fallbacks: Vec::new(),
             context_window_fallbacks: Vec::new(),
             default_fallbacks: Vec::new(),
             max_fallbacks: 5,
-            deployment_affinity_ttl_secs: None,
+            deployment_affinity_ttl: None,
         }
     }
 }
@@ -247,8 +247,8 @@ impl Default for RouterSettings {
 pub struct LitellmSettings {
     /// Drop OpenAI params a provider does not support instead of failing.
     pub drop_params: bool,
-    /// Seconds (LiteLLM `request_timeout`).
-    pub request_timeout_secs: Option<f64>,
+    /// LiteLLM `request_timeout`.
+    pub request_timeout: Option<Duration>,
     pub json_logs: bool,
     pub set_verbose: bool,
 }
@@ -258,15 +258,26 @@ pub struct LitellmSettings {
 pub struct GeneralSettings {
     pub master_key: Option<SecretString>,
     pub max_request_size_mb: f64,
-    pub max_response_size_mb: Option<f64>,
+    /// Largest upstream answer (non-streamed body) relayed, in MB; larger ones are a 502.
+    pub max_response_size_mb: f64,
 }
+
+/// The longest duration a config key takes (one year): a longer one is a config error, so
+/// nothing downstream ever computes with an absurd duration.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The largest size in MB a config key takes (1 TiB).
+pub const MAX_SIZE_MB: f64 = 1024.0 * 1024.0;
+
+/// Default of `general_settings.max_response_size_mb`.
+pub const DEFAULT_MAX_RESPONSE_SIZE_MB: f64 = 64.0;
 
 impl Default for GeneralSettings {
     fn default() -> Self {
         GeneralSettings {
             master_key: None,
             max_request_size_mb: 10.0,
-            max_response_size_mb: None,
+            max_response_size_mb: DEFAULT_MAX_RESPONSE_SIZE_MB,
         }
     }
 }

@@ -86,6 +86,9 @@ pub struct CallOutcome {
 const LATENCY_SAMPLES: usize = 10;
 /// In-flight counters self-heal after this long without a write (a crashed instance).
 const IN_FLIGHT_TTL: Duration = Duration::from_secs(600);
+/// The longest cooldown an upstream's `Retry-After` can impose on a deployment (a broken or
+/// hostile upstream must not take a deployment out for days).
+pub const MAX_RETRY_AFTER_COOLDOWN: Duration = Duration::from_secs(3600);
 const MINUTE_MS: u64 = 60_000;
 
 /// Routes requests for every model group of a config.
@@ -254,9 +257,8 @@ impl Router {
     /// when affinity is on.
     pub fn affinity_ttl(&self) -> Option<Duration> {
         self.settings
-            .deployment_affinity_ttl_secs
-            .filter(|s| *s > 0.0)
-            .map(Duration::from_secs_f64)
+            .deployment_affinity_ttl
+            .filter(|ttl| !ttl.is_zero())
     }
 
     /// Chooses and orders the deployments for a request to `model` (a group, an alias, or a
@@ -554,6 +556,25 @@ impl Router {
         }
     }
 
+    /// A `'static` future that takes back [`Router::record_start`]'s in-flight count for `d`
+    /// (`None` when the strategy keeps none): for drop guards, when a call is abandoned because
+    /// the client went away and `record_end` never runs.
+    pub fn release_in_flight(
+        &self,
+        d: &Deployment,
+    ) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>> {
+        if !self.strategy.needs().in_flight {
+            return None;
+        }
+        let state = self.state.clone();
+        let key = in_flight_key(&d.id);
+        Some(Box::pin(async move {
+            if let Err(e) = state.incr(&key, -1, IN_FLIGHT_TTL).await {
+                tracing::warn!(key, error = %e, "state counter update failed");
+            }
+        }))
+    }
+
     /// Call when a request to `d` has finished, successfully or not (pairs with `record_start`).
     /// A finished call with an outcome counts as a success for `d`'s circuit breaker.
     pub async fn record_end(&self, d: &Deployment, outcome: Option<CallOutcome>) {
@@ -574,8 +595,11 @@ impl Router {
             .await;
         }
         if needs.latency {
-            let ttl =
-                Duration::from_secs_f64(self.settings.routing_strategy_args.ttl_secs.max(1.0));
+            let ttl = self
+                .settings
+                .routing_strategy_args
+                .ttl
+                .max(Duration::from_secs(1));
             self.push_sample(&latency_key(&d.id), outcome.latency, ttl)
                 .await;
             if let Some(ttft) = outcome.ttft {
@@ -587,49 +611,75 @@ impl Router {
     /// Call when a request to `d` failed. Returns whether `d` was put in cooldown. Failures
     /// that are not the request's own fault also count toward `d`'s circuit breaker.
     pub async fn record_failure(&self, d: &Deployment, class: FailureClass) -> bool {
+        self.record_failure_with(d, class, None).await
+    }
+
+    /// [`Router::record_failure`] for a failure that came with the upstream's own wait
+    /// (`Retry-After`): `d` cools down for exactly that long, even as the only deployment of
+    /// its group (the upstream said it will refuse until then), instead of `cooldown_time`;
+    /// at most [`MAX_RETRY_AFTER_COOLDOWN`].
+    pub async fn record_failure_with(
+        &self,
+        d: &Deployment,
+        class: FailureClass,
+        retry_after: Option<Duration>,
+    ) -> bool {
         if class != FailureClass::Ignored {
             self.circuits.on_failure(&d.id).await;
         }
         if self.settings.disable_cooldowns || class == FailureClass::Ignored {
             return false;
         }
-        // As in LiteLLM: never cool down the only deployment of a group; that would turn one
-        // transient error into minutes of "no deployments available".
-        if self.groups.get(&d.model_name).is_none_or(|g| g.len() <= 1) {
-            return false;
-        }
-        let cool = match class {
-            FailureClass::Immediate => true,
-            FailureClass::Counted => {
-                let minute = self.clock.now_ms() / MINUTE_MS;
-                let key = format!("fail:{}:{minute}", d.id);
-                match self.state.incr(&key, 1, Duration::from_secs(60)).await {
-                    Ok(n) => n > i64::from(self.settings.allowed_fails),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "failure counter update failed");
-                        false
-                    }
+        let cooldown = match retry_after.filter(|w| !w.is_zero()) {
+            Some(wait) => wait.min(MAX_RETRY_AFTER_COOLDOWN),
+            None => {
+                // As in LiteLLM: never cool down the only deployment of a group; that would
+                // turn one transient error into minutes of "no deployments available".
+                if self.groups.get(&d.model_name).is_none_or(|g| g.len() <= 1) {
+                    return false;
                 }
+                let cool = match class {
+                    FailureClass::Immediate => true,
+                    FailureClass::Counted => {
+                        let minute = self.clock.now_ms() / MINUTE_MS;
+                        let key = format!("fail:{}:{minute}", d.id);
+                        match self.state.incr(&key, 1, Duration::from_secs(60)).await {
+                            Ok(n) => n > i64::from(self.settings.allowed_fails),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "failure counter update failed");
+                                false
+                            }
+                        }
+                    }
+                    FailureClass::Ignored => false,
+                };
+                if !cool {
+                    return false;
+                }
+                self.settings.cooldown_time
             }
-            FailureClass::Ignored => false,
         };
-        if !cool {
-            return false;
-        }
-        let secs = self.settings.cooldown_time_secs.max(0.0);
-        let until = self.clock.now_ms() + (secs * 1000.0) as u64;
+        let until = self
+            .clock
+            .now_ms()
+            .saturating_add(u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX));
         let written = self
             .state
             .put(
                 &cooldown_key(&d.id),
                 until.to_string(),
-                Some(Duration::from_secs_f64(secs)),
+                Some(cooldown),
                 PutCondition::Always,
             )
             .await;
         match written {
             Ok(_) => {
-                tracing::warn!(deployment = %d.id, model_group = %d.model_name, cooldown_secs = secs, "deployment cooling down");
+                tracing::warn!(
+                    deployment = %d.id,
+                    model_group = %d.model_name,
+                    cooldown_secs = cooldown.as_secs_f64(),
+                    "deployment cooling down"
+                );
                 true
             }
             Err(e) => {

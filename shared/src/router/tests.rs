@@ -75,7 +75,7 @@ fn resolves_groups_and_aliases() {
 fn counted_failures_cool_down_after_allowed_fails_then_recover() {
     let mut cfg = two_deployments(RoutingStrategyName::SimpleShuffle);
     cfg.router_settings.allowed_fails = 2;
-    cfg.router_settings.cooldown_time_secs = 30.0;
+    cfg.router_settings.cooldown_time = Duration::from_secs(30);
     let (clock, r) = router(cfg);
     let a = r.deployments().find(|d| d.id == "a").unwrap().clone();
     assert!(!block_on(r.record_failure(&a, FailureClass::Counted)));
@@ -197,6 +197,62 @@ fn least_busy_tracks_in_flight() {
 }
 
 #[test]
+fn an_abandoned_call_gives_its_in_flight_count_back() {
+    let (_, r) = router(two_deployments(RoutingStrategyName::LeastBusy));
+    let a = r.deployments().find(|d| d.id == "a").unwrap().clone();
+    let mut rng = fastrand::Rng::with_seed(1);
+    block_on(r.record_start(&a));
+    let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
+    assert_eq!(ids(&s), vec!["b", "a"]);
+    // The call is abandoned (its client went away): `record_end` never runs, the release does.
+    let release = r
+        .release_in_flight(&a)
+        .expect("least-busy counts in-flight calls");
+    block_on(release);
+    let b = r.deployments().find(|d| d.id == "b").unwrap().clone();
+    block_on(r.record_start(&b));
+    let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
+    assert_eq!(ids(&s), vec!["a", "b"]);
+    // Strategies that keep no in-flight counts have nothing to give back.
+    let (_, shuffle) = router(two_deployments(RoutingStrategyName::SimpleShuffle));
+    let a = shuffle.deployments().find(|d| d.id == "a").unwrap().clone();
+    assert!(shuffle.release_in_flight(&a).is_none());
+}
+
+#[test]
+fn an_upstream_retry_after_cools_even_the_only_deployment_for_that_long() {
+    let (clock, r) = router(two_deployments(RoutingStrategyName::SimpleShuffle));
+    let c = r.deployments().find(|d| d.id == "c").unwrap().clone();
+    let mut rng = fastrand::Rng::with_seed(1);
+    // Without the upstream's word, the only deployment of a group never cools down.
+    assert!(!block_on(r.record_failure(&c, FailureClass::Immediate)));
+    assert!(block_on(r.select("claude", RequestFacts::default(), &mut rng)).is_ok());
+    // With a Retry-After it does, for exactly that long.
+    let wait = Duration::from_secs(40);
+    assert!(block_on(r.record_failure_with(
+        &c,
+        FailureClass::Immediate,
+        Some(wait)
+    )));
+    match block_on(r.select("claude", RequestFacts::default(), &mut rng)) {
+        Err(Error::NoDeploymentAvailable { retry_after_ms, .. }) => {
+            assert_eq!(retry_after_ms, Some(40_000));
+        }
+        other => panic!("expected no deployment available, got {other:?}"),
+    }
+    clock.advance(Duration::from_secs(41));
+    assert!(block_on(r.select("claude", RequestFacts::default(), &mut rng)).is_ok());
+    // A hostile Retry-After is capped.
+    assert!(block_on(r.record_failure_with(
+        &c,
+        FailureClass::Immediate,
+        Some(Duration::from_secs(1_000_000))
+    )));
+    clock.advance(MAX_RETRY_AFTER_COOLDOWN + Duration::from_secs(1));
+    assert!(block_on(r.select("claude", RequestFacts::default(), &mut rng)).is_ok());
+}
+
+#[test]
 fn latency_based_prefers_measured_fast_deployment() {
     let (_, r) = router(two_deployments(RoutingStrategyName::LatencyBased));
     let a = r.deployments().find(|d| d.id == "a").unwrap().clone();
@@ -307,8 +363,8 @@ fn conversation(key: &str) -> RequestFacts {
 fn affinity_router(ttl_secs: f64) -> (Arc<ManualClock>, Router) {
     let mut cfg = two_deployments(RoutingStrategyName::SimpleShuffle);
     cfg.model_list.push(dep("gpt", "d", "openai/gpt-4o-mini"));
-    cfg.router_settings.deployment_affinity_ttl_secs = Some(ttl_secs);
-    cfg.router_settings.cooldown_time_secs = 30.0;
+    cfg.router_settings.deployment_affinity_ttl = Some(Duration::from_secs_f64(ttl_secs));
+    cfg.router_settings.cooldown_time = Duration::from_secs(30);
     router(cfg)
 }
 

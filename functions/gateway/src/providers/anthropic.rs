@@ -143,7 +143,7 @@ impl AnthropicProvider {
     ) -> Result<ChatCompletionResponse, GatewayError> {
         let body = self.body(req, false)?;
         let resp = self.post(ctx.http, &body).await?;
-        let resp: MessagesResponse = self.upstream.read_json(resp).await?;
+        let resp: MessagesResponse = self.upstream.read_json(ctx.http.limits(), resp).await?;
         Ok(to_chat_response(resp, &self.model))
     }
 }
@@ -168,7 +168,8 @@ impl InferenceProvider for AnthropicProvider {
         let resp = self.post(ctx.http, &body).await?;
         Ok(chat_chunks(
             self.upstream.clone(),
-            self.upstream.sse(resp, StreamEnd::MessageStop),
+            self.upstream
+                .sse(ctx.http.limits(), resp, StreamEnd::MessageStop),
             &self.model,
             wants_stream_usage(req),
         ))
@@ -1211,7 +1212,7 @@ mod tests {
         .boxed();
         chat_chunks(
             up.clone(),
-            up.sse_from_bytes(bytes, StreamEnd::MessageStop),
+            up.sse_from_bytes(bytes, StreamEnd::MessageStop, 1 << 20),
             "claude-x",
             include_usage,
         )

@@ -21,11 +21,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use crate::client::HttpClient;
+use crate::client::{HttpClient, ResponseLimits};
 use crate::error::{GatewayError, UpstreamErrorKind};
 
 /// Upstream error messages longer than this (in characters) are cut.
 const MAX_ERROR_MESSAGE_CHARS: usize = 500;
+
+/// How much of an upstream error body (or of an answer that is not an event stream) is read.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// `litellm_params` keys that configure LiteLLM itself and must never reach an upstream body
 /// (the config loader may keep them in `LitellmParams::extra`).
@@ -131,8 +134,9 @@ impl Upstream {
             return Ok(resp);
         }
         let (parts, body) = resp.into_parts();
-        // A body that cannot be read still leaves the status to classify by.
-        let body = body
+        // A body that cannot be read (or is too long to be an error message) still leaves
+        // the status to classify by.
+        let body = http_body_util::Limited::new(body, MAX_ERROR_BODY_BYTES)
             .collect()
             .await
             .map(|b| b.to_bytes())
@@ -140,22 +144,56 @@ impl Upstream {
         Err(self.error_from_response(status.as_u16(), &parts.headers, &body))
     }
 
-    /// The whole body of a 2xx answer.
-    pub(super) async fn read_body(&self, resp: Response<Incoming>) -> Result<Bytes, GatewayError> {
-        resp.into_body()
+    /// The whole body of a 2xx answer, at most `limits.max_body_bytes` of it: a longer one
+    /// is a bad answer (502), refused as soon as its `Content-Length` or its bytes say so.
+    pub(super) async fn read_body(
+        &self,
+        limits: ResponseLimits,
+        resp: Response<Incoming>,
+    ) -> Result<Bytes, GatewayError> {
+        let max = limits.max_body_bytes;
+        let too_large = || {
+            self.bad_response(format!(
+                "the answer is larger than the {} MB limit (general_settings.max_response_size_mb)",
+                max as f64 / (1024.0 * 1024.0)
+            ))
+        };
+        let declared = resp
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max as u64) {
+            return Err(too_large());
+        }
+        match http_body_util::Limited::new(resp.into_body(), max)
             .collect()
             .await
-            .map(|b| b.to_bytes())
-            .map_err(|e| self.transport_error(&e))
+        {
+            Ok(b) => Ok(b.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+            Err(e) => Err(self.transport_error(&*e)),
+        }
     }
 
-    /// Reads a 2xx body as JSON of type `T`.
+    /// Reads a 2xx body as JSON of type `T`; a body that is an error object (`{"error":
+    /// ...}`, which some upstreams send with 200) is that error.
     pub(super) async fn read_json<T: DeserializeOwned>(
         &self,
+        limits: ResponseLimits,
         resp: Response<Incoming>,
     ) -> Result<T, GatewayError> {
-        let body = self.read_body(resp).await?;
-        serde_json::from_slice(&body).map_err(|e| self.bad_response(format!("invalid JSON: {e}")))
+        let body = self.read_body(limits, resp).await?;
+        serde_json::from_slice(&body).map_err(|e| self.unreadable_answer(&body, &e))
+    }
+
+    /// The error for a 2xx body that is not the expected shape: the upstream's own error
+    /// when the body is an error object, else a bad answer naming what failed to parse.
+    pub(super) fn unreadable_answer(&self, body: &[u8], e: &serde_json::Error) -> GatewayError {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(v) if v.get("error").is_some_and(|e| !e.is_null()) => self.error_from_payload(&v),
+            _ => self.bad_response(format!("invalid JSON: {e}")),
+        }
     }
 
     /// The error for a non-2xx answer.
@@ -226,9 +264,53 @@ impl Upstream {
         }
     }
 
-    /// The `data:` events of a 2xx SSE answer (see [`Upstream::sse_from_bytes`]).
-    pub(super) fn sse(&self, resp: Response<Incoming>, end: StreamEnd) -> SseStream {
-        self.sse_from_bytes(resp.into_body().into_data_stream().boxed(), end)
+    /// The `data:` events of a 2xx SSE answer (see [`Upstream::sse_from_bytes`]). An answer
+    /// that is plainly not an event stream (an HTML page, a JSON body) is one error item
+    /// saying what arrived: the upstream's error for a JSON error object, else a bad answer
+    /// with the content type and the start of the body.
+    pub(super) fn sse(
+        &self,
+        limits: ResponseLimits,
+        resp: Response<Incoming>,
+        end: StreamEnd,
+    ) -> SseStream {
+        let content_type = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let not_a_stream = [
+            "text/html",
+            "application/json",
+            "text/xml",
+            "application/xml",
+        ]
+        .iter()
+        .any(|t| content_type.starts_with(t));
+        if !not_a_stream {
+            let bytes = resp.into_body().into_data_stream().boxed();
+            return self.sse_from_bytes(bytes, end, limits.max_sse_line_bytes);
+        }
+        let upstream = self.clone();
+        stream::once(async move {
+            let body = http_body_util::Limited::new(resp.into_body(), MAX_ERROR_BODY_BYTES)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            if let Ok(v) = serde_json::from_slice::<Value>(&body)
+                && v.get("error").is_some_and(|e| !e.is_null())
+            {
+                return Err(upstream.error_from_payload(&v));
+            }
+            let text = String::from_utf8_lossy(&body);
+            Err(upstream.bad_response(format!(
+                "expected an event stream (text/event-stream), got {content_type}: {}",
+                truncate(text.trim(), 200)
+            )))
+        })
+        .boxed()
     }
 
     /// Turns a byte stream into SSE events. The stream ends cleanly on OpenAI's `data: [DONE]`
@@ -236,14 +318,28 @@ impl Upstream {
     /// A transport failure, an error event (`event: error` or a payload with an `error`
     /// member), or the bytes ending before that terminator yield one error item, then the
     /// stream ends: a cut stream is never mistaken for a complete one.
+    ///
+    /// A line longer than `max_line` bytes ends the stream with a bad-answer error, so an
+    /// upstream that never ends a line cannot make the gateway buffer without end.
     pub(super) fn sse_from_bytes<E>(
         &self,
         bytes: BoxStream<'static, Result<Bytes, E>>,
         end: StreamEnd,
+        max_line: usize,
     ) -> SseStream
     where
         E: std::error::Error + Send + Sync + 'static,
     {
+        let mut line = 0usize;
+        let bytes = bytes
+            .map(move |chunk| match chunk {
+                Ok(b) => match longest_line(&mut line, &b) {
+                    n if n > max_line => Err(SseRead::LineTooLong(max_line)),
+                    _ => Ok(b),
+                },
+                Err(e) => Err(SseRead::Transport(e)),
+            })
+            .boxed();
         let state = SseState {
             events: bytes.eventsource(),
             upstream: self.clone(),
@@ -259,8 +355,11 @@ impl Upstream {
                     None => Err(st
                         .upstream
                         .connection_error("stream ended before completion")),
-                    Some(Err(EventStreamError::Transport(e))) => {
+                    Some(Err(EventStreamError::Transport(SseRead::Transport(e)))) => {
                         Err(st.upstream.transport_error(&e))
+                    }
+                    Some(Err(EventStreamError::Transport(e @ SseRead::LineTooLong(_)))) => {
+                        Err(st.upstream.bad_response(e.to_string()))
                     }
                     Some(Err(e)) => Err(st.upstream.bad_response(format!("invalid SSE: {e}"))),
                     Some(Ok(ev)) => {
@@ -343,8 +442,45 @@ pub(super) struct SseEvent {
 
 pub(super) type SseStream = BoxStream<'static, Result<SseEvent, GatewayError>>;
 
+/// What reading an event stream's bytes can fail with.
+#[derive(Debug)]
+enum SseRead<E> {
+    /// The connection.
+    Transport(E),
+    /// A line longer than the limit (`ROUTEIQ_MAX_SSE_LINE_BYTES`).
+    LineTooLong(usize),
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for SseRead<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SseRead::Transport(e) => e.fmt(f),
+            SseRead::LineTooLong(max) => write!(
+                f,
+                "the event stream sent a line longer than {max} bytes (ROUTEIQ_MAX_SSE_LINE_BYTES)"
+            ),
+        }
+    }
+}
+
+impl<E: std::error::Error> std::error::Error for SseRead<E> {}
+
+/// Updates `current` (the length of the line in progress) with `chunk` and returns the
+/// longest line seen in it, the one in progress included.
+fn longest_line(current: &mut usize, chunk: &[u8]) -> usize {
+    let mut longest = 0;
+    let mut start = 0;
+    for at in memchr::memchr2_iter(b'\n', b'\r', chunk) {
+        longest = longest.max(*current + (at - start));
+        *current = 0;
+        start = at + 1;
+    }
+    *current += chunk.len() - start;
+    longest.max(*current)
+}
+
 struct SseState<E> {
-    events: EventStream<BoxStream<'static, Result<Bytes, E>>>,
+    events: EventStream<BoxStream<'static, Result<Bytes, SseRead<E>>>>,
     upstream: Upstream,
     end: StreamEnd,
     finished: bool,
@@ -786,6 +922,40 @@ pub(super) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No line in these tests comes near it.
+    const TEST_MAX_LINE: usize = 1 << 20;
+
+    #[test]
+    fn longest_line_spans_chunks() {
+        let mut line = 0;
+        assert_eq!(longest_line(&mut line, b"data: abc"), 9);
+        assert_eq!(longest_line(&mut line, b"def\n\ndata: x"), 12);
+        assert_eq!(line, 7);
+        assert_eq!(longest_line(&mut line, b"\r\n"), 7);
+        assert_eq!(line, 0);
+        assert_eq!(longest_line(&mut line, b""), 0);
+    }
+
+    #[tokio::test]
+    async fn an_endless_sse_line_is_a_bad_answer() {
+        let long = "x".repeat(100);
+        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+            Ok(Bytes::from("data: {\"a\":1}\n\n")),
+            Ok(Bytes::from(format!("data: {long}"))),
+            Ok(Bytes::from(long.clone())),
+        ];
+        let items =
+            collect(upstream().sse_from_bytes(stream::iter(chunks).boxed(), StreamEnd::Done, 150))
+                .await;
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert!(items[0].is_ok());
+        let Err(e) = &items[1] else {
+            panic!("expected an error: {items:?}")
+        };
+        assert!(matches!(e, GatewayError::BadUpstreamResponse { .. }), "{e}");
+        assert!(e.to_string().contains("ROUTEIQ_MAX_SSE_LINE_BYTES"), "{e}");
+    }
     use futures::TryStreamExt;
     use http::header::HeaderValue;
 
@@ -934,6 +1104,7 @@ mod tests {
                 ":2}\n\ndata: [DONE]\n\n",
             ]),
             StreamEnd::Done,
+            TEST_MAX_LINE,
         );
         let items: Vec<SseEvent> = s.try_collect().await.unwrap();
         assert_eq!(items.len(), 2);
@@ -942,9 +1113,12 @@ mod tests {
 
     #[tokio::test]
     async fn sse_cut_stream_is_an_error() {
-        let items =
-            collect(upstream().sse_from_bytes(bytes(&["data: {\"a\":1}\n\n"]), StreamEnd::Done))
-                .await;
+        let items = collect(upstream().sse_from_bytes(
+            bytes(&["data: {\"a\":1}\n\n"]),
+            StreamEnd::Done,
+            TEST_MAX_LINE,
+        ))
+        .await;
         assert_eq!(items.len(), 2);
         match &items[1] {
             Err(GatewayError::Connection { message, .. }) => {
@@ -963,6 +1137,7 @@ mod tests {
                 "data: {\"a\":2}\n\n",
             ]),
             StreamEnd::Done,
+            TEST_MAX_LINE,
         ))
         .await;
         assert_eq!(items.len(), 2);
@@ -980,6 +1155,7 @@ mod tests {
                 "event: ping\ndata: {\"type\":\"ping\"}\n\n",
             ]),
             StreamEnd::MessageStop,
+            TEST_MAX_LINE,
         );
         let items: Vec<SseEvent> = s.try_collect().await.unwrap();
         assert_eq!(items.len(), 2);
@@ -988,6 +1164,7 @@ mod tests {
         let items = collect(upstream().sse_from_bytes(
             bytes(&["event: ping\ndata: {\"type\":\"ping\"}\n\n"]),
             StreamEnd::MessageStop,
+            TEST_MAX_LINE,
         ))
         .await;
         assert!(matches!(items[1], Err(GatewayError::Connection { .. })));
@@ -998,6 +1175,7 @@ mod tests {
         let events = upstream().sse_from_bytes(
             bytes(&["data: 1\n\ndata: x\n\ndata: 3\n\ndata: [DONE]\n\n"]),
             StreamEnd::Done,
+            TEST_MAX_LINE,
         );
         let items: Vec<Result<u32, GatewayError>> = translate_events(events, (), |_, ev| {
             ev.data
@@ -1123,7 +1301,7 @@ data: [DONE]\n\n";
                 )
                 .boxed();
                 upstream()
-                    .sse_from_bytes(s, end)
+                    .sse_from_bytes(s, end, TEST_MAX_LINE)
                     .map(|r| r.map_err(|e| e.to_string()))
                     .collect()
                     .await

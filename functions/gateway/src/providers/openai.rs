@@ -184,7 +184,7 @@ impl OpenAiCompatibleClient {
         body: &impl Serialize,
     ) -> Result<Answer, GatewayError> {
         let resp = self.post(http, op, body).await?;
-        let body = self.upstream.read_body(resp).await?;
+        let body = self.upstream.read_body(http.limits(), resp).await?;
         let usage = match op {
             Operation::Chat => {
                 serde_json::from_slice::<ChatShape>(&body).map(|a| read_usage(a.usage))
@@ -193,7 +193,7 @@ impl OpenAiCompatibleClient {
                 serde_json::from_slice::<UsageShape>(&body).map(|a| read_usage(a.usage))
             }
         }
-        .map_err(|e| self.upstream.bad_response(format!("invalid JSON: {e}")))?;
+        .map_err(|e| self.upstream.unreadable_answer(&body, &e))?;
         Ok(Answer { body, usage })
     }
 
@@ -235,7 +235,7 @@ impl OpenAiCompatibleClient {
         let resp = self.post(http, Operation::Chat, &body).await?;
         Ok(openai_chunks(
             self.upstream.clone(),
-            self.upstream.sse(resp, StreamEnd::Done),
+            self.upstream.sse(http.limits(), resp, StreamEnd::Done),
             client_wants_usage,
         ))
     }
@@ -261,7 +261,7 @@ impl OpenAiCompatibleClient {
         let resp = self.post(http, Operation::Completions, &body).await?;
         let upstream = self.upstream.clone();
         Ok(translate_events(
-            self.upstream.sse(resp, StreamEnd::Done),
+            self.upstream.sse(http.limits(), resp, StreamEnd::Done),
             (),
             move |_, ev| {
                 serde_json::from_str::<Value>(&ev.data)
@@ -839,7 +839,11 @@ mod tests {
                 .collect::<Vec<_>>(),
         )
         .boxed();
-        openai_chunks(up.clone(), up.sse_from_bytes(bytes, StreamEnd::Done), false)
+        openai_chunks(
+            up.clone(),
+            up.sse_from_bytes(bytes, StreamEnd::Done, 1 << 20),
+            false,
+        )
     }
 
     #[tokio::test]
