@@ -10,6 +10,7 @@ mod custom_router;
 mod edge_hint;
 mod errors;
 mod faults;
+mod hardening;
 mod lambda;
 mod load;
 mod ml_routing;

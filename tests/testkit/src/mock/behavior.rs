@@ -44,12 +44,35 @@ pub enum Behavior {
     /// Streaming: send every SSE event after a pause of this many milliseconds. Non-streaming
     /// requests get their JSON body in small pieces with this pause between them.
     Trickle { chunk_delay_ms: u64 },
+    /// Answer with exactly this status, `content-type`, body and extra headers, whatever the
+    /// endpoint and whether the request asked for a stream: an upstream that answers 200 with
+    /// an error body, an HTML page from a proxy in front of it, or a header no real service
+    /// sends (`retry-after: 99999999999999999999`).
+    Raw {
+        status: u16,
+        content_type: String,
+        body: String,
+        /// Extra response headers (name, value); not settable from the header syntax.
+        headers: Vec<(String, String)>,
+    },
+    /// Answer normally, with an assistant content of exactly this many bytes (`x`s, every
+    /// 1024th byte a space), sent in 64 KiB pieces without a `content-length` (chunked), so a
+    /// reader has to count. Streaming: one SSE event per word (~1 KiB of content each).
+    Huge { content_bytes: usize },
+    /// Streaming: `200 text/event-stream`, then `data: {"` and this many more bytes without a
+    /// newline (16 KiB pieces), then silence with the connection open: an SSE line that never
+    /// ends. Non-streaming requests get the same as an `application/json` body (`{"id":"`
+    /// and the bytes) that never ends.
+    EndlessLine { bytes: usize },
 }
 
 /// OpenAI's error JSON.
 pub fn openai_error(message: &str, kind: &str, code: Option<&str>) -> Value {
     json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
 }
+
+/// How many bytes an [`Behavior::EndlessLine`] sends when the header gives no count: 8 MiB.
+pub const ENDLESS_LINE_DEFAULT_BYTES: usize = 8 * 1024 * 1024;
 
 /// The message OpenAI sends with `context_length_exceeded`.
 pub const CONTEXT_LENGTH_MESSAGE: &str = "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens. Please reduce the length of the messages.";
@@ -123,6 +146,41 @@ impl Behavior {
         )
     }
 
+    /// `Raw`: this status, content type and body, no extra headers.
+    pub fn raw(status: u16, content_type: &str, body: &str) -> Self {
+        Behavior::Raw {
+            status,
+            content_type: content_type.to_string(),
+            body: body.to_string(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// `Raw` with extra response headers.
+    pub fn raw_with_headers(
+        status: u16,
+        content_type: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Self {
+        Behavior::Raw {
+            status,
+            content_type: content_type.to_string(),
+            body: body.to_string(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// `EndlessLine` of [`ENDLESS_LINE_DEFAULT_BYTES`].
+    pub fn endless_line() -> Self {
+        Behavior::EndlessLine {
+            bytes: ENDLESS_LINE_DEFAULT_BYTES,
+        }
+    }
+
     /// `n` times `failure`, then [`Behavior::Ok`] (sticky): a script for retry tests.
     pub fn fail_times(n: usize, failure: Behavior) -> Vec<Behavior> {
         let mut script = vec![failure; n];
@@ -150,7 +208,9 @@ fn num<T: FromStr>(s: Option<&str>, whole: &str) -> Result<T, ParseBehaviorError
 
 /// The `x-mock-behavior` header syntax: `ok`, `text:<content>`, `status:<code>[:<retry_after>]`,
 /// `rate-limit[:<retry_after>]`, `context-length`, `content-policy`, `delay:<ms>`, `hang`,
-/// `reset`, `cut:<n>`, `end:<n>`, `error-mid-stream:<n>`, `trickle:<ms>`.
+/// `reset`, `cut:<n>`, `end:<n>`, `error-mid-stream:<n>`, `trickle:<ms>`,
+/// `raw:<status>:<content-type>:<body>` (the body may contain `:`; no extra headers),
+/// `huge:<content bytes>`, `endless-line[:<bytes>]` (default 8 MiB).
 impl FromStr for Behavior {
     type Err = ParseBehaviorError;
 
@@ -197,6 +257,24 @@ impl FromStr for Behavior {
             "trickle" => Behavior::Trickle {
                 chunk_delay_ms: num(rest, s)?,
             },
+            "raw" => {
+                let mut parts = rest.ok_or_else(bad)?.splitn(3, ':');
+                let status: u16 = num(parts.next(), s)?;
+                let content_type = parts.next().map(str::trim).unwrap_or("");
+                if !(100..=999).contains(&status) || content_type.is_empty() {
+                    return Err(bad());
+                }
+                Behavior::raw(status, content_type, parts.next().unwrap_or(""))
+            }
+            "huge" => Behavior::Huge {
+                content_bytes: num(rest, s)?,
+            },
+            "endless-line" => Behavior::EndlessLine {
+                bytes: match rest {
+                    Some(r) => num(Some(r), s)?,
+                    None => ENDLESS_LINE_DEFAULT_BYTES,
+                },
+            },
             _ => return Err(bad()),
         })
     }
@@ -228,6 +306,47 @@ mod tests {
         );
         assert!("status".parse::<Behavior>().is_err());
         assert!("nope".parse::<Behavior>().is_err());
+    }
+
+    #[test]
+    fn parses_raw_huge_and_endless_line() {
+        assert_eq!(
+            "raw:200:text/html:<html>a: b</html>".parse::<Behavior>(),
+            Ok(Behavior::raw(200, "text/html", "<html>a: b</html>"))
+        );
+        assert_eq!(
+            "raw:502:text/plain".parse::<Behavior>(),
+            Ok(Behavior::raw(502, "text/plain", ""))
+        );
+        assert!("raw".parse::<Behavior>().is_err());
+        assert!("raw:200".parse::<Behavior>().is_err());
+        assert!("raw:abc:text/html:x".parse::<Behavior>().is_err());
+        assert!("raw:42:text/html:x".parse::<Behavior>().is_err());
+        assert_eq!(
+            "huge:2097152".parse::<Behavior>(),
+            Ok(Behavior::Huge {
+                content_bytes: 2 * 1024 * 1024
+            })
+        );
+        assert!("huge".parse::<Behavior>().is_err());
+        assert_eq!(
+            "endless-line".parse::<Behavior>(),
+            Ok(Behavior::endless_line())
+        );
+        assert_eq!(
+            "endless-line:1000".parse::<Behavior>(),
+            Ok(Behavior::EndlessLine { bytes: 1000 })
+        );
+        assert!("endless-line:lots".parse::<Behavior>().is_err());
+        assert_eq!(
+            Behavior::raw_with_headers(429, "application/json", "{}", &[("retry-after", "9")]),
+            Behavior::Raw {
+                status: 429,
+                content_type: "application/json".into(),
+                body: "{}".into(),
+                headers: vec![("retry-after".into(), "9".into())],
+            }
+        );
     }
 
     #[test]

@@ -25,6 +25,14 @@
 //! `tools` and its last message is a user message whose text contains "use the tool", the answer
 //! is a call of the first tool (or the one `tool_choice` names) with arguments made from its
 //! JSON schema.
+//!
+//! Faults are scripted per model ([`MockUpstream::script`]) or picked per request with the
+//! `x-mock-behavior` header ([`Behavior`] lists both spellings). Besides error statuses, delays,
+//! hangs and broken streams, three behaviours answer what a client must not trust blindly, on
+//! every endpoint: [`Behavior::Raw`] (any status, content type, body and headers: a 200 whose
+//! body is an error, an HTML page from a proxy, an absurd `retry-after`),
+//! [`Behavior::Huge`] (a valid answer of any size, chunked, with no `content-length`) and
+//! [`Behavior::EndlessLine`] (an SSE line, or a JSON body, that never ends).
 
 mod anthropic;
 mod bedrock;
@@ -46,7 +54,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-pub use behavior::{Behavior, CONTEXT_LENGTH_MESSAGE, ParseBehaviorError, openai_error};
+pub use behavior::{
+    Behavior, CONTEXT_LENGTH_MESSAGE, ENDLESS_LINE_DEFAULT_BYTES, ParseBehaviorError, openai_error,
+};
 
 /// The header that picks a behaviour for one request (syntax: [`Behavior`]'s `FromStr`).
 pub const BEHAVIOR_HEADER: &str = "x-mock-behavior";
@@ -574,8 +584,13 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
 
+    let huge_text: String;
     let text_override = match &behavior {
         Behavior::Text(t) => Some(t.as_str()),
+        Behavior::Huge { content_bytes } => {
+            huge_text = huge_content(*content_bytes);
+            Some(huge_text.as_str())
+        }
         _ => None,
     };
     let build = |st: &Inner| -> Answer {
@@ -645,7 +660,95 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
             finish(answer, Plan::ErrorMid(after_chunks, frame))
         }
         Behavior::Trickle { chunk_delay_ms } => finish(build(&st), Plan::Trickle(chunk_delay_ms)),
+        Behavior::Raw {
+            status,
+            content_type,
+            body,
+            headers,
+        } => raw_response(status, &content_type, body, &headers),
+        Behavior::Huge { .. } => finish(build(&st), Plan::Pieces(HUGE_PIECE)),
+        Behavior::EndlessLine { bytes } => {
+            let stream =
+                bedrock_stream || body.get("stream").and_then(Value::as_bool) == Some(true);
+            endless_line(stream, bytes)
+        }
     }
+}
+
+/// Piece size of a [`Behavior::Huge`] body.
+const HUGE_PIECE: usize = 64 * 1024;
+/// Piece size of a [`Behavior::EndlessLine`].
+const ENDLESS_PIECE: usize = 16 * 1024;
+
+/// `len` bytes of `x`, every 1024th a space (so that a stream has ~1 KiB words).
+fn huge_content(len: usize) -> String {
+    (0..len)
+        .map(|i| if i % 1024 == 1023 { ' ' } else { 'x' })
+        .collect()
+}
+
+/// A [`Behavior::Raw`] answer.
+fn raw_response(
+    status: u16,
+    content_type: &str,
+    body: String,
+    headers: &[(String, String)],
+) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    match HeaderValue::from_str(content_type) {
+        Ok(v) => {
+            h.insert(header::CONTENT_TYPE, v);
+        }
+        Err(_) => {
+            h.remove(header::CONTENT_TYPE);
+        }
+    }
+    for (name, value) in headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            h.append(n, v);
+        }
+    }
+    resp
+}
+
+/// A [`Behavior::EndlessLine`] answer: the opening of an SSE `data:` line (or of a JSON body),
+/// `bytes` more bytes without a newline, then nothing until the client goes away.
+fn endless_line(stream: bool, bytes: usize) -> Response {
+    let (content_type, head): (&'static str, &'static [u8]) = if stream {
+        ("text/event-stream", b"data: {\"")
+    } else {
+        ("application/json", b"{\"id\":\"")
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Item>(8);
+    tokio::spawn(async move {
+        if tx.send(Ok(Bytes::from_static(head))).await.is_err() {
+            return;
+        }
+        let piece = Bytes::from(vec![b'a'; ENDLESS_PIECE]);
+        let mut sent = 0;
+        while sent < bytes {
+            let n = ENDLESS_PIECE.min(bytes - sent);
+            if tx.send(Ok(piece.slice(..n))).await.is_err() {
+                return;
+            }
+            sent += n;
+        }
+        // Silence, with the connection open, until the client drops it.
+        tx.closed().await;
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if stream {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    resp
 }
 
 /// How to send an [`Answer`].
@@ -656,6 +759,9 @@ enum Plan {
     End(usize),
     ErrorMid(usize, Bytes),
     Trickle(u64),
+    /// Everything, without pauses, through the channel (so chunked, no `content-length`): the
+    /// JSON body in pieces of this size, or the SSE frames one by one.
+    Pieces(usize),
 }
 
 /// A body item: bytes, or "drop the connection".
@@ -694,6 +800,20 @@ fn finish(answer: Answer, plan: Plan) -> Response {
     let abort = || Err(std::io::Error::other("mock: connection dropped on purpose"));
     match plan {
         Plan::All => {}
+        Plan::Pieces(size) => {
+            if answer.stream {
+                steps.extend(answer.frames.into_iter().map(|f| (0, Ok(f))));
+            } else {
+                let json = answer.json;
+                let size = size.max(1);
+                let mut start = 0;
+                while start < json.len() {
+                    let end = (start + size).min(json.len());
+                    steps.push((0, Ok(json.slice(start..end))));
+                    start = end;
+                }
+            }
+        }
         Plan::Reset => {
             if answer.stream {
                 let first = answer.frames.first().cloned().unwrap_or_default();
@@ -822,3 +942,6 @@ pub(crate) fn event_frame(name: &str, v: &Value) -> Bytes {
     buf.extend_from_slice(b"\n\n");
     Bytes::from(buf)
 }
+
+#[cfg(test)]
+mod tests;
