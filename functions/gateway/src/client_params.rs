@@ -7,9 +7,12 @@
 //!   credentials, `user_config`...): refused with 400 and never forwarded. LiteLLM accepts
 //!   some of them only with `general_settings.allow_client_side_credentials`, which RouteIQ
 //!   does not implement: the only keys and URLs it uses come from the config;
-//! - `extra_headers`: refused with 400 (RouteIQ does not forward client headers upstream),
-//!   rather than sent on as a body member the upstream would reject or ignore.
+//! - `extra_headers` (an object of strings): sent to the upstream as headers, as LiteLLM does,
+//!   except credentials, framing and routing headers (400); the provider's own headers win
+//!   over a client header of the same name. Providers that cannot send them (Bedrock) refuse
+//!   the call (400).
 
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
@@ -48,6 +51,30 @@ pub const REFUSED: &[&str] = &[
     "litellm_credential_name",
     "custom_llm_provider",
     "mock_response",
+];
+
+/// Headers a client may not set on the upstream call: credentials, framing and hop-by-hop
+/// headers (and any `x-amz-*`, `x-routeiq-*` or `proxy-*` header).
+const REFUSED_HEADERS: &[&str] = &[
+    "authorization",
+    "api-key",
+    "x-api-key",
+    "x-goog-api-key",
+    "cookie",
+    "host",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
 ];
 
 /// The member that carries extra members to merge.
@@ -90,13 +117,69 @@ pub fn merge_extra_body(mut body: Map<String, Value>) -> Result<Map<String, Valu
     Ok(body)
 }
 
-/// Refuses the members of a request's unmodelled rest (`extra`) that must not come from a
-/// client (400, naming the member); `extra_body` was merged before the request was read.
-pub fn check(extra: &Map<String, Value>) -> Result<(), GatewayError> {
+/// Takes a request's client parameters out of its unmodelled rest (`extra`): refuses the
+/// members that must not come from a client (400, naming the member) and returns its
+/// `extra_headers`, checked, if it has any. `extra_body` was merged before the request was
+/// read.
+pub fn take(extra: &mut Map<String, Value>) -> Result<Option<HeaderMap>, GatewayError> {
     for key in extra.keys() {
         refuse(key, key)?;
     }
-    Ok(())
+    match extra.remove(EXTRA_HEADERS) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(headers)) => extra_headers(&headers).map(Some),
+        Some(_) => Err(GatewayError::invalid_param(
+            "'extra_headers' must be an object of header names and string values",
+            EXTRA_HEADERS,
+        )),
+    }
+}
+
+/// The checked `extra_headers`.
+fn extra_headers(members: &Map<String, Value>) -> Result<HeaderMap, GatewayError> {
+    let mut headers = HeaderMap::with_capacity(members.len());
+    for (name, value) in members {
+        let path = format!("{EXTRA_HEADERS}.{name}");
+        let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
+            return Err(GatewayError::invalid_param(
+                format!("'{path}' is not a valid header name"),
+                path,
+            ));
+        };
+        let lower = header.as_str();
+        if REFUSED_HEADERS.contains(&lower)
+            || ["x-amz-", "x-routeiq-", "proxy-"]
+                .iter()
+                .any(|prefix| lower.starts_with(prefix))
+        {
+            return Err(GatewayError::invalid_param(
+                format!(
+                    "'{path}' is not accepted: credentials, framing and routing headers to \
+                     the upstream come from the config only"
+                ),
+                path,
+            ));
+        }
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(GatewayError::invalid_param(
+                    format!("'{path}' must be a string"),
+                    path,
+                ));
+            }
+        };
+        let Ok(value) = HeaderValue::from_str(&text) else {
+            return Err(GatewayError::invalid_param(
+                format!("'{path}' is not a valid header value"),
+                path,
+            ));
+        };
+        headers.append(header, value);
+    }
+    Ok(headers)
 }
 
 fn refuse(key: &str, path: &str) -> Result<(), GatewayError> {
@@ -105,15 +188,6 @@ fn refuse(key: &str, path: &str) -> Result<(), GatewayError> {
             format!(
                 "'{path}' is not accepted in a request (SSRF guard): RouteIQ only calls the \
                  endpoints and uses the credentials configured in model_list"
-            ),
-            path,
-        ));
-    }
-    if key == EXTRA_HEADERS {
-        return Err(GatewayError::invalid_param(
-            format!(
-                "'{path}' is not supported: RouteIQ does not forward client-chosen headers to \
-                 upstream providers"
             ),
             path,
         ));
@@ -154,13 +228,17 @@ mod tests {
         assert!(merge_extra_body(map(json!({"extra_body": null}))).is_ok());
     }
 
+    fn check(extra: &Map<String, Value>) -> Result<Option<HeaderMap>, GatewayError> {
+        take(&mut extra.clone())
+    }
+
     #[test]
-    fn credentials_endpoints_and_headers_are_refused() {
+    fn credentials_and_endpoints_are_refused() {
         for key in [
             "api_key",
             "aws_bedrock_runtime_endpoint",
             "api_base",
-            "extra_headers",
+            "user_config",
         ] {
             let e = check(&map(json!({ key: "x" }))).unwrap_err();
             assert_eq!(e.status_code(), 400, "{key}");
@@ -171,5 +249,35 @@ mod tests {
         assert!(e.to_string().contains("SSRF guard"), "{e}");
         assert!(mentions_extra_body(br#"{"extra_body":{}}"#));
         assert!(!mentions_extra_body(br#"{"model":"m"}"#));
+    }
+
+    #[test]
+    fn extra_headers_are_taken_out_and_checked() {
+        let mut extra = map(json!({
+            "seed": 1,
+            "extra_headers": {"x-custom": "1", "anthropic-beta": "b"},
+        }));
+        let headers = take(&mut extra).unwrap().unwrap();
+        assert_eq!(headers.get("x-custom").unwrap(), "1");
+        assert_eq!(headers.get("anthropic-beta").unwrap(), "b");
+        assert!(!extra.contains_key("extra_headers"));
+        assert!(extra.contains_key("seed"));
+        for bad in [
+            json!({"extra_headers": {"Authorization": "Bearer x"}}),
+            json!({"extra_headers": {"x-amz-security-token": "t"}}),
+            json!({"extra_headers": {"bad name": "x"}}),
+            json!({"extra_headers": {"x-a": "line\nbreak"}}),
+            json!({"extra_headers": {"x-a": {"nested": 1}}}),
+            json!({"extra_headers": ["x-a"]}),
+        ] {
+            let e = take(&mut map(bad.clone())).unwrap_err();
+            assert_eq!(e.status_code(), 400, "{bad}");
+            let param = e.body().error.param.unwrap_or_default();
+            assert!(param.starts_with("extra_headers"), "{bad}: {param}");
+        }
+        assert_eq!(
+            take(&mut map(json!({"extra_headers": null}))).unwrap(),
+            None
+        );
     }
 }

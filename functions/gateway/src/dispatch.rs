@@ -64,6 +64,9 @@ pub trait Operation: Sync {
 
     /// Tokens used, for usage-based routing (streams report at their end instead).
     fn total_tokens(output: &Self::Output) -> u64;
+
+    /// The client's `extra_headers` for the upstream, if it sent any.
+    fn extra_headers(&self) -> Option<&http::HeaderMap>;
 }
 
 /// A successful dispatch.
@@ -451,6 +454,7 @@ impl Gateway {
             let ctx = CallContext {
                 deployment: &d,
                 http: &self.http,
+                extra_headers: op.extra_headers(),
             };
             if let Some(blocked) = self.blocked_endpoint(&d.id) {
                 // Never silent: a refused endpoint is a clear 403, counted per attempt.

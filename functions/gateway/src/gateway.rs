@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderMap;
 use routeiq::config::{Config, SecretString};
 use routeiq::openai::{
     ChatCompletionChunk, ChatCompletionRequest, CompletionRequest, EmbeddingRequest,
@@ -315,16 +316,16 @@ impl Gateway {
     }
 }
 
-/// Non-streaming chat completion.
-pub struct ChatOp<'r>(pub &'r ChatCompletionRequest);
+/// Non-streaming chat completion (and the client's `extra_headers`).
+pub struct ChatOp<'r>(pub &'r ChatCompletionRequest, pub Option<&'r HeaderMap>);
 /// Streaming chat completion.
-pub struct ChatStreamOp<'r>(pub &'r ChatCompletionRequest);
+pub struct ChatStreamOp<'r>(pub &'r ChatCompletionRequest, pub Option<&'r HeaderMap>);
 /// Non-streaming legacy completion.
-pub struct CompletionOp<'r>(pub &'r CompletionRequest);
+pub struct CompletionOp<'r>(pub &'r CompletionRequest, pub Option<&'r HeaderMap>);
 /// Streaming legacy completion.
-pub struct CompletionStreamOp<'r>(pub &'r CompletionRequest);
+pub struct CompletionStreamOp<'r>(pub &'r CompletionRequest, pub Option<&'r HeaderMap>);
 /// Embeddings.
-pub struct EmbeddingsOp<'r>(pub &'r EmbeddingRequest);
+pub struct EmbeddingsOp<'r>(pub &'r EmbeddingRequest, pub Option<&'r HeaderMap>);
 
 fn usage_total(a: &Answer) -> u64 {
     a.usage.map_or(0, |u| u.total_tokens)
@@ -349,6 +350,10 @@ impl Operation for ChatOp<'_> {
     fn total_tokens(output: &Self::Output) -> u64 {
         usage_total(output)
     }
+
+    fn extra_headers(&self) -> Option<&HeaderMap> {
+        self.1
+    }
 }
 
 impl Operation for ChatStreamOp<'_> {
@@ -370,6 +375,10 @@ impl Operation for ChatStreamOp<'_> {
     fn total_tokens(_: &Self::Output) -> u64 {
         0
     }
+
+    fn extra_headers(&self) -> Option<&HeaderMap> {
+        self.1
+    }
 }
 
 impl Operation for CompletionOp<'_> {
@@ -390,6 +399,10 @@ impl Operation for CompletionOp<'_> {
 
     fn total_tokens(output: &Self::Output) -> u64 {
         usage_total(output)
+    }
+
+    fn extra_headers(&self) -> Option<&HeaderMap> {
+        self.1
     }
 }
 
@@ -417,6 +430,10 @@ impl Operation for CompletionStreamOp<'_> {
     fn total_tokens(_: &Self::Output) -> u64 {
         0
     }
+
+    fn extra_headers(&self) -> Option<&HeaderMap> {
+        self.1
+    }
 }
 
 impl Operation for EmbeddingsOp<'_> {
@@ -437,5 +454,9 @@ impl Operation for EmbeddingsOp<'_> {
 
     fn total_tokens(output: &Self::Output) -> u64 {
         usage_total(output)
+    }
+
+    fn extra_headers(&self) -> Option<&HeaderMap> {
+        self.1
     }
 }

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
 use routeiq::openai::{
     ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ModelList, ModelObject,
     estimate_tokens, estimate_tokens_of_chars,
@@ -43,19 +44,32 @@ async fn read_json_raw<T: DeserializeOwned>(
     let too_large = || GatewayError::PayloadTooLarge {
         limit_mb: limit as f64 / (1024.0 * 1024.0),
     };
-    if let Some(len) = req
+    let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        && len > limit
-    {
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut body = req.into_body();
+    if declared.is_some_and(|len| len > limit as u64) {
+        drain(&mut body).await;
         return Err(too_large());
     }
-    let bytes = match axum::body::to_bytes(req.into_body(), limit).await {
-        Ok(bytes) => bytes,
-        Err(e) => return Err(body_read_error(gw, &e).unwrap_or_else(too_large)),
-    };
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => return Err(body_read_error(gw, &e).unwrap_or_else(too_large)),
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        if buf.len() + data.len() > limit {
+            drain(&mut body).await;
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&data);
+    }
+    let bytes = buf.freeze();
     crate::limits::check_json_depth(&bytes, gw.settings().limits.max_json_depth)?;
     if crate::client_params::mentions_extra_body(&bytes) {
         // `extra_body` is merged into the body before it is read as the endpoint's request.
@@ -97,6 +111,22 @@ fn path_error(path: String, inner: serde_json::Error) -> GatewayError {
         GatewayError::invalid_param(format!("invalid request body at '{path}': {inner}"), path)
     }
 }
+
+/// Reads and drops what is left of a refused body, up to [`DRAIN_MAX_BYTES`], so the client
+/// has sent it all and reads the error (closing on unread bytes resets the connection, and
+/// the client may see a broken pipe instead of the 413).
+async fn drain(body: &mut Body) {
+    let mut drained = 0usize;
+    while drained <= DRAIN_MAX_BYTES
+        && let Some(Ok(frame)) = body.frame().await
+    {
+        drained += frame.data_ref().map_or(0, |d| d.len());
+    }
+}
+
+/// The most of a refused request body read to answer cleanly (beyond it, the connection is
+/// closed on the client).
+const DRAIN_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 /// What a failed body read means for the client, when it is not the size limit (`None`): a
 /// stalled body is a 408, a body that does not match its framing (shorter than its
@@ -282,7 +312,7 @@ async fn chat_inner(
     let profile = req.headers().get(crate::ml::PROFILE_HEADER).cloned();
     let keys = RequestKeys::from_headers(req.headers())?;
     let hint_headers = crate::edge_hint::headers_of(req.headers());
-    let (body, raw): (ChatCompletionRequest, _) = read_json_raw(&gw, req).await?;
+    let (mut body, raw): (ChatCompletionRequest, _) = read_json_raw(&gw, req).await?;
     let hint = crate::edge_hint::check_request(&gw, &hint_headers, &raw);
     require_model(&body.model)?;
     if body.messages.is_empty() {
@@ -292,7 +322,7 @@ async fn chat_inner(
         ));
     }
     crate::limits::check_message_count(body.messages.len(), gw.settings().limits.max_messages)?;
-    crate::client_params::check(&body.extra)?;
+    let extra_headers = crate::client_params::take(&mut body.extra)?;
     ctx.set_model_group(gw.router.resolve_group(&body.model));
     let prompt_chars: usize = body
         .messages
@@ -314,14 +344,20 @@ async fn chat_inner(
     .await?;
     if body.is_stream() {
         let d = gw
-            .dispatch(&routed.model, facts, &ChatStreamOp(&body))
+            .dispatch(
+                &routed.model,
+                facts,
+                &ChatStreamOp(&body, extra_headers.as_ref()),
+            )
             .await?;
         let outcome = d.hint;
         let mut resp = sse_response(gw, d, started, ctx);
         crate::edge_hint::set_status(resp.headers_mut(), &hint, outcome);
         return Ok(resp);
     }
-    let d = gw.dispatch(&routed.model, facts, &ChatOp(&body)).await?;
+    let d = gw
+        .dispatch(&routed.model, facts, &ChatOp(&body, extra_headers.as_ref()))
+        .await?;
     let outcome = d.hint;
     let mut resp = answer_response(&ctx, d, started);
     crate::edge_hint::set_status(resp.headers_mut(), &hint, outcome);
@@ -347,10 +383,10 @@ async fn completions_inner(
     let profile = req.headers().get(crate::ml::PROFILE_HEADER).cloned();
     let keys = RequestKeys::from_headers(req.headers())?;
     let hint_headers = crate::edge_hint::headers_of(req.headers());
-    let (body, raw): (CompletionRequest, _) = read_json_raw(&gw, req).await?;
+    let (mut body, raw): (CompletionRequest, _) = read_json_raw(&gw, req).await?;
     let hint = crate::edge_hint::check_request(&gw, &hint_headers, &raw);
     require_model(&body.model)?;
-    crate::client_params::check(&body.extra)?;
+    let extra_headers = crate::client_params::take(&mut body.extra)?;
     ctx.set_model_group(gw.router.resolve_group(&body.model));
     let user = body.extra.get("user").and_then(serde_json::Value::as_str);
     let keys = keys.with_body(body.metadata.as_ref(), user)?;
@@ -368,7 +404,11 @@ async fn completions_inner(
     .await?;
     if body.is_stream() {
         let d = gw
-            .dispatch(&routed.model, facts, &CompletionStreamOp(&body))
+            .dispatch(
+                &routed.model,
+                facts,
+                &CompletionStreamOp(&body, extra_headers.as_ref()),
+            )
             .await?;
         let outcome = d.hint;
         let mut resp = sse_response(gw, d, started, ctx);
@@ -376,7 +416,11 @@ async fn completions_inner(
         return Ok(resp);
     }
     let d = gw
-        .dispatch(&routed.model, facts, &CompletionOp(&body))
+        .dispatch(
+            &routed.model,
+            facts,
+            &CompletionOp(&body, extra_headers.as_ref()),
+        )
         .await?;
     let outcome = d.hint;
     let mut resp = answer_response(&ctx, d, started);
@@ -400,9 +444,9 @@ async fn embeddings_inner(
 ) -> Result<Response, GatewayError> {
     authorize(gw.master_key.as_ref(), req.headers())?;
     let ctx = RequestCtx::of(&req);
-    let body: EmbeddingRequest = read_json(&gw, req).await?;
+    let mut body: EmbeddingRequest = read_json(&gw, req).await?;
     require_model(&body.model)?;
-    crate::client_params::check(&body.extra)?;
+    let extra_headers = crate::client_params::take(&mut body.extra)?;
     ctx.set_model_group(gw.router.resolve_group(&body.model));
     let text = match &body.input {
         serde_json::Value::String(s) => s.clone(),
@@ -424,7 +468,11 @@ async fn embeddings_inner(
         ..RequestFacts::default()
     };
     let d = gw
-        .dispatch(&body.model, facts, &EmbeddingsOp(&body))
+        .dispatch(
+            &body.model,
+            facts,
+            &EmbeddingsOp(&body, extra_headers.as_ref()),
+        )
         .await?;
     Ok(answer_response(&ctx, d, started))
 }

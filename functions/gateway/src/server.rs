@@ -200,6 +200,7 @@ fn serve_thread(
         builder.http2().timer(TokioTimer::new());
         let graceful = GracefulShutdown::new();
         let idle = conns.limits.body_idle_timeout;
+        let header_timeout = conns.limits.header_read_timeout;
         tokio::pin!(stop);
         loop {
             // A free connection slot first: at the cap, connections wait in the backlog.
@@ -231,15 +232,25 @@ fn serve_thread(
                 let req = req.map(|body| Body::new(TimeoutBody::new(idle, body)));
                 tower_service::Service::call(&mut router.clone(), req)
             });
-            let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-                .into_owned();
-            let conn = graceful.watch(conn);
+            let builder = builder.clone();
+            let watcher = graceful.watcher();
             let open = conns.metrics.client_connections();
             open.inc();
             tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "client connection ended with an error");
+                // The protocol sniffing (HTTP/1 or HTTP/2) waits for the first bytes before
+                // hyper's header timer runs: a connection that sends nothing is closed here.
+                let mut first = [0u8; 1];
+                match tokio::time::timeout(header_timeout, tcp.peek(&mut first)).await {
+                    Ok(Ok(n)) if n > 0 => {
+                        let conn = builder
+                            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                            .into_owned();
+                        if let Err(e) = watcher.watch(conn).await {
+                            tracing::debug!(error = %e, "client connection ended with an error");
+                        }
+                    }
+                    Ok(_) => {} // closed, or failed, before a byte
+                    Err(_) => tracing::debug!("client connection sent nothing: closed"),
                 }
                 open.dec();
                 drop(slot);

@@ -20,7 +20,6 @@ use super::http::{
     text_completion_stream, to_object, translate_events, wants_stream_usage,
 };
 use super::{Answer, CallContext, ChunkStream, InferenceProvider, JsonStream};
-use crate::client::HttpClient;
 use crate::error::GatewayError;
 
 const DEFAULT_API_BASE: &str = "https://api.anthropic.com";
@@ -125,11 +124,16 @@ impl AnthropicProvider {
     /// `POST`s `body` to the Messages API; the 2xx response's body streams.
     async fn post(
         &self,
-        http: &HttpClient,
+        ctx: &CallContext<'_>,
         body: &Map<String, Value>,
     ) -> Result<http::Response<hyper::body::Incoming>, GatewayError> {
         self.upstream
-            .send(http, &self.url, &self.headers, json_bytes(body)?)
+            .send(
+                ctx.http,
+                &self.url,
+                (&self.headers, ctx.extra_headers),
+                json_bytes(body)?,
+            )
             .await
     }
 }
@@ -142,7 +146,7 @@ impl AnthropicProvider {
         req: &ChatCompletionRequest,
     ) -> Result<ChatCompletionResponse, GatewayError> {
         let body = self.body(req, false)?;
-        let resp = self.post(ctx.http, &body).await?;
+        let resp = self.post(ctx, &body).await?;
         let resp: MessagesResponse = self.upstream.read_json(ctx.http.limits(), resp).await?;
         Ok(to_chat_response(resp, &self.model))
     }
@@ -165,7 +169,7 @@ impl InferenceProvider for AnthropicProvider {
         req: &ChatCompletionRequest,
     ) -> Result<ChunkStream, GatewayError> {
         let body = self.body(req, true)?;
-        let resp = self.post(ctx.http, &body).await?;
+        let resp = self.post(ctx, &body).await?;
         Ok(chat_chunks(
             self.upstream.clone(),
             self.upstream
@@ -1377,6 +1381,7 @@ mod tests {
         let ctx = CallContext {
             deployment: &d,
             http: &http,
+            extra_headers: None,
         };
 
         let r = req(json!({"model":"g","messages":[{"role":"user","content":"hi"}]}));

@@ -166,6 +166,7 @@ mod tests {
         let ctx = CallContext {
             deployment: &d,
             http: &http,
+            extra_headers: None,
         };
         let req =
             serde_json::from_value(json!({"model":"g","messages":[{"role":"user","content":"x"}]}))

@@ -742,26 +742,29 @@ impl StreamState {
 impl InferenceProvider for BedrockProvider {
     async fn chat(
         &self,
-        _ctx: &CallContext<'_>,
+        ctx: &CallContext<'_>,
         req: &ChatCompletionRequest,
     ) -> Result<Answer, GatewayError> {
+        ctx.refuse_extra_headers()?;
         let resp = self.converse(req).await?;
         Answer::json(&resp, resp.usage)
     }
 
     async fn chat_stream(
         &self,
-        _ctx: &CallContext<'_>,
+        ctx: &CallContext<'_>,
         req: &ChatCompletionRequest,
     ) -> Result<ChunkStream, GatewayError> {
+        ctx.refuse_extra_headers()?;
         self.converse_stream(req).await
     }
 
     async fn completion(
         &self,
-        _ctx: &CallContext<'_>,
+        ctx: &CallContext<'_>,
         req: &CompletionRequest,
     ) -> Result<Answer, GatewayError> {
+        ctx.refuse_extra_headers()?;
         let chat = completion_as_chat(req)?;
         let resp = self.converse(&chat).await?;
         Answer::json(&text_completion_from_chat(&resp), resp.usage)
@@ -769,18 +772,20 @@ impl InferenceProvider for BedrockProvider {
 
     async fn completion_stream(
         &self,
-        _ctx: &CallContext<'_>,
+        ctx: &CallContext<'_>,
         req: &CompletionRequest,
     ) -> Result<JsonStream, GatewayError> {
+        ctx.refuse_extra_headers()?;
         let chat = completion_as_chat(req)?;
         Ok(text_completion_stream(self.converse_stream(&chat).await?))
     }
 
     async fn embeddings(
         &self,
-        _ctx: &CallContext<'_>,
+        ctx: &CallContext<'_>,
         _req: &EmbeddingRequest,
     ) -> Result<Answer, GatewayError> {
+        ctx.refuse_extra_headers()?;
         Err(GatewayError::NotSupported(
             "bedrock embeddings are not offered through the Converse API".into(),
         ))

@@ -118,13 +118,30 @@ impl Upstream {
 
     /// `POST`s `body` (JSON) to `url`; a non-2xx answer becomes [`GatewayError::Upstream`].
     /// The 2xx response's body is left to stream.
+    ///
+    /// `extra` are the client's `extra_headers` (checked by [`crate::client_params`]): added
+    /// where the provider sets no header of the same name (its own headers always win).
     pub(super) async fn send(
         &self,
         http: &HttpClient,
         url: &Uri,
-        headers: &HeaderMap,
+        (headers, extra): (&HeaderMap, Option<&HeaderMap>),
         body: Bytes,
     ) -> Result<Response<Incoming>, GatewayError> {
+        let merged;
+        let headers = match extra {
+            Some(extra) if !extra.is_empty() => {
+                let mut all = headers.clone();
+                for (name, value) in extra {
+                    if !all.contains_key(name) {
+                        all.append(name.clone(), value.clone());
+                    }
+                }
+                merged = all;
+                &merged
+            }
+            _ => headers,
+        };
         let resp = http
             .post_json(url, headers, body)
             .await
@@ -1200,7 +1217,12 @@ mod tests {
             .parse()
             .unwrap();
         let e = upstream()
-            .send(&http, &url, &HeaderMap::new(), Bytes::from_static(b"{}"))
+            .send(
+                &http,
+                &url,
+                (&HeaderMap::new(), None),
+                Bytes::from_static(b"{}"),
+            )
             .await
             .unwrap_err();
         match e {

@@ -368,6 +368,7 @@ mod tests {
         let ctx = CallContext {
             deployment: &d,
             http: &http,
+            extra_headers: None,
         };
         f(&ctx).await
     }

@@ -68,6 +68,21 @@ impl Answer {
 pub struct CallContext<'a> {
     pub deployment: &'a Deployment,
     pub http: &'a crate::client::HttpClient,
+    /// The client's `extra_headers` for the upstream (checked by [`crate::client_params`]).
+    pub extra_headers: Option<&'a ::http::HeaderMap>,
+}
+
+impl CallContext<'_> {
+    /// Refuses a call with client `extra_headers` on a provider that cannot send them.
+    pub fn refuse_extra_headers(&self) -> Result<(), GatewayError> {
+        match self.extra_headers {
+            Some(h) if !h.is_empty() => Err(GatewayError::NotSupported(format!(
+                "'extra_headers' cannot be sent to {} deployments",
+                self.deployment.provider.name()
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// One upstream API.

@@ -18,8 +18,8 @@ use super::http::{
     resolve_key, secret_header, to_object, translate_events, wants_stream_usage,
 };
 use super::{Answer, ChunkStream, JsonStream};
-use crate::client::HttpClient;
 use crate::error::GatewayError;
+use crate::providers::CallContext;
 
 const OPENAI_API_BASE: &str = "https://api.openai.com/v1";
 
@@ -165,12 +165,17 @@ impl OpenAiCompatibleClient {
     /// `POST`s `body` to the operation's endpoint; the 2xx response's body streams.
     async fn post(
         &self,
-        http: &HttpClient,
+        ctx: &CallContext<'_>,
         op: Operation,
         body: &impl Serialize,
     ) -> Result<http::Response<hyper::body::Incoming>, GatewayError> {
         self.upstream
-            .send(http, self.parsed_url(op), &self.headers, json_bytes(body)?)
+            .send(
+                ctx.http,
+                self.parsed_url(op),
+                (&self.headers, ctx.extra_headers),
+                json_bytes(body)?,
+            )
             .await
     }
 
@@ -179,12 +184,12 @@ impl OpenAiCompatibleClient {
     /// on the way.
     async fn post_answer(
         &self,
-        http: &HttpClient,
+        ctx: &CallContext<'_>,
         op: Operation,
         body: &impl Serialize,
     ) -> Result<Answer, GatewayError> {
-        let resp = self.post(http, op, body).await?;
-        let body = self.upstream.read_body(http.limits(), resp).await?;
+        let resp = self.post(ctx, op, body).await?;
+        let body = self.upstream.read_body(ctx.http.limits(), resp).await?;
         let usage = match op {
             Operation::Chat => {
                 serde_json::from_slice::<ChatShape>(&body).map(|a| read_usage(a.usage))
@@ -199,7 +204,7 @@ impl OpenAiCompatibleClient {
 
     pub(super) async fn chat(
         &self,
-        http: &HttpClient,
+        ctx: &CallContext<'_>,
         req: &ChatCompletionRequest,
     ) -> Result<Answer, GatewayError> {
         let body = UpstreamChat {
@@ -207,7 +212,7 @@ impl OpenAiCompatibleClient {
             model: &self.model,
             defaults: &self.defaults,
         };
-        self.post_answer(http, Operation::Chat, &body).await
+        self.post_answer(ctx, Operation::Chat, &body).await
     }
 
     /// Streams a chat. Usage is requested upstream (`stream_options.include_usage`) so it can
@@ -215,7 +220,7 @@ impl OpenAiCompatibleClient {
     /// client asked for it itself.
     pub(super) async fn chat_stream(
         &self,
-        http: &HttpClient,
+        ctx: &CallContext<'_>,
         req: &ChatCompletionRequest,
     ) -> Result<ChunkStream, GatewayError> {
         let client_wants_usage = wants_stream_usage(req);
@@ -232,36 +237,36 @@ impl OpenAiCompatibleClient {
                 o.insert("include_usage".into(), Value::Bool(true));
             }
         }
-        let resp = self.post(http, Operation::Chat, &body).await?;
+        let resp = self.post(ctx, Operation::Chat, &body).await?;
         Ok(openai_chunks(
             self.upstream.clone(),
-            self.upstream.sse(http.limits(), resp, StreamEnd::Done),
+            self.upstream.sse(ctx.http.limits(), resp, StreamEnd::Done),
             client_wants_usage,
         ))
     }
 
     pub(super) async fn completion(
         &self,
-        http: &HttpClient,
+        ctx: &CallContext<'_>,
         req: &CompletionRequest,
     ) -> Result<Answer, GatewayError> {
         let mut body = self.body(req)?;
         body.remove("stream");
         body.remove("stream_options");
-        self.post_answer(http, Operation::Completions, &body).await
+        self.post_answer(ctx, Operation::Completions, &body).await
     }
 
     pub(super) async fn completion_stream(
         &self,
-        http: &HttpClient,
+        ctx: &CallContext<'_>,
         req: &CompletionRequest,
     ) -> Result<JsonStream, GatewayError> {
         let mut body = self.body(req)?;
         body.insert("stream".into(), Value::Bool(true));
-        let resp = self.post(http, Operation::Completions, &body).await?;
+        let resp = self.post(ctx, Operation::Completions, &body).await?;
         let upstream = self.upstream.clone();
         Ok(translate_events(
-            self.upstream.sse(http.limits(), resp, StreamEnd::Done),
+            self.upstream.sse(ctx.http.limits(), resp, StreamEnd::Done),
             (),
             move |_, ev| {
                 serde_json::from_str::<Value>(&ev.data)
@@ -273,11 +278,11 @@ impl OpenAiCompatibleClient {
 
     pub(super) async fn embeddings(
         &self,
-        http: &HttpClient,
+        ctx: &CallContext<'_>,
         req: &EmbeddingRequest,
     ) -> Result<Answer, GatewayError> {
         let body = self.body(req)?;
-        self.post_answer(http, Operation::Embeddings, &body).await
+        self.post_answer(ctx, Operation::Embeddings, &body).await
     }
 }
 
@@ -414,7 +419,7 @@ macro_rules! delegate_to_openai_client {
                 ctx: &$crate::providers::CallContext<'_>,
                 req: &routeiq::openai::ChatCompletionRequest,
             ) -> Result<$crate::providers::Answer, $crate::error::GatewayError> {
-                self.client.chat(ctx.http, req).await
+                self.client.chat(ctx, req).await
             }
 
             async fn chat_stream(
@@ -422,7 +427,7 @@ macro_rules! delegate_to_openai_client {
                 ctx: &$crate::providers::CallContext<'_>,
                 req: &routeiq::openai::ChatCompletionRequest,
             ) -> Result<$crate::providers::ChunkStream, $crate::error::GatewayError> {
-                self.client.chat_stream(ctx.http, req).await
+                self.client.chat_stream(ctx, req).await
             }
 
             async fn completion(
@@ -430,7 +435,7 @@ macro_rules! delegate_to_openai_client {
                 ctx: &$crate::providers::CallContext<'_>,
                 req: &routeiq::openai::CompletionRequest,
             ) -> Result<$crate::providers::Answer, $crate::error::GatewayError> {
-                self.client.completion(ctx.http, req).await
+                self.client.completion(ctx, req).await
             }
 
             async fn completion_stream(
@@ -438,7 +443,7 @@ macro_rules! delegate_to_openai_client {
                 ctx: &$crate::providers::CallContext<'_>,
                 req: &routeiq::openai::CompletionRequest,
             ) -> Result<$crate::providers::JsonStream, $crate::error::GatewayError> {
-                self.client.completion_stream(ctx.http, req).await
+                self.client.completion_stream(ctx, req).await
             }
 
             async fn embeddings(
@@ -446,7 +451,7 @@ macro_rules! delegate_to_openai_client {
                 ctx: &$crate::providers::CallContext<'_>,
                 req: &routeiq::openai::EmbeddingRequest,
             ) -> Result<$crate::providers::Answer, $crate::error::GatewayError> {
-                self.client.embeddings(ctx.http, req).await
+                self.client.embeddings(ctx, req).await
             }
         }
     };
@@ -713,6 +718,7 @@ mod tests {
         let ctx = CallContext {
             deployment: &d,
             http: &http,
+            extra_headers: None,
         };
         let req = request(
             json!({"model":"my-group","messages":[{"role":"user","content":"hi"}],
@@ -749,6 +755,7 @@ mod tests {
         let ctx = CallContext {
             deployment: &d,
             http: &http,
+            extra_headers: None,
         };
         let req = request(json!({"model":"g","messages":[{"role":"user","content":"hi"}]}));
         match p.chat(&ctx, &req).await.unwrap_err() {
@@ -796,6 +803,7 @@ mod tests {
         let ctx = CallContext {
             deployment: &d,
             http: &http,
+            extra_headers: None,
         };
         let mut req =
             request(json!({"model":"g","messages":[{"role":"user","content":"hi"}],"stream":true}));
@@ -912,6 +920,7 @@ mod tests {
         let ctx = CallContext {
             deployment: &d,
             http: &http,
+            extra_headers: None,
         };
         let req: EmbeddingRequest =
             serde_json::from_value(json!({"model":"g","input":"hi"})).unwrap();
