@@ -1272,7 +1272,15 @@ async fn an_html_answer_to_a_stream_is_502_naming_the_content_type() {
 // 12. Soak: every request accounted for, memory flat
 // ---------------------------------------------------------------------------------------------
 
-const SOAK_REQUESTS: usize = 2_000;
+/// Requests per soak batch; `ROUTEIQ_SOAK_REQUESTS` runs a longer soak by hand (the suite
+/// keeps the default, bounded one).
+fn soak_requests() -> usize {
+    std::env::var("ROUTEIQ_SOAK_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or(2_000)
+}
 const SOAK_CONCURRENCY: usize = 32;
 /// Allowed RSS growth over the second batch.
 const SOAK_MAX_RSS_GROWTH_KB: u64 = 20 * 1024;
@@ -1451,6 +1459,7 @@ async fn soak_accounting(gw: &GatewayProcess, sent: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_with_give_ups_and_faults_accounts_for_every_request_and_memory_stays_flat() {
+    let requests = soak_requests();
     let mock = MockUpstream::start_with(MockOptions {
         record: false,
         ..MockOptions::default()
@@ -1467,7 +1476,7 @@ async fn soak_with_give_ups_and_faults_accounts_for_every_request_and_memory_sta
         .iter()
         .map(|f| f.parse().unwrap_or_else(|e| panic!("{f}: {e}")))
         .collect();
-    let mut script: Vec<Behavior> = faults.iter().cycle().take(SOAK_REQUESTS).cloned().collect();
+    let mut script: Vec<Behavior> = faults.iter().cycle().take(requests).cloned().collect();
     script.push(Behavior::Ok);
     mock.script("faulty", script);
     let gw = gateway(
@@ -1481,28 +1490,28 @@ async fn soak_with_give_ups_and_faults_accounts_for_every_request_and_memory_sta
     .await;
 
     let started = Instant::now();
-    let failed = soak_batch(&gw, 0, SOAK_REQUESTS).await;
+    let failed = soak_batch(&gw, 0, requests).await;
     assert!(
         failed.is_empty(),
         "{} failed: {:?}",
         failed.len(),
         &failed[..failed.len().min(5)]
     );
-    soak_accounting(&gw, SOAK_REQUESTS).await;
+    soak_accounting(&gw, requests).await;
     let before = rss_kb(gw.pid());
 
-    let failed = soak_batch(&gw, SOAK_REQUESTS, 2 * SOAK_REQUESTS).await;
+    let failed = soak_batch(&gw, requests, 2 * requests).await;
     assert!(
         failed.is_empty(),
         "{} failed: {:?}",
         failed.len(),
         &failed[..failed.len().min(5)]
     );
-    soak_accounting(&gw, 2 * SOAK_REQUESTS).await;
+    soak_accounting(&gw, 2 * requests).await;
     let after = rss_kb(gw.pid());
     eprintln!(
         "soak: {} requests in {:.1}s; faulty upstream calls {}; gateway RSS {before} kB -> {after} kB",
-        2 * SOAK_REQUESTS,
+        2 * requests,
         started.elapsed().as_secs_f64(),
         mock.hits("faulty")
     );
