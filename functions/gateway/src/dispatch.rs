@@ -28,13 +28,10 @@ use futures::stream::BoxStream;
 use routeiq::config::RetryPolicy;
 use routeiq::ml::routing::Decision;
 use routeiq::router::hint::HintOutcome;
-use routeiq::router::{
-    AffinityOutcome, CallOutcome, CircuitState, Deployment, FailureClass, FallbackKind,
-    RequestFacts,
-};
+use routeiq::router::{AffinityOutcome, CallOutcome, CircuitState, Deployment, RequestFacts};
 use tracing::Instrument;
 
-use crate::error::{GatewayError, UpstreamErrorKind};
+use crate::error::{GatewayError, RetrySlot, UpstreamErrorKind};
 use crate::gateway::Gateway;
 use crate::providers::{CallContext, Provider};
 
@@ -160,92 +157,19 @@ where
     .await
 }
 
-/// How a failure affects the deployment's health.
-pub fn failure_class(e: &GatewayError) -> FailureClass {
-    match e {
-        GatewayError::Timeout { .. }
-        | GatewayError::Connection { .. }
-        | GatewayError::BadUpstreamResponse { .. } => FailureClass::Counted,
-        GatewayError::Upstream { kind, .. } => match kind {
-            UpstreamErrorKind::RateLimit
-            | UpstreamErrorKind::Authentication
-            | UpstreamErrorKind::PermissionDenied
-            | UpstreamErrorKind::NotFound => FailureClass::Immediate,
-            UpstreamErrorKind::InternalServer | UpstreamErrorKind::ServiceUnavailable => {
-                FailureClass::Counted
-            }
-            UpstreamErrorKind::BadRequest
-            | UpstreamErrorKind::ContextWindowExceeded
-            | UpstreamErrorKind::ContentPolicyViolation => FailureClass::Ignored,
-        },
-        _ => FailureClass::Ignored,
-    }
-}
-
-/// The `class` label of `routeiq_upstream_errors_total` for a failed call.
-pub fn error_class(e: &GatewayError) -> &'static str {
-    match e {
-        GatewayError::Timeout { .. } => "timeout",
-        GatewayError::Connection { .. } => "connection",
-        GatewayError::BadUpstreamResponse { .. } => "bad_response",
-        GatewayError::OutboundBlocked(_) => "ssrf_blocked",
-        GatewayError::Upstream { kind, .. } => match kind {
-            UpstreamErrorKind::BadRequest => "bad_request",
-            UpstreamErrorKind::Authentication | UpstreamErrorKind::PermissionDenied => "auth",
-            UpstreamErrorKind::NotFound => "not_found",
-            UpstreamErrorKind::RateLimit => "rate_limit",
-            UpstreamErrorKind::ContextWindowExceeded => "context_window",
-            UpstreamErrorKind::ContentPolicyViolation => "content_policy",
-            UpstreamErrorKind::InternalServer => "server_error",
-            UpstreamErrorKind::ServiceUnavailable => "unavailable",
-        },
-        _ => "other",
-    }
-}
-
 /// Retries allowed for this error: `retry_policy` for its class, else `num_retries` for
 /// retryable errors and none for the rest.
 fn retries_for(e: &GatewayError, policy: &RetryPolicy, num_retries: u32) -> u32 {
-    let by_policy = match e {
-        GatewayError::Timeout { .. } => policy.timeout,
-        GatewayError::Connection { .. } | GatewayError::BadUpstreamResponse { .. } => {
-            policy.internal_server
-        }
-        GatewayError::Upstream { kind, .. } => match kind {
-            UpstreamErrorKind::BadRequest | UpstreamErrorKind::NotFound => policy.bad_request,
-            UpstreamErrorKind::Authentication | UpstreamErrorKind::PermissionDenied => {
-                policy.authentication
-            }
-            UpstreamErrorKind::RateLimit => policy.rate_limit,
-            UpstreamErrorKind::ContentPolicyViolation => policy.content_policy_violation,
-            UpstreamErrorKind::InternalServer | UpstreamErrorKind::ServiceUnavailable => {
-                policy.internal_server
-            }
-            UpstreamErrorKind::ContextWindowExceeded => Some(0),
-        },
-        _ => Some(0),
+    let by_policy = match e.class().retry_slot() {
+        RetrySlot::BadRequest => policy.bad_request,
+        RetrySlot::Authentication => policy.authentication,
+        RetrySlot::Timeout => policy.timeout,
+        RetrySlot::RateLimit => policy.rate_limit,
+        RetrySlot::ContentPolicyViolation => policy.content_policy_violation,
+        RetrySlot::InternalServer => policy.internal_server,
+        RetrySlot::Never | RetrySlot::None => Some(0),
     };
     by_policy.unwrap_or(if e.is_retryable() { num_retries } else { 0 })
-}
-
-/// Which fallback list a failure leads to, if any.
-fn fallback_kind(e: &GatewayError) -> Option<FallbackKind> {
-    match e {
-        GatewayError::Upstream { kind, .. } => match kind {
-            UpstreamErrorKind::ContextWindowExceeded => Some(FallbackKind::ContextWindow),
-            UpstreamErrorKind::ContentPolicyViolation => Some(FallbackKind::ContentPolicy),
-            // The request itself is wrong: another model group would reject it too.
-            UpstreamErrorKind::BadRequest => None,
-            _ => Some(FallbackKind::General),
-        },
-        GatewayError::NoDeploymentAvailable { .. }
-        | GatewayError::CircuitOpen { .. }
-        | GatewayError::Timeout { .. }
-        | GatewayError::Connection { .. }
-        | GatewayError::BadUpstreamResponse { .. }
-        | GatewayError::NotSupported(_) => Some(FallbackKind::General),
-        _ => None,
-    }
 }
 
 /// The wait before trying the same deployment again: the upstream's `Retry-After` when it
@@ -258,39 +182,6 @@ fn backoff(attempt: u32, e: &GatewayError, min_wait: Duration) -> Duration {
     let exp = BACKOFF_BASE.saturating_mul(1u32 << attempt.min(10));
     let jitter = 0.5 + fastrand::f64() * 0.5;
     exp.min(BACKOFF_MAX).mul_f64(jitter).max(min_wait)
-}
-
-/// Whether the upstream refused for now and said (or implied) when to come back: such a
-/// deployment is skipped at once for any other that can serve.
-fn is_rate_limited(e: &GatewayError) -> bool {
-    match e {
-        GatewayError::Upstream {
-            kind, retry_after, ..
-        } => *kind == UpstreamErrorKind::RateLimit || retry_after.is_some(),
-        GatewayError::InvalidRequest { .. }
-        | GatewayError::Unauthorized
-        | GatewayError::Forbidden(_)
-        | GatewayError::ModelNotFound { .. }
-        | GatewayError::PayloadTooLarge { .. }
-        | GatewayError::RequestTimeout(_)
-        | GatewayError::NoDeploymentAvailable { .. }
-        | GatewayError::CircuitOpen { .. }
-        | GatewayError::Overloaded { .. }
-        | GatewayError::OutboundBlocked(_)
-        | GatewayError::NotSupported(_)
-        | GatewayError::Timeout { .. }
-        | GatewayError::Connection { .. }
-        | GatewayError::BadUpstreamResponse { .. }
-        | GatewayError::Internal(_) => false,
-    }
-}
-
-/// The upstream's own `Retry-After` on a failed call (not the gateway's).
-fn upstream_retry_after(e: &GatewayError) -> Option<Duration> {
-    match e {
-        GatewayError::Upstream { retry_after, .. } => *retry_after,
-        _ => None,
-    }
 }
 
 /// Takes back a deployment's in-flight count if the call is abandoned (the request's future
@@ -346,7 +237,9 @@ impl Gateway {
         facts.deployment = explicit.map(Arc::from);
         let mut tally = Tally::default();
         let has_fallback = |e: &GatewayError| {
-            fallback_kind(e).is_some_and(|k| !self.router.fallback_groups(&group, k).is_empty())
+            e.class()
+                .fallback()
+                .is_some_and(|k| !self.router.fallback_groups(&group, k).is_empty())
         };
         let first_error = match self
             .try_group(
@@ -363,7 +256,7 @@ impl Gateway {
         };
         // Fallback groups route normally, whatever deployment was asked for.
         facts.deployment = None;
-        let Some(kind) = fallback_kind(&first_error) else {
+        let Some(kind) = first_error.class().fallback() else {
             return Err(first_error);
         };
         let fallbacks = self.router.fallback_groups(&group, kind);
@@ -514,7 +407,7 @@ impl Gateway {
             };
             span.record("status", error.status_code().as_u16());
             self.metrics()
-                .observe_upstream_error(&d.id, error_class(&error));
+                .observe_upstream_error(&d.id, error.class().metric_label());
             self.router.record_end(&d, None).await;
             in_flight.disarm();
             if let GatewayError::OutboundBlocked(b) = &error {
@@ -523,10 +416,10 @@ impl Gateway {
                 tracing::warn!(deployment = %d.id, error = %b, "upstream call refused by the SSRF guard");
                 return Err(error);
             }
-            let own_wait = upstream_retry_after(&error);
+            let own_wait = error.upstream_retry_after();
             let cooled = self
                 .router
-                .record_failure_with(&d, failure_class(&error), own_wait)
+                .record_failure_with(&d, error.class().failure(), own_wait)
                 .await;
             let circuit = self
                 .router
@@ -579,7 +472,7 @@ impl Gateway {
                 continue;
             }
             // Only `d` is left (or nothing): another group may serve at once.
-            if (next.is_none() || is_rate_limited(&error)) && can_move_on(&error) {
+            if (next.is_none() || error.is_rate_limited()) && can_move_on(&error) {
                 return Err(error);
             }
             // Wait for `d` only when it is still eligible, or out only for its own Retry-After.
@@ -624,39 +517,6 @@ impl<T> GroupAnswer<T> {
             decision: self.decision,
             affinity: self.affinity,
             hint: self.hint,
-        }
-    }
-}
-
-impl From<routeiq::Error> for GatewayError {
-    fn from(e: routeiq::Error) -> Self {
-        match e {
-            routeiq::Error::UnknownModel { model, available } => {
-                GatewayError::ModelNotFound { model, available }
-            }
-            routeiq::Error::NoDeploymentAvailable {
-                group,
-                reason,
-                retry_after_ms,
-            } => GatewayError::NoDeploymentAvailable {
-                model_group: group,
-                reason,
-                retry_after: retry_after_ms.map(Duration::from_millis),
-            },
-            e @ routeiq::Error::ProviderNotSupported { .. } => {
-                GatewayError::NotSupported(e.to_string())
-            }
-            routeiq::Error::CircuitOpen {
-                ref group,
-                retry_after_ms,
-                ..
-            } => GatewayError::CircuitOpen {
-                model_group: group.clone(),
-                message: e.to_string(),
-                retry_after: retry_after_ms.map(Duration::from_millis),
-            },
-            routeiq::Error::Config(e) => GatewayError::Internal(e.to_string()),
-            routeiq::Error::State(e) => GatewayError::Internal(format!("state store: {e}")),
         }
     }
 }
@@ -714,23 +574,6 @@ mod tests {
     }
 
     #[test]
-    fn fallback_kinds() {
-        assert_eq!(
-            fallback_kind(&upstream(UpstreamErrorKind::ContextWindowExceeded, 400)),
-            Some(FallbackKind::ContextWindow)
-        );
-        assert_eq!(
-            fallback_kind(&upstream(UpstreamErrorKind::BadRequest, 400)),
-            None
-        );
-        assert_eq!(
-            fallback_kind(&upstream(UpstreamErrorKind::RateLimit, 429)),
-            Some(FallbackKind::General)
-        );
-        assert_eq!(fallback_kind(&GatewayError::Unauthorized), None);
-    }
-
-    #[test]
     fn backoff_honours_retry_after_and_grows() {
         let mut e = upstream(UpstreamErrorKind::RateLimit, 429);
         if let GatewayError::Upstream { retry_after, .. } = &mut e {
@@ -746,22 +589,6 @@ mod tests {
         assert_eq!(
             backoff(0, &plain, Duration::from_secs(5)),
             Duration::from_secs(5)
-        );
-    }
-
-    #[test]
-    fn failure_classes() {
-        assert_eq!(
-            failure_class(&upstream(UpstreamErrorKind::RateLimit, 429)),
-            FailureClass::Immediate
-        );
-        assert_eq!(
-            failure_class(&upstream(UpstreamErrorKind::InternalServer, 500)),
-            FailureClass::Counted
-        );
-        assert_eq!(
-            failure_class(&upstream(UpstreamErrorKind::ContextWindowExceeded, 400)),
-            FailureClass::Ignored
         );
     }
 }

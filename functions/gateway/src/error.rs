@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use routeiq::openai::{ErrorBody, ErrorDetail};
+use routeiq::router::{FailureClass, FallbackKind};
 
 /// `Retry-After` on a 429 or 503 when nothing better is known.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -62,7 +63,149 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::ContextWindowExceeded => Some("context_length_exceeded"),
             UpstreamErrorKind::ContentPolicyViolation => Some("content_policy_violation"),
             UpstreamErrorKind::RateLimit => Some("rate_limit_exceeded"),
-            _ => None,
+            UpstreamErrorKind::BadRequest
+            | UpstreamErrorKind::Authentication
+            | UpstreamErrorKind::PermissionDenied
+            | UpstreamErrorKind::NotFound
+            | UpstreamErrorKind::InternalServer
+            | UpstreamErrorKind::ServiceUnavailable => None,
+        }
+    }
+}
+
+/// What a failure means for routing, decided once per [`GatewayError`] variant by
+/// [`GatewayError::class`]: retry policy, deployment health, fallback list and metric label
+/// all follow from it (exhaustive matches, no defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The request itself (or the gateway) is at fault: no retry, no fallback, no health
+    /// effect.
+    Request,
+    /// The chosen provider cannot do what the request asks: another group may.
+    Unsupported,
+    /// The SSRF guard refused the endpoint.
+    Blocked,
+    /// Every deployment of the group is cooling down, rate limited or circuit-open.
+    NoCapacity,
+    /// The upstream answered with an error status.
+    Upstream(UpstreamErrorKind),
+    /// No answer in time.
+    Timeout,
+    /// The connection failed or broke.
+    Connection,
+    /// A 2xx answer the gateway cannot read (or too large to relay).
+    BadResponse,
+}
+
+/// The `retry_policy` entry that governs an error class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetrySlot {
+    BadRequest,
+    Authentication,
+    Timeout,
+    RateLimit,
+    ContentPolicyViolation,
+    InternalServer,
+    /// Never retried (context-window errors: a retry cannot fit the prompt).
+    Never,
+    /// Not an upstream failure: `retry_policy` does not apply.
+    None,
+}
+
+impl ErrorClass {
+    /// How the failure affects the deployment's health (cooldowns, circuit breakers).
+    pub fn failure(self) -> FailureClass {
+        match self {
+            ErrorClass::Timeout | ErrorClass::Connection | ErrorClass::BadResponse => {
+                FailureClass::Counted
+            }
+            ErrorClass::Upstream(kind) => match kind {
+                UpstreamErrorKind::RateLimit
+                | UpstreamErrorKind::Authentication
+                | UpstreamErrorKind::PermissionDenied
+                | UpstreamErrorKind::NotFound => FailureClass::Immediate,
+                UpstreamErrorKind::InternalServer | UpstreamErrorKind::ServiceUnavailable => {
+                    FailureClass::Counted
+                }
+                UpstreamErrorKind::BadRequest
+                | UpstreamErrorKind::ContextWindowExceeded
+                | UpstreamErrorKind::ContentPolicyViolation => FailureClass::Ignored,
+            },
+            ErrorClass::Request
+            | ErrorClass::Unsupported
+            | ErrorClass::Blocked
+            | ErrorClass::NoCapacity => FailureClass::Ignored,
+        }
+    }
+
+    /// Which fallback list the failure leads to, if any.
+    pub fn fallback(self) -> Option<FallbackKind> {
+        match self {
+            ErrorClass::Upstream(kind) => match kind {
+                UpstreamErrorKind::ContextWindowExceeded => Some(FallbackKind::ContextWindow),
+                UpstreamErrorKind::ContentPolicyViolation => Some(FallbackKind::ContentPolicy),
+                // The request itself is wrong: another model group would reject it too.
+                UpstreamErrorKind::BadRequest => None,
+                UpstreamErrorKind::Authentication
+                | UpstreamErrorKind::PermissionDenied
+                | UpstreamErrorKind::NotFound
+                | UpstreamErrorKind::RateLimit
+                | UpstreamErrorKind::InternalServer
+                | UpstreamErrorKind::ServiceUnavailable => Some(FallbackKind::General),
+            },
+            ErrorClass::NoCapacity
+            | ErrorClass::Timeout
+            | ErrorClass::Connection
+            | ErrorClass::BadResponse
+            | ErrorClass::Unsupported => Some(FallbackKind::General),
+            ErrorClass::Request | ErrorClass::Blocked => None,
+        }
+    }
+
+    /// The `retry_policy` entry for the failure.
+    pub fn retry_slot(self) -> RetrySlot {
+        match self {
+            ErrorClass::Timeout => RetrySlot::Timeout,
+            ErrorClass::Connection | ErrorClass::BadResponse => RetrySlot::InternalServer,
+            ErrorClass::Upstream(kind) => match kind {
+                UpstreamErrorKind::BadRequest | UpstreamErrorKind::NotFound => {
+                    RetrySlot::BadRequest
+                }
+                UpstreamErrorKind::Authentication | UpstreamErrorKind::PermissionDenied => {
+                    RetrySlot::Authentication
+                }
+                UpstreamErrorKind::RateLimit => RetrySlot::RateLimit,
+                UpstreamErrorKind::ContentPolicyViolation => RetrySlot::ContentPolicyViolation,
+                UpstreamErrorKind::InternalServer | UpstreamErrorKind::ServiceUnavailable => {
+                    RetrySlot::InternalServer
+                }
+                UpstreamErrorKind::ContextWindowExceeded => RetrySlot::Never,
+            },
+            ErrorClass::Request
+            | ErrorClass::Unsupported
+            | ErrorClass::Blocked
+            | ErrorClass::NoCapacity => RetrySlot::None,
+        }
+    }
+
+    /// The `class` label of `routeiq_upstream_errors_total`.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Connection => "connection",
+            ErrorClass::BadResponse => "bad_response",
+            ErrorClass::Blocked => "ssrf_blocked",
+            ErrorClass::Upstream(kind) => match kind {
+                UpstreamErrorKind::BadRequest => "bad_request",
+                UpstreamErrorKind::Authentication | UpstreamErrorKind::PermissionDenied => "auth",
+                UpstreamErrorKind::NotFound => "not_found",
+                UpstreamErrorKind::RateLimit => "rate_limit",
+                UpstreamErrorKind::ContextWindowExceeded => "context_window",
+                UpstreamErrorKind::ContentPolicyViolation => "content_policy",
+                UpstreamErrorKind::InternalServer => "server_error",
+                UpstreamErrorKind::ServiceUnavailable => "unavailable",
+            },
+            ErrorClass::Request | ErrorClass::Unsupported | ErrorClass::NoCapacity => "other",
         }
     }
 }
@@ -168,7 +311,15 @@ impl GatewayError {
             GatewayError::Upstream { status, kind, .. } => match kind {
                 UpstreamErrorKind::ContextWindowExceeded
                 | UpstreamErrorKind::ContentPolicyViolation => StatusCode::BAD_REQUEST,
-                _ => StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
+                UpstreamErrorKind::BadRequest
+                | UpstreamErrorKind::Authentication
+                | UpstreamErrorKind::PermissionDenied
+                | UpstreamErrorKind::NotFound
+                | UpstreamErrorKind::RateLimit
+                | UpstreamErrorKind::InternalServer
+                | UpstreamErrorKind::ServiceUnavailable => {
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+                }
             },
             GatewayError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Connection { .. } => StatusCode::BAD_GATEWAY,
@@ -203,18 +354,43 @@ impl GatewayError {
         }
     }
 
-    /// The upstream error class, for retry policy, cooldowns and fallback selection.
-    /// Timeouts and connection failures count as `ServiceUnavailable`.
-    pub fn upstream_kind(&self) -> Option<UpstreamErrorKind> {
+    /// What the failure means for routing (see [`ErrorClass`]).
+    pub fn class(&self) -> ErrorClass {
         match self {
-            GatewayError::Upstream { kind, .. } => Some(*kind),
-            GatewayError::Timeout { .. }
-            | GatewayError::Connection { .. }
-            | GatewayError::BadUpstreamResponse { .. } => {
-                Some(UpstreamErrorKind::ServiceUnavailable)
+            GatewayError::InvalidRequest { .. }
+            | GatewayError::Unauthorized
+            | GatewayError::Forbidden(_)
+            | GatewayError::ModelNotFound { .. }
+            | GatewayError::PayloadTooLarge { .. }
+            | GatewayError::RequestTimeout(_)
+            | GatewayError::Overloaded { .. }
+            | GatewayError::Internal(_) => ErrorClass::Request,
+            GatewayError::NotSupported(_) => ErrorClass::Unsupported,
+            GatewayError::OutboundBlocked(_) => ErrorClass::Blocked,
+            GatewayError::NoDeploymentAvailable { .. } | GatewayError::CircuitOpen { .. } => {
+                ErrorClass::NoCapacity
             }
-            _ => None,
+            GatewayError::Upstream { kind, .. } => ErrorClass::Upstream(*kind),
+            GatewayError::Timeout { .. } => ErrorClass::Timeout,
+            GatewayError::Connection { .. } => ErrorClass::Connection,
+            GatewayError::BadUpstreamResponse { .. } => ErrorClass::BadResponse,
         }
+    }
+
+    /// The upstream's own `Retry-After` on a failed call (not a wait the gateway computed).
+    pub fn upstream_retry_after(&self) -> Option<Duration> {
+        if let GatewayError::Upstream { retry_after, .. } = self {
+            *retry_after
+        } else {
+            None
+        }
+    }
+
+    /// Whether the upstream refused for now and said (or implied) when to come back: such a
+    /// deployment is left at once for any other that can serve.
+    pub fn is_rate_limited(&self) -> bool {
+        self.class() == ErrorClass::Upstream(UpstreamErrorKind::RateLimit)
+            || self.upstream_retry_after().is_some()
     }
 
     /// Seconds the upstream asked us to wait (`Retry-After`), if any.
@@ -224,7 +400,18 @@ impl GatewayError {
             | GatewayError::NoDeploymentAvailable { retry_after, .. }
             | GatewayError::CircuitOpen { retry_after, .. } => *retry_after,
             GatewayError::Overloaded { .. } => Some(Duration::from_secs(1)),
-            _ => None,
+            GatewayError::InvalidRequest { .. }
+            | GatewayError::Unauthorized
+            | GatewayError::Forbidden(_)
+            | GatewayError::ModelNotFound { .. }
+            | GatewayError::PayloadTooLarge { .. }
+            | GatewayError::RequestTimeout(_)
+            | GatewayError::OutboundBlocked(_)
+            | GatewayError::NotSupported(_)
+            | GatewayError::Timeout { .. }
+            | GatewayError::Connection { .. }
+            | GatewayError::BadUpstreamResponse { .. }
+            | GatewayError::Internal(_) => None,
         }
     }
 
@@ -266,7 +453,11 @@ impl GatewayError {
                     .unwrap_or(status.to_string()),
             ),
             GatewayError::Timeout { .. } => Some("timeout".into()),
-            _ => None,
+            GatewayError::Forbidden(_)
+            | GatewayError::NotSupported(_)
+            | GatewayError::Connection { .. }
+            | GatewayError::BadUpstreamResponse { .. }
+            | GatewayError::Internal(_) => None,
         }
     }
 
@@ -274,7 +465,20 @@ impl GatewayError {
         match self {
             GatewayError::InvalidRequest { param, .. } => param.clone(),
             GatewayError::ModelNotFound { .. } => Some("model".into()),
-            _ => None,
+            GatewayError::Unauthorized
+            | GatewayError::Forbidden(_)
+            | GatewayError::PayloadTooLarge { .. }
+            | GatewayError::RequestTimeout(_)
+            | GatewayError::NoDeploymentAvailable { .. }
+            | GatewayError::CircuitOpen { .. }
+            | GatewayError::Overloaded { .. }
+            | GatewayError::OutboundBlocked(_)
+            | GatewayError::NotSupported(_)
+            | GatewayError::Upstream { .. }
+            | GatewayError::Timeout { .. }
+            | GatewayError::Connection { .. }
+            | GatewayError::BadUpstreamResponse { .. }
+            | GatewayError::Internal(_) => None,
         }
     }
 
@@ -287,6 +491,39 @@ impl GatewayError {
                 param: self.param(),
                 code: self.code(),
             },
+        }
+    }
+}
+
+impl From<routeiq::Error> for GatewayError {
+    fn from(e: routeiq::Error) -> Self {
+        match e {
+            routeiq::Error::UnknownModel { model, available } => {
+                GatewayError::ModelNotFound { model, available }
+            }
+            routeiq::Error::NoDeploymentAvailable {
+                group,
+                reason,
+                retry_after_ms,
+            } => GatewayError::NoDeploymentAvailable {
+                model_group: group,
+                reason,
+                retry_after: retry_after_ms.map(Duration::from_millis),
+            },
+            e @ routeiq::Error::ProviderNotSupported { .. } => {
+                GatewayError::NotSupported(e.to_string())
+            }
+            routeiq::Error::CircuitOpen {
+                ref group,
+                retry_after_ms,
+                ..
+            } => GatewayError::CircuitOpen {
+                model_group: group.clone(),
+                message: e.to_string(),
+                retry_after: retry_after_ms.map(Duration::from_millis),
+            },
+            routeiq::Error::Config(e) => GatewayError::Internal(e.to_string()),
+            routeiq::Error::State(e) => GatewayError::Internal(format!("state store: {e}")),
         }
     }
 }
@@ -319,6 +556,61 @@ impl IntoResponse for GatewayError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn upstream(kind: UpstreamErrorKind, status: u16) -> GatewayError {
+        GatewayError::Upstream {
+            provider: "openai".into(),
+            status,
+            kind,
+            message: "x".into(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn fallback_kinds() {
+        assert_eq!(
+            upstream(UpstreamErrorKind::ContextWindowExceeded, 400)
+                .class()
+                .fallback(),
+            Some(FallbackKind::ContextWindow)
+        );
+        assert_eq!(
+            upstream(UpstreamErrorKind::BadRequest, 400)
+                .class()
+                .fallback(),
+            None
+        );
+        assert_eq!(
+            upstream(UpstreamErrorKind::RateLimit, 429)
+                .class()
+                .fallback(),
+            Some(FallbackKind::General)
+        );
+        assert_eq!(GatewayError::Unauthorized.class().fallback(), None);
+    }
+
+    #[test]
+    fn failure_classes() {
+        assert_eq!(
+            upstream(UpstreamErrorKind::RateLimit, 429)
+                .class()
+                .failure(),
+            FailureClass::Immediate
+        );
+        assert_eq!(
+            upstream(UpstreamErrorKind::InternalServer, 500)
+                .class()
+                .failure(),
+            FailureClass::Counted
+        );
+        assert_eq!(
+            upstream(UpstreamErrorKind::ContextWindowExceeded, 400)
+                .class()
+                .failure(),
+            FailureClass::Ignored
+        );
+    }
 
     #[test]
     fn statuses_and_retryability() {

@@ -15,7 +15,7 @@ use futures::stream::BoxStream;
 use routeiq::router::{CallOutcome, Deployment};
 use serde::Serialize;
 
-use crate::dispatch::{StreamStart, failure_class};
+use crate::dispatch::StreamStart;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::observe::RequestCtx;
@@ -134,7 +134,7 @@ impl Finisher {
                 .usage_total
                 .unwrap_or_else(|| self.text_chars.div_ceil(4) as u64),
         });
-        let class = error.as_ref().map(failure_class);
+        let class = error.as_ref().map(|e| e.class().failure());
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };

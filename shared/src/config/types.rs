@@ -114,15 +114,17 @@ impl RoutingStrategyName {
         ("usage-based-routing-v2", RoutingStrategyName::UsageBasedV2),
     ];
 
+    /// The name as LiteLLM spells it (the names of [`Self::ALL`]).
     pub fn as_str(self) -> &'static str {
-        if let RoutingStrategyName::LlmRouter(s) = self {
-            return s.as_str();
+        match self {
+            RoutingStrategyName::SimpleShuffle => "simple-shuffle",
+            RoutingStrategyName::LeastBusy => "least-busy",
+            RoutingStrategyName::LatencyBased => "latency-based-routing",
+            RoutingStrategyName::CostBased => "cost-based-routing",
+            RoutingStrategyName::UsageBased => "usage-based-routing",
+            RoutingStrategyName::UsageBasedV2 => "usage-based-routing-v2",
+            RoutingStrategyName::LlmRouter(s) => s.as_str(),
         }
-        Self::ALL
-            .iter()
-            .find(|(_, v)| *v == self)
-            .map(|(n, _)| *n)
-            .unwrap_or("simple-shuffle")
     }
 
     /// Parses a LiteLLM strategy name (as in [`Self::ALL`]) or an `llmrouter-*` one.
@@ -301,4 +303,17 @@ impl std::fmt::Display for ConfigWarning {
 pub struct LoadedConfig {
     pub config: Config,
     pub warnings: Vec<ConfigWarning>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategy_names_round_trip() {
+        for (name, strategy) in RoutingStrategyName::ALL {
+            assert_eq!(strategy.as_str(), name);
+            assert_eq!(RoutingStrategyName::parse(name), Some(strategy));
+        }
+    }
 }

@@ -240,25 +240,9 @@ fn embedding(input: &EmbeddingInput<'_>, dimensions: u32) -> Vec<f32> {
 
 /// Standard base64 of the little-endian `f32`s (OpenAI's `encoding_format: base64`).
 fn base64_f32(values: &[f32]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    use base64::Engine;
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[async_trait]
@@ -564,8 +548,8 @@ mod tests {
         assert!(e.is_retryable());
         let p = MockProvider::new("litellm.ContextWindowExceededError".into());
         assert_eq!(
-            p.check().unwrap_err().upstream_kind(),
-            Some(UpstreamErrorKind::ContextWindowExceeded)
+            p.check().unwrap_err().class(),
+            crate::error::ErrorClass::Upstream(UpstreamErrorKind::ContextWindowExceeded)
         );
     }
 }
