@@ -1,6 +1,8 @@
 //! Native classification time per request, for comparison with the wasm figures of
 //! `edge/bench.sh` (which runs this too): `cargo bench -p routeiq-edge --features bench`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::time::Instant;
 
 use routeiq::edge::ClientGeo;

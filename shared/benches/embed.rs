@@ -17,6 +17,8 @@
 //! `ROUTEIQ_DATA_DIR` (default `../shared/data`). `ROUTEIQ_BENCH_QUICK=1` runs fewer
 //! iterations.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

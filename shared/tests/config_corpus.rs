@@ -2,6 +2,8 @@
 //! asserted below), every `invalid/*.yaml` must fail with each line of its `.expect` file in
 //! the error.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

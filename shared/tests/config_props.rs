@@ -2,6 +2,8 @@
 //! arbitrary text, arbitrary YAML-ish documents and mutations of the corpus files never make
 //! `load_str_with_env` panic, and every problem it reports names a path.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::path::Path;
 
 use proptest::prelude::*;

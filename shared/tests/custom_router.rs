@@ -2,6 +2,8 @@
 //! `models/make_tiny_onnx.py`, the models it refuses, and a router artifact predicting
 //! through it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;

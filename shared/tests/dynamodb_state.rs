@@ -1,6 +1,8 @@
 //! `DynamoDbStateStore` against a real DynamoDB API (moto's server, started by
 //! `tests/run.sh`, reached through `AWS_ENDPOINT_URL_DYNAMODB`), with the real AWS SDK.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -5,6 +5,8 @@
 //! routing data beside the repository (`../shared/data`, or `ROUTEIQ_DATA_DIR`). They fail,
 //! not skip, when those are absent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -1,6 +1,8 @@
 //! Black-box tests: the real `routeiq-gateway` binary on a random port, in front of the mock
 //! upstream LLM server from `routeiq-testkit`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 mod affinity;
 mod api;
 mod bedrock;

@@ -7,6 +7,8 @@
 //! connections (so timeouts, retries, cooldowns and circuit breakers run), with a `mock_response`
 //! fallback group; requests go through the real app in process (`tower::ServiceExt::oneshot`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use proptest::prelude::*;

@@ -2,6 +2,8 @@
 //! request structs panic, and the gateway (in process, over `tower::ServiceExt::oneshot`, on a
 //! `mock_response` config) answers garbage with a 4xx and an OpenAI-shaped error, never a 5xx.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::sync::Arc;
 
 use axum::body::Body;

@@ -2,6 +2,8 @@
 //! with the real AWS SDK is fetched into the local cache and verified against its manifest;
 //! a new upload changes the version; a file that no longer matches the manifest is refused.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;

@@ -7,6 +7,8 @@
 //! the distilled table (`bash models/fetch_models.sh --static`; `ROUTEIQ_MODEL_DIR`);
 //! transformer routers (`routeiq train --embedder transformer`) need `--features onnx`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

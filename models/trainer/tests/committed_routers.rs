@@ -1,6 +1,8 @@
 //! The routers committed under models/ load: each matches its manifest (size and sha256),
 //! decodes, and the quickstart example config routes with them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::path::{Path, PathBuf};
 
 use routeiq::ml::artifact::VerifyPolicy;

@@ -6,6 +6,9 @@
 //! - [`sse`]: reads Server-Sent Events from responses.
 //! - [`client`]: a reqwest client for talking to both.
 
+// Test support: its helpers fail the test that uses them loudly, by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 pub mod fixtures;
 pub mod gateway;
 pub mod mock;

@@ -1,6 +1,8 @@
 //! The gateway harness, exercised with the `mock-upstream` binary standing in for the gateway
 //! (it accepts `--config/--host/--port` and answers `/health/liveliness`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::path::Path;
 use std::time::Duration;
 

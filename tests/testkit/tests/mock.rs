@@ -1,5 +1,7 @@
 //! The mock upstream behaves like the real services.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::time::{Duration, Instant};
 
 use routeiq_testkit::mock::{Behavior, MockUpstream};
