@@ -188,6 +188,84 @@ impl ProviderKind {
     pub fn is_supported(&self) -> bool {
         !matches!(self, ProviderKind::Unsupported(_))
     }
+
+    /// The environment variable holding the API key when `api_key` is unset (LiteLLM's names).
+    pub fn api_key_env(&self) -> Option<&'static str> {
+        match self {
+            ProviderKind::OpenAi => Some("OPENAI_API_KEY"),
+            ProviderKind::Azure => Some("AZURE_API_KEY"),
+            ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
+            ProviderKind::Compatible(c) => c.api_key_env(),
+            // Bedrock signs with AWS credentials (the standard chain).
+            ProviderKind::Bedrock | ProviderKind::Unsupported(_) => None,
+        }
+    }
+
+    /// The environment variables holding the base URL when `api_base` is unset, in order.
+    pub fn api_base_env(&self) -> &'static [&'static str] {
+        match self {
+            ProviderKind::OpenAi => &["OPENAI_API_BASE", "OPENAI_BASE_URL"],
+            ProviderKind::Azure => &["AZURE_API_BASE"],
+            ProviderKind::Anthropic => &["ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"],
+            ProviderKind::Bedrock | ProviderKind::Compatible(_) | ProviderKind::Unsupported(_) => {
+                &[]
+            }
+        }
+    }
+
+    /// The provider's public endpoint, used when neither `api_base` nor its variables are set
+    /// (`None`: the deployment must name its endpoint; Bedrock's comes from the region).
+    pub fn default_api_base(&self) -> Option<&'static str> {
+        match self {
+            ProviderKind::OpenAi => Some("https://api.openai.com/v1"),
+            ProviderKind::Anthropic => Some("https://api.anthropic.com"),
+            ProviderKind::Compatible(c) => c.default_api_base(),
+            ProviderKind::Azure | ProviderKind::Bedrock | ProviderKind::Unsupported(_) => None,
+        }
+    }
+
+    /// The key variable a deployment must have when it sets no `api_key` (`routeiq check`):
+    /// none for local servers and Bedrock; for the rest, only on the provider's public
+    /// endpoint (`custom_endpoint`: `api_base` or a base URL variable is set), except where
+    /// every endpoint is the customer's own and needs its key (Azure).
+    pub fn required_key_env(&self, custom_endpoint: bool) -> Option<&'static str> {
+        let key = self.api_key_env()?;
+        match self {
+            ProviderKind::Compatible(
+                CompatibleProvider::Ollama | CompatibleProvider::HostedVllm,
+            ) => None,
+            ProviderKind::Azure => Some(key),
+            ProviderKind::OpenAi
+            | ProviderKind::Anthropic
+            | ProviderKind::Compatible(_)
+            | ProviderKind::Bedrock
+            | ProviderKind::Unsupported(_) => (!custom_endpoint).then_some(key),
+        }
+    }
+
+    /// Every provider key and base URL variable, for `--help`.
+    pub fn env_vars() -> Vec<&'static str> {
+        let kinds = [
+            ProviderKind::OpenAi,
+            ProviderKind::Anthropic,
+            ProviderKind::Azure,
+        ]
+        .into_iter()
+        .chain(CompatibleProvider::ALL.map(ProviderKind::Compatible));
+        let mut vars = Vec::new();
+        for k in kinds {
+            for v in k
+                .api_key_env()
+                .into_iter()
+                .chain(k.api_base_env().iter().copied())
+            {
+                if !vars.contains(&v) {
+                    vars.push(v);
+                }
+            }
+        }
+        vars
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use routeiq::config::{Config, ConfigError, DeploymentConfig};
-use routeiq::provider::{CompatibleProvider, ProviderKind};
+use routeiq::provider::ProviderKind;
 
 use crate::gateway::{Gateway, Services};
 use crate::settings::RuntimeSettings;
@@ -165,37 +165,17 @@ pub fn check_str(
     report
 }
 
-/// The provider key variable a deployment needs, if any: only for deployments on a provider's
-/// public endpoint (a custom `api_base` — a local vLLM or ollama — may need no key).
+/// The provider key variable a deployment needs, if any (the provider's rule,
+/// [`ProviderKind::required_key_env`]).
 fn required_key_var(
     d: &DeploymentConfig,
     kind: &ProviderKind,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Option<&'static str> {
-    let custom_base = d
-        .litellm_params
-        .api_base
-        .as_deref()
-        .is_some_and(|b| !b.trim().is_empty());
-    match kind {
-        ProviderKind::OpenAi => {
-            (!custom_base && env("OPENAI_API_BASE").is_none() && env("OPENAI_BASE_URL").is_none())
-                .then_some("OPENAI_API_KEY")
-        }
-        ProviderKind::Azure => Some("AZURE_API_KEY"),
-        ProviderKind::Anthropic => (!custom_base).then_some("ANTHROPIC_API_KEY"),
-        ProviderKind::Compatible(CompatibleProvider::HostedVllm | CompatibleProvider::Ollama) => {
-            None
-        }
-        ProviderKind::Compatible(c) => {
-            if custom_base {
-                None
-            } else {
-                c.api_key_env()
-            }
-        }
-        _ => None,
-    }
+    let set = |v: Option<String>| v.is_some_and(|b| !b.trim().is_empty());
+    let custom_endpoint =
+        set(d.litellm_params.api_base.clone()) || kind.api_base_env().iter().any(|v| set(env(v)));
+    kind.required_key_env(custom_endpoint)
 }
 
 fn check_deployment(

@@ -3,6 +3,41 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use routeiq::provider::ProviderKind;
+
+/// The `--help` section on environment variables; the provider variables come from the
+/// providers' own declarations ([`ProviderKind::env_vars`]).
+fn env_help() -> String {
+    let mut providers = String::new();
+    let mut line = String::new();
+    for var in ProviderKind::env_vars()
+        .into_iter()
+        .chain(["AZURE_API_VERSION"])
+    {
+        if line.len() + var.len() > 88 {
+            providers.push_str(&format!("  {}\n", line.trim_end_matches(' ')));
+            line.clear();
+        }
+        line.push_str(var);
+        line.push_str(", ");
+    }
+    providers.push_str(&format!("  {}\n", line.trim_end_matches([',', ' '])));
+    format!(
+        "ENVIRONMENT:\n  \
+LITELLM_CONFIG_PATH   config file when --config is not given (then /app/config/config.yaml;\n                        \
+with none of them, the embedded quickstart config is served)\n  \
+PORT, HOST            listen address when --port/--host are not given\n  \
+NUM_WORKERS           serving threads when --num_workers is not given (default: CPUs)\n  \
+LITELLM_MASTER_KEY    API key clients must send (general_settings.master_key wins)\n  \
+RUST_LOG              log filter (default: info)\n  \
+JSON_LOGS             'true' for JSON log lines (also litellm_settings.json_logs)\n\
+{providers}                        \
+provider keys and endpoints used when a deployment sets no api_key/api_base\n  \
+ADMIN_API_KEYS, ROUTEIQ_*, OTEL_*\n                        \
+admin keys, backpressure, drain, timeouts, circuit breakers, limits, SSRF guard,\n                        \
+tracing: see the README's table"
+    )
+}
 
 /// RouteIQ gateway: an OpenAI-compatible LLM gateway that routes every request to the model
 /// that answers it well for the least money. Reads LiteLLM's config.yaml.
@@ -10,21 +45,7 @@ use clap::Parser;
 #[command(
     name = "routeiq-gateway",
     version,
-    after_help = "ENVIRONMENT:\n  \
-LITELLM_CONFIG_PATH   config file when --config is not given (then /app/config/config.yaml;\n                        \
-with none of them, the embedded quickstart config is served)\n  \
-PORT, HOST            listen address when --port/--host are not given\n  \
-NUM_WORKERS           serving threads when --num_workers is not given (default: CPUs)\n  \
-LITELLM_MASTER_KEY    API key clients must send (general_settings.master_key wins)\n  \
-RUST_LOG              log filter (default: info)\n  \
-JSON_LOGS             'true' for JSON log lines (also litellm_settings.json_logs)\n  \
-OPENAI_API_KEY, ANTHROPIC_API_KEY, AZURE_API_KEY, AZURE_API_BASE, AZURE_API_VERSION,\n  \
-GROQ_API_KEY, TOGETHERAI_API_KEY, MISTRAL_API_KEY, DEEPSEEK_API_KEY, FIREWORKS_AI_API_KEY,\n  \
-OPENROUTER_API_KEY, HOSTED_VLLM_API_KEY\n                        \
-provider keys used when a deployment sets no api_key\n  \
-ADMIN_API_KEYS, ROUTEIQ_*, OTEL_*\n                        \
-admin keys, backpressure, drain, circuit breakers, limits, SSRF guard,\n                        \
-tracing: see the README's table"
+    after_help = env_help()
 )]
 pub struct Args {
     /// Path to a LiteLLM config.yaml.

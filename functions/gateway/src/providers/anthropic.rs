@@ -15,14 +15,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::http::{
-    SseStream, StreamEnd, Upstream, completion_as_chat, json_bytes, merge_defaults, non_empty,
-    now_secs, parse_endpoint, resolve_key, secret_header, text_completion_from_chat,
+    SseStream, StreamEnd, Upstream, completion_as_chat, json_bytes, merge_defaults, now_secs,
+    parse_endpoint, resolve_api_base, resolve_key, secret_header, text_completion_from_chat,
     text_completion_stream, to_object, translate_events, wants_stream_usage,
 };
 use super::{Answer, CallContext, ChunkStream, InferenceProvider, JsonStream};
 use crate::error::GatewayError;
 
-const DEFAULT_API_BASE: &str = "https://api.anthropic.com";
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// `max_tokens` when neither the request, the deployment nor its `model_info` sets one
 /// (Anthropic requires it).
@@ -82,16 +81,15 @@ impl AnthropicProvider {
     /// Base URL from `api_base`, else `ANTHROPIC_API_BASE`/`ANTHROPIC_BASE_URL`, else
     /// Anthropic's; key from `api_key`, else `ANTHROPIC_API_KEY`.
     pub fn new(d: &Deployment, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, GatewayError> {
-        let base = non_empty(d.params.api_base.clone())
-            .or_else(|| non_empty(env("ANTHROPIC_API_BASE")))
-            .or_else(|| non_empty(env("ANTHROPIC_BASE_URL")))
-            .unwrap_or_else(|| DEFAULT_API_BASE.to_string());
+        let base = resolve_api_base(d, env).ok_or_else(|| {
+            GatewayError::Internal(format!("deployment '{}': anthropic has no endpoint", d.id))
+        })?;
         let mut headers = HeaderMap::new();
         headers.insert(
             HeaderName::from_static("anthropic-version"),
             HeaderValue::from_static(ANTHROPIC_VERSION),
         );
-        if let Some(key) = resolve_key(d, Some("ANTHROPIC_API_KEY"), env) {
+        if let Some(key) = resolve_key(d, d.provider.api_key_env(), env) {
             headers.insert(
                 HeaderName::from_static("x-api-key"),
                 secret_header(d, &key)?,

@@ -3,7 +3,7 @@
 use http::header::{HeaderMap, HeaderName};
 use routeiq::router::Deployment;
 
-use super::http::{non_empty, resolve_key, secret_header};
+use super::http::{non_empty, resolve_api_base, resolve_key, secret_header};
 use super::openai::{OpenAiCompatibleClient, UrlScheme, delegate_to_openai_client};
 use crate::error::GatewayError;
 
@@ -32,8 +32,7 @@ impl AzureProvider {
     /// `api_base`/`api_version`/`api_key` from `litellm_params`, else `AZURE_API_BASE`,
     /// `AZURE_API_VERSION` (default 2024-10-21) and `AZURE_API_KEY`.
     pub fn new(d: &Deployment, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, GatewayError> {
-        let base = non_empty(d.params.api_base.clone())
-            .or_else(|| non_empty(env("AZURE_API_BASE")))
+        let base = resolve_api_base(d, env)
             .map(|b| b.trim().trim_end_matches('/').to_string())
             .ok_or_else(|| {
                 GatewayError::NotSupported(format!(
@@ -48,7 +47,7 @@ impl AzureProvider {
         let stream_usage =
             api_version.get(..STREAM_USAGE_SINCE.len()).unwrap_or("") >= STREAM_USAGE_SINCE;
         let mut headers = HeaderMap::new();
-        if let Some(key) = resolve_key(d, Some("AZURE_API_KEY"), env) {
+        if let Some(key) = resolve_key(d, d.provider.api_key_env(), env) {
             headers.insert(HeaderName::from_static("api-key"), secret_header(d, &key)?);
         }
         let urls = UrlScheme::Azure {

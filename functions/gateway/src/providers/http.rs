@@ -718,6 +718,22 @@ pub(super) fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.trim().is_empty())
 }
 
+/// The deployment's base URL: `api_base`, else the provider's base URL variables, else its
+/// public endpoint ([`routeiq::provider::ProviderKind`] declares both).
+pub(super) fn resolve_api_base(
+    d: &Deployment,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    non_empty(d.params.api_base.clone())
+        .or_else(|| {
+            d.provider
+                .api_base_env()
+                .iter()
+                .find_map(|v| non_empty(env(v)))
+        })
+        .or_else(|| d.provider.default_api_base().map(str::to_string))
+}
+
 /// The deployment's `api_key`, else the named environment variable.
 pub(super) fn resolve_key(
     d: &Deployment,

@@ -15,13 +15,11 @@ use serde_json::{Map, Value};
 
 use super::http::{
     StreamEnd, Upstream, is_litellm_only, json_bytes, merge_defaults, non_empty, parse_endpoint,
-    resolve_key, secret_header, to_object, translate_events, wants_stream_usage,
+    resolve_api_base, resolve_key, secret_header, to_object, translate_events, wants_stream_usage,
 };
 use super::{Answer, ChunkStream, JsonStream};
 use crate::error::GatewayError;
 use crate::providers::CallContext;
-
-const OPENAI_API_BASE: &str = "https://api.openai.com/v1";
 
 /// An OpenAI endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -472,21 +470,10 @@ impl OpenAiProvider {
     /// Resolves the base URL (`api_base`, else `OPENAI_API_BASE`/`OPENAI_BASE_URL` for OpenAI,
     /// else the provider's default) and the key (`api_key`, else the provider's variable).
     pub fn new(d: &Deployment, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, GatewayError> {
-        let (default_base, key_var, stream_usage) = match &d.provider {
-            ProviderKind::OpenAi => (
-                non_empty(env("OPENAI_API_BASE"))
-                    .or_else(|| non_empty(env("OPENAI_BASE_URL")))
-                    .map(|b| normalize_api_base(&b))
-                    .or_else(|| Some(OPENAI_API_BASE.to_string())),
-                Some("OPENAI_API_KEY"),
-                true,
-            ),
-            // Mistral rejects `stream_options` and reports usage in its last chunk anyway.
-            ProviderKind::Compatible(c) => (
-                c.default_api_base().map(str::to_string),
-                c.api_key_env(),
-                *c != CompatibleProvider::Mistral,
-            ),
+        // Mistral rejects `stream_options` and reports usage in its last chunk anyway.
+        let stream_usage = match &d.provider {
+            ProviderKind::OpenAi => true,
+            ProviderKind::Compatible(c) => *c != CompatibleProvider::Mistral,
             other => {
                 return Err(GatewayError::Internal(format!(
                     "deployment '{}': provider '{}' is not OpenAI-compatible",
@@ -495,9 +482,8 @@ impl OpenAiProvider {
                 )));
             }
         };
-        let base = non_empty(d.params.api_base.clone())
+        let base = resolve_api_base(d, env)
             .map(|b| normalize_api_base(&b))
-            .or(default_base)
             .ok_or_else(|| {
                 GatewayError::NotSupported(format!(
                     "deployment '{}': provider '{}' has no default endpoint; set litellm_params.api_base",
@@ -506,7 +492,7 @@ impl OpenAiProvider {
                 ))
             })?;
         let mut headers = HeaderMap::new();
-        if let Some(key) = resolve_key(d, key_var, env) {
+        if let Some(key) = resolve_key(d, d.provider.api_key_env(), env) {
             headers.insert(AUTHORIZATION, secret_header(d, &format!("Bearer {key}"))?);
         }
         if let Some(org) = non_empty(d.params.organization.clone()) {
@@ -639,7 +625,7 @@ mod tests {
     #[test]
     fn base_url_and_key_resolution() {
         let p = OpenAiProvider::new(&deployment(params("gpt-4o")), &no_env).unwrap();
-        assert_eq!(base_of(&p), OPENAI_API_BASE);
+        assert_eq!(base_of(&p), "https://api.openai.com/v1");
         assert!(p.client.headers.get(AUTHORIZATION).is_none());
 
         let env = |name: &str| match name {
