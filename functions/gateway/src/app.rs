@@ -12,8 +12,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::cli::ConfigSource;
 use crate::gateway::{BuildError, Gateway};
-use crate::metrics::Metrics;
 use crate::startup::{self, LoadError};
+use crate::telemetry::metrics::Metrics;
 
 /// The application state axum serves from.
 pub struct App {

@@ -27,7 +27,8 @@ use routeiq::router::hint::{EdgeHintMode, HintOutcome, HintUse};
 use serde_json::Value;
 
 /// The response header saying what became of a hint.
-pub const STATUS_HEADER: &str = "x-routeiq-hint-status";
+/// The response header saying what happened to the hint.
+pub const STATUS_HEADER: &str = crate::http::headers::HINT_STATUS;
 const DEFAULT_MIN_CONFIDENCE: f32 = 0.6;
 
 /// Resolved `edge_hint` settings.

@@ -252,7 +252,7 @@ pub enum GatewayError {
     Overloaded { limit: usize },
     /// The SSRF guard refused the outbound connection.
     #[error(transparent)]
-    OutboundBlocked(#[from] crate::outbound::OutboundBlocked),
+    OutboundBlocked(#[from] crate::upstream::guard::OutboundBlocked),
     /// The request asks for something the chosen provider or endpoint cannot do.
     #[error("{0}")]
     NotSupported(String),

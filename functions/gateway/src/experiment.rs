@@ -36,15 +36,15 @@ use serde_json::{Map, Value, json};
 use crate::app::App;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::metrics::Metrics;
-use crate::observe::RequestCtx;
+use crate::http::observe::RequestCtx;
+use crate::telemetry::metrics::Metrics;
 
 /// Request header carrying the conversation key.
-pub const CONVERSATION_HEADER: &str = "x-routeiq-conversation-id";
+pub const CONVERSATION_HEADER: &str = crate::http::headers::CONVERSATION_ID;
 /// Response header naming the experiment arm (`<experiment>/<arm>`).
-pub const EXPERIMENT_HEADER: &str = "x-routeiq-experiment";
+pub const EXPERIMENT_HEADER: &str = crate::http::headers::EXPERIMENT;
 /// Response header with the affinity outcome (`hit`, `miss`, `set`).
-pub const AFFINITY_HEADER: &str = "x-routeiq-affinity";
+pub const AFFINITY_HEADER: &str = crate::http::headers::AFFINITY;
 /// How often summed counter deltas are written to the state store.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest accepted conversation key (bytes).
@@ -461,9 +461,11 @@ impl CounterBatcher {
 /// retention window, after flushing this instance's pending counts.
 pub async fn experiments(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let gw = app.gateway();
-    if let Err(e) =
-        crate::auth::authorize_admin(gw.master_key.as_ref(), &gw.settings().admin_keys, &headers)
-    {
+    if let Err(e) = crate::http::auth::authorize_admin(
+        gw.master_key.as_ref(),
+        &gw.settings().admin_keys,
+        &headers,
+    ) {
         tracing::warn!(status = e.status_code().as_u16(), "admin request refused");
         return e.into_response();
     }

@@ -14,13 +14,13 @@ use routeiq::router::Router;
 use routeiq::state::{Clock, InMemoryStateStore, StateStore, SystemClock};
 use serde_json::Value;
 
-use crate::dispatch::{Operation, StreamStart, open_stream, with_timeout};
-use crate::emf::EmfEmitter;
 use crate::error::GatewayError;
-use crate::metrics::Metrics;
-use crate::outbound::{BlockObserver, OutboundBlocked, Trust};
-use crate::providers::{Answer, CallContext, InferenceProvider, Provider};
 use crate::settings::RuntimeSettings;
+use crate::telemetry::emf::EmfEmitter;
+use crate::telemetry::metrics::Metrics;
+use crate::upstream::dispatch::{Operation, StreamStart, open_stream, with_timeout};
+use crate::upstream::guard::{BlockObserver, OutboundBlocked, Trust};
+use crate::upstream::providers::{Answer, CallContext, InferenceProvider, Provider};
 
 /// What outlives a config reload: metrics, the operational settings (read from the
 /// environment at start-up), the routing state (cooldowns, circuits, statistics), the
@@ -75,7 +75,7 @@ impl Services {
 pub struct Gateway {
     pub router: Router,
     providers: HashMap<String, Arc<Provider>>,
-    pub(crate) http: crate::client::HttpClient,
+    pub(crate) http: crate::upstream::client::HttpClient,
     /// Clients must present this key; `None` runs open.
     pub master_key: Option<SecretString>,
     pub max_request_bytes: usize,
@@ -219,15 +219,15 @@ impl Gateway {
         let observer: BlockObserver = Arc::new(move |b: &OutboundBlocked| {
             metrics.observe_outbound_blocked(b.reason.as_str())
         });
-        let http = crate::client::HttpClient::new(
+        let http = crate::upstream::client::HttpClient::new(
             policy,
             Trust::Operator,
             Some(observer),
             services.settings.server_threads,
         )
         .map_err(|e| BuildError::Http(e.to_string()))?
-        .with_limits(crate::client::ResponseLimits {
-            max_body_bytes: crate::client::mb_to_bytes(
+        .with_limits(crate::upstream::client::ResponseLimits {
+            max_body_bytes: crate::upstream::client::mb_to_bytes(
                 config.general_settings.max_response_size_mb,
             ),
             max_sse_line_bytes: services.settings.max_sse_line_bytes,
@@ -239,7 +239,7 @@ impl Gateway {
             .or_else(|| env_with_config("LITELLM_MASTER_KEY").map(SecretString::new))
             .filter(|k| !k.is_empty());
         let max_request_bytes =
-            crate::client::mb_to_bytes(config.general_settings.max_request_size_mb);
+            crate::upstream::client::mb_to_bytes(config.general_settings.max_request_size_mb);
         let edge_hint = crate::edge_hint::EdgeHintSettings::resolve(config, &env_with_config)
             .map_err(|(path, message)| BuildError::EdgeHint { path, message })?;
         let experiment = experiment_recorder(config, &services);

@@ -1,35 +1,30 @@
 //! RouteIQ gateway: the OpenAI-compatible HTTP app. `main.rs` only parses the command line,
-//! loads the config and serves; everything else lives here.
+//! loads the config and serves; everything else lives here, grouped by role:
+//!
+//! - [`http`]: the client side — server, middleware, handlers, admin endpoints, auth, limits;
+//! - [`upstream`]: the provider side — dispatch (retries, fallbacks, cooldowns), providers,
+//!   the HTTP client and its SSRF guard, streams;
+//! - [`telemetry`]: logs, traces, metrics (Prometheus and CloudWatch EMF);
+//! - the core shared by both: [`gateway`] (router, providers, settings), [`error`],
+//!   [`app`] (the running config, reloads), [`ml`], [`edge_hint`], [`experiment`];
+//! - start-up and tools: [`startup`], [`lambda`], [`cli`], [`check`], [`settings`], [`s3`].
 
-pub mod admin;
 pub mod app;
-pub mod auth;
 pub mod check;
 pub mod cli;
-pub mod client;
-pub mod client_params;
-pub mod dispatch;
 pub mod edge_hint;
-pub mod emf;
 pub mod error;
 pub mod experiment;
 pub mod gateway;
-pub mod handlers;
+pub mod http;
 pub mod lambda;
-pub mod limits;
-pub mod logfmt;
-pub mod metrics;
 pub mod ml;
-pub mod observe;
-pub mod outbound;
 pub mod periodic;
-pub mod providers;
 pub mod s3;
-pub mod server;
 pub mod settings;
 pub mod startup;
-pub mod stream;
 pub mod telemetry;
+pub mod upstream;
 
 pub use error::GatewayError;
 pub use gateway::Gateway;

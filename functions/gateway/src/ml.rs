@@ -23,12 +23,13 @@ use routeiq::openai::estimate_tokens;
 use routeiq::router::{RequestFacts, Router};
 use serde_json::{Map, Value, json};
 
-use crate::auth::authorize;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::http::auth::authorize;
+use crate::http::headers as names;
 
 /// Request header naming a routing profile.
-pub const PROFILE_HEADER: &str = "x-routeiq-profile";
+pub const PROFILE_HEADER: &str = crate::http::headers::PROFILE;
 
 /// The context ML strategies are set up with: the environment switches, the model store
 /// (local files, `file://` and `s3://` URIs: see [`crate::s3::UriModelStore`]), and the
@@ -70,7 +71,7 @@ pub fn build_router(
 /// all); on failure the running router keeps serving and the error is returned.
 pub fn force_reload(
     ml: &Arc<MlRouting>,
-    metrics: &crate::metrics::Metrics,
+    metrics: &crate::telemetry::metrics::Metrics,
 ) -> Result<Option<String>, String> {
     let Some(slot) = ml.slot() else {
         return Ok(None);
@@ -243,21 +244,21 @@ pub fn decision_headers(
         .and_then(|d| Duration::try_from_secs_f64(d.embed_ms / 1000.0).ok())
         .unwrap_or_default();
     headers.insert(
-        HeaderName::from_static("x-routeiq-decision-ms"),
+        HeaderName::from_static(names::DECISION_MS),
         millis_header(routing_time + embed),
     );
     let Some(d) = decision else { return };
     if let Some(c) = d.ranking.iter().find(|c| c.deployment == deployment) {
         if let Some(q) = c.predicted_quality {
-            set(headers, "x-routeiq-predicted-quality", &format!("{q:.4}"));
+            set(headers, names::PREDICTED_QUALITY, &format!("{q:.4}"));
         }
         if let Some(cost) = c.predicted_cost {
-            set(headers, "x-routeiq-predicted-cost", &format!("{cost:.8}"));
+            set(headers, names::PREDICTED_COST, &format!("{cost:.8}"));
         }
     }
     set(
         headers,
-        "x-routeiq-decision-method",
+        names::DECISION_METHOD,
         match d.method {
             routeiq::ml::routing::DecisionMethod::Router => "router",
             routeiq::ml::routing::DecisionMethod::Centroid => "centroid",
@@ -267,10 +268,10 @@ pub fn decision_headers(
         },
     );
     if let Some(v) = &d.router_version {
-        set(headers, "x-routeiq-router-version", v);
+        set(headers, names::ROUTER_VERSION, v);
     }
     if let Some(t) = &d.tier {
-        set(headers, "x-routeiq-tier", t.tier.as_str());
+        set(headers, names::TIER, t.tier.as_str());
     }
 }
 

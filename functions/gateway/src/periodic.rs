@@ -11,7 +11,7 @@ use tokio::runtime::Handle;
 static BACKGROUND: OnceLock<Handle> = OnceLock::new();
 
 /// Makes `handle` the runtime that background work runs on: the process's main runtime. The
-/// serving threads' event loops ([`crate::server::serve`]) run requests; polls, flushes and
+/// serving threads' event loops ([`crate::http::server::serve`]) run requests; polls, flushes and
 /// reloads (which may block on S3 or load models) go here.
 pub fn set_background(handle: Handle) {
     let _ = BACKGROUND.set(handle);

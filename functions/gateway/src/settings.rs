@@ -8,7 +8,7 @@ use routeiq::config::SecretString;
 use routeiq::ml::routing::MlEnv;
 use routeiq::router::CircuitBreakerSettings;
 
-use crate::outbound::OutboundPolicy;
+use crate::upstream::guard::OutboundPolicy;
 
 /// Default bound on `messages` in a chat request (`ROUTEIQ_MAX_MESSAGES`).
 pub const DEFAULT_MAX_MESSAGES: usize = 2048;
@@ -289,7 +289,7 @@ impl RuntimeSettings {
         }
         if let Some((var, raw)) = r.either("SSRF_CIDR_ALLOWLIST") {
             for item in list(&raw) {
-                match crate::outbound::parse_cidr(item) {
+                match crate::upstream::guard::parse_cidr(item) {
                     Some(net) => outbound.cidr_allowlist.push(net),
                     None => r.problems.push(EnvProblem {
                         var: var.clone(),

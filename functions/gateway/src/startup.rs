@@ -12,7 +12,7 @@ use routeiq::state::{Clock, DynamoDbStateStore, FailoverStateStore, StateStore, 
 use crate::app::App;
 use crate::cli::{Args, ConfigSource};
 use crate::gateway::{BuildError, Gateway, Services};
-use crate::server;
+use crate::http::server;
 use crate::settings::{EnvError, RuntimeSettings};
 
 /// The config served when none is given: deployments answering with `mock_response`, so the

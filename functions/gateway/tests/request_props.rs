@@ -10,9 +10,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use proptest::prelude::*;
 use routeiq::openai::{ChatCompletionRequest, CompletionRequest, EmbeddingRequest};
+use routeiq_gateway::Gateway;
 use routeiq_gateway::app::App;
 use routeiq_gateway::cli::ConfigSource;
-use routeiq_gateway::{Gateway, server};
+use routeiq_gateway::http::server;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

@@ -2,7 +2,7 @@
 //! `ProviderConfig` pattern). Each provider translates OpenAI-shaped requests into its API and
 //! its answers (and stream events) back into OpenAI shapes.
 //!
-//! Providers do not time out, retry or fall back: the dispatcher (`crate::dispatch`) wraps every
+//! Providers do not time out, retry or fall back: the dispatcher (`crate::upstream::dispatch`) wraps every
 //! call in the deployment's timeout and owns retries, cooldowns and fallbacks.
 
 use std::sync::Arc;
@@ -67,8 +67,8 @@ impl Answer {
 /// What a provider call needs besides the request.
 pub struct CallContext<'a> {
     pub deployment: &'a Deployment,
-    pub http: &'a crate::client::HttpClient,
-    /// The client's `extra_headers` for the upstream (checked by [`crate::client_params`]).
+    pub http: &'a crate::upstream::client::HttpClient,
+    /// The client's `extra_headers` for the upstream (checked by [`crate::http::client_params`]).
     pub extra_headers: Option<&'a ::http::HeaderMap>,
 }
 

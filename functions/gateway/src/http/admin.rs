@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::GatewayError;
 use crate::app::{App, ReloadError};
-use crate::auth::authorize_admin;
+use crate::http::auth::authorize_admin;
 
 fn admin_check(app: &App, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let gw = app.gateway();

@@ -17,16 +17,17 @@ use routeiq::openai::{
 use routeiq::router::RequestFacts;
 use serde::de::DeserializeOwned;
 
-use crate::auth::authorize;
-use crate::dispatch::{Dispatched, StreamStart};
 use crate::error::GatewayError;
 use crate::experiment::RequestKeys;
 use crate::gateway::{
     ChatOp, ChatStreamOp, CompletionOp, CompletionStreamOp, EmbeddingsOp, Gateway,
 };
-use crate::observe::RequestCtx;
-use crate::providers::Answer;
-use crate::stream::{StreamChunk, sse_body};
+use crate::http::auth::authorize;
+use crate::http::headers as names;
+use crate::http::observe::RequestCtx;
+use crate::upstream::dispatch::{Dispatched, StreamStart};
+use crate::upstream::providers::Answer;
+use crate::upstream::stream::{StreamChunk, sse_body};
 
 type AppState = State<Arc<Gateway>>;
 
@@ -70,11 +71,11 @@ async fn read_json_raw<T: DeserializeOwned>(
         buf.extend_from_slice(&data);
     }
     let bytes = buf.freeze();
-    crate::limits::check_json_depth(&bytes, gw.settings().limits.max_json_depth)?;
-    if crate::client_params::mentions_extra_body(&bytes) {
+    crate::http::limits::check_json_depth(&bytes, gw.settings().limits.max_json_depth)?;
+    if crate::http::client_params::mentions_extra_body(&bytes) {
         // `extra_body` is merged into the body before it is read as the endpoint's request.
         let body: serde_json::Map<String, serde_json::Value> = parse_json(&bytes)?;
-        let merged = crate::client_params::merge_extra_body(body)?;
+        let merged = crate::http::client_params::merge_extra_body(body)?;
         let value = serde_path_to_error::deserialize(serde_json::Value::Object(merged))
             .map_err(|e| path_error(e.path().to_string(), e.into_inner()))?;
         return Ok((value, bytes));
@@ -170,23 +171,23 @@ fn set_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
 /// the gateway itself (total minus upstream).
 fn decision_headers<T>(headers: &mut HeaderMap, d: &Dispatched<T>, started: Instant) {
     let overhead = started.elapsed().saturating_sub(d.upstream_time);
-    set_header(headers, "x-routeiq-model", &d.deployment.id);
-    set_header(headers, "x-routeiq-model-group", &d.model_group);
+    set_header(headers, names::MODEL, &d.deployment.id);
+    set_header(headers, names::MODEL_GROUP, &d.model_group);
     headers.insert(
-        HeaderName::from_static("x-routeiq-strategy"),
+        HeaderName::from_static(names::STRATEGY),
         HeaderValue::from_static(d.strategy),
     );
     headers.insert(
-        HeaderName::from_static("x-routeiq-overhead-ms"),
+        HeaderName::from_static(names::OVERHEAD_MS),
         crate::ml::millis_header(overhead),
     );
     headers.insert(
-        HeaderName::from_static("x-routeiq-attempts"),
+        HeaderName::from_static(names::ATTEMPTS),
         HeaderValue::from(d.attempts),
     );
     if d.fallback {
         headers.insert(
-            HeaderName::from_static("x-routeiq-fallback"),
+            HeaderName::from_static(names::FALLBACK),
             HeaderValue::from_static("true"),
         );
     }
@@ -221,11 +222,7 @@ fn answer_response(ctx: &RequestCtx, mut d: Dispatched<Answer>, started: Instant
     );
     decision_headers(resp.headers_mut(), &d, started);
     if let Some(c) = cost {
-        set_header(
-            resp.headers_mut(),
-            "x-routeiq-response-cost",
-            &format!("{c:.8}"),
-        );
+        set_header(resp.headers_mut(), names::RESPONSE_COST, &format!("{c:.8}"));
     }
     resp
 }
@@ -321,8 +318,11 @@ async fn chat_inner(
             "messages",
         ));
     }
-    crate::limits::check_message_count(body.messages.len(), gw.settings().limits.max_messages)?;
-    let extra_headers = crate::client_params::take(&mut body.extra)?;
+    crate::http::limits::check_message_count(
+        body.messages.len(),
+        gw.settings().limits.max_messages,
+    )?;
+    let extra_headers = crate::http::client_params::take(&mut body.extra)?;
     ctx.set_model_group(gw.router.resolve_group(&body.model));
     let prompt_chars: usize = body
         .messages
@@ -386,7 +386,7 @@ async fn completions_inner(
     let (mut body, raw): (CompletionRequest, _) = read_json_raw(&gw, req).await?;
     let hint = crate::edge_hint::check_request(&gw, &hint_headers, &raw);
     require_model(&body.model)?;
-    let extra_headers = crate::client_params::take(&mut body.extra)?;
+    let extra_headers = crate::http::client_params::take(&mut body.extra)?;
     ctx.set_model_group(gw.router.resolve_group(&body.model));
     let user = body.extra.get("user").and_then(serde_json::Value::as_str);
     let keys = keys.with_body(body.metadata.as_ref(), user)?;
@@ -446,7 +446,7 @@ async fn embeddings_inner(
     let ctx = RequestCtx::of(&req);
     let mut body: EmbeddingRequest = read_json(&gw, req).await?;
     require_model(&body.model)?;
-    let extra_headers = crate::client_params::take(&mut body.extra)?;
+    let extra_headers = crate::http::client_params::take(&mut body.extra)?;
     ctx.set_model_group(gw.router.resolve_group(&body.model));
     let text = match &body.input {
         serde_json::Value::String(s) => s.clone(),
@@ -508,8 +508,8 @@ pub async fn liveliness() -> Response {
 }
 
 /// `GET /health/readiness`, `/_health/ready`: config loaded, router ready, not draining
-/// (see [`crate::admin::readiness`]).
-pub use crate::admin::readiness;
+/// (see [`crate::http::admin::readiness`]).
+pub use crate::http::admin::readiness;
 
 /// A 405 (a known path with another method; axum answers those with an empty body) in
 /// OpenAI's error shape, keeping its `Allow` header.

@@ -1,7 +1,7 @@
 //! The HTTP client the providers call upstreams with: hyper-util's pooled client over a
 //! connector that
 //!
-//! - resolves names through the SSRF guard ([`crate::outbound`]), so a name that resolves only
+//! - resolves names through the SSRF guard ([`crate::upstream::guard`]), so a name that resolves only
 //!   to refused addresses never gets a connection;
 //! - goes through the proxy the environment names (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`,
 //!   lower-case too, with `NO_PROXY`), as curl and most HTTP clients do: `https://` upstreams
@@ -38,7 +38,7 @@ use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tower_service::Service;
 
-use crate::outbound::{BlockObserver, GuardedResolver, OutboundPolicy, Trust};
+use crate::upstream::guard::{BlockObserver, GuardedResolver, OutboundPolicy, Trust};
 
 /// Idle pooled connections kept per host.
 const POOL_MAX_IDLE_PER_HOST: usize = 512;
@@ -56,7 +56,7 @@ thread_local! {
 
 /// Marks the calling thread as serving thread `worker`: its upstream calls use pool `worker`
 /// of every [`HttpClient`], so a request and its upstream connections stay on one thread
-/// (see [`crate::server::serve`]).
+/// (see [`crate::http::server::serve`]).
 pub fn set_worker(worker: usize) {
     WORKER.with(|w| w.set(worker));
 }

@@ -9,6 +9,13 @@
 //! Spans: `request` (one per client request) → `routing_decision` (`strategy`,
 //! `model_selected`, `candidates_count`) → `upstream_call` (`provider`, `deployment`,
 //! `tokens`).
+//!
+//! Submodules: [`metrics`] (Prometheus), [`emf`] (CloudWatch Embedded Metric Format),
+//! [`logfmt`] (the text and JSON line formatters).
+
+pub mod emf;
+pub mod logfmt;
+pub mod metrics;
 
 use std::fmt;
 
@@ -68,8 +75,8 @@ pub fn init(json: bool, env: &dyn Fn(&str) -> Option<String>) -> Telemetry {
     // `logfmt`; a terminal gets tracing-subscriber's coloured compact lines.
     let fmt_layer = if json {
         tracing_subscriber::fmt::layer()
-            .fmt_fields(crate::logfmt::Lines::JSON)
-            .event_format(crate::logfmt::Lines::JSON)
+            .fmt_fields(crate::telemetry::logfmt::Lines::JSON)
+            .event_format(crate::telemetry::logfmt::Lines::JSON)
             .with_writer(std::io::stdout)
             .boxed()
     } else if ansi {
@@ -80,8 +87,8 @@ pub fn init(json: bool, env: &dyn Fn(&str) -> Option<String>) -> Telemetry {
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
-            .fmt_fields(crate::logfmt::Lines::TEXT)
-            .event_format(crate::logfmt::Lines::TEXT)
+            .fmt_fields(crate::telemetry::logfmt::Lines::TEXT)
+            .event_format(crate::telemetry::logfmt::Lines::TEXT)
             .with_writer(std::io::stdout)
             .boxed()
     };

@@ -15,10 +15,10 @@ use futures::stream::BoxStream;
 use routeiq::router::{CallOutcome, Deployment};
 use serde::Serialize;
 
-use crate::dispatch::StreamStart;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::observe::RequestCtx;
+use crate::http::observe::RequestCtx;
+use crate::upstream::dispatch::StreamStart;
 
 /// What a stream chunk tells about usage.
 pub trait StreamChunk: Serialize + Send + 'static {

@@ -14,10 +14,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::Semaphore;
 use tower_http::timeout::TimeoutBody;
 
-use crate::admin;
 use crate::app::{App, AppState};
-use crate::handlers;
-use crate::observe;
+use crate::http::admin;
+use crate::http::handlers;
+use crate::http::observe;
 use crate::settings::ConnectionLimits;
 
 /// The HTTP routes over a running app. Every route but health and metrics goes through the
@@ -54,7 +54,7 @@ pub fn app(app: Arc<App>) -> Router {
 ///
 /// Each serving thread runs an event loop of its own (a current-thread tokio runtime) that
 /// accepts from the shared listening socket and keeps every connection it accepts, together
-/// with its upstream connections ([`crate::client::HttpClient`] keeps one pool per thread):
+/// with its upstream connections ([`crate::upstream::client::HttpClient`] keeps one pool per thread):
 /// a request is served start to end on one thread, with no hand-off between threads. With
 /// `tests/bench/gateway_bench.sh` that measured ~50 µs less per request at concurrency 1 than
 /// one work-stealing runtime. A connection stays on the thread that accepted it, so a few
@@ -162,7 +162,7 @@ struct Connections {
     limits: ConnectionLimits,
     /// One permit per open connection, process-wide.
     slots: Arc<Semaphore>,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<crate::telemetry::metrics::Metrics>,
 }
 
 /// One serving thread: its event loop, accepting from `listener` until `stop` resolves, then
@@ -174,7 +174,7 @@ fn serve_thread(
     conns: Connections,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    crate::client::set_worker(worker);
+    crate::upstream::client::set_worker(worker);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -21,8 +21,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use crate::client::{HttpClient, ResponseLimits};
 use crate::error::{GatewayError, UpstreamErrorKind};
+use crate::upstream::client::{HttpClient, ResponseLimits};
 
 /// Upstream error messages longer than this (in characters) are cut.
 const MAX_ERROR_MESSAGE_CHARS: usize = 500;
@@ -103,7 +103,7 @@ impl Upstream {
     /// No URL appears in it (an `api_base` may carry credentials); API keys travel in
     /// headers, which are never printed.
     pub(super) fn transport_error(&self, e: &(dyn std::error::Error + 'static)) -> GatewayError {
-        if let Some(blocked) = crate::outbound::blocked_in(e) {
+        if let Some(blocked) = crate::upstream::guard::blocked_in(e) {
             return GatewayError::OutboundBlocked(blocked);
         }
         let mut message = e.to_string();
@@ -119,7 +119,7 @@ impl Upstream {
     /// `POST`s `body` (JSON) to `url`; a non-2xx answer becomes [`GatewayError::Upstream`].
     /// The 2xx response's body is left to stream.
     ///
-    /// `extra` are the client's `extra_headers` (checked by [`crate::client_params`]): added
+    /// `extra` are the client's `extra_headers` (checked by [`crate::http::client_params`]): added
     /// where the provider sets no header of the same name (its own headers always win).
     pub(super) async fn send(
         &self,
@@ -873,10 +873,10 @@ pub(super) mod test_support {
     use routeiq::router::Deployment;
 
     /// The gateway's upstream client, as the operator's deployments use it.
-    pub(in crate::providers) fn client() -> crate::client::HttpClient {
-        crate::client::HttpClient::new(
-            std::sync::Arc::new(crate::outbound::OutboundPolicy::default()),
-            crate::outbound::Trust::Operator,
+    pub(in crate::upstream::providers) fn client() -> crate::upstream::client::HttpClient {
+        crate::upstream::client::HttpClient::new(
+            std::sync::Arc::new(crate::upstream::guard::OutboundPolicy::default()),
+            crate::upstream::guard::Trust::Operator,
             None,
             1,
         )
@@ -884,7 +884,7 @@ pub(super) mod test_support {
     }
 
     /// Serves `app` on 127.0.0.1 and returns its base URL.
-    pub(in crate::providers) async fn serve(app: axum::Router) -> String {
+    pub(in crate::upstream::providers) async fn serve(app: axum::Router) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -893,11 +893,11 @@ pub(super) mod test_support {
         format!("http://{addr}")
     }
 
-    pub(in crate::providers) fn deployment(params: LitellmParams) -> Deployment {
+    pub(in crate::upstream::providers) fn deployment(params: LitellmParams) -> Deployment {
         deployment_with_info(params, ModelInfo::default())
     }
 
-    pub(in crate::providers) fn deployment_with_info(
+    pub(in crate::upstream::providers) fn deployment_with_info(
         params: LitellmParams,
         info: ModelInfo,
     ) -> Deployment {
@@ -909,7 +909,7 @@ pub(super) mod test_support {
         Deployment::from_config(0, &cfg)
     }
 
-    pub(in crate::providers) fn params(model: &str) -> LitellmParams {
+    pub(in crate::upstream::providers) fn params(model: &str) -> LitellmParams {
         LitellmParams {
             model: model.into(),
             ..LitellmParams::default()
@@ -917,7 +917,9 @@ pub(super) mod test_support {
     }
 
     /// An SSE response body.
-    pub(in crate::providers) fn sse_response(body: &'static str) -> axum::response::Response {
+    pub(in crate::upstream::providers) fn sse_response(
+        body: &'static str,
+    ) -> axum::response::Response {
         use axum::response::IntoResponse;
         (
             [(axum::http::header::CONTENT_TYPE, "text/event-stream")],

@@ -19,7 +19,7 @@ use super::http::{
 };
 use super::{Answer, ChunkStream, JsonStream};
 use crate::error::GatewayError;
-use crate::providers::CallContext;
+use crate::upstream::providers::CallContext;
 
 /// An OpenAI endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -411,44 +411,44 @@ fn openai_chunks(
 macro_rules! delegate_to_openai_client {
     ($ty:ty) => {
         #[async_trait::async_trait]
-        impl $crate::providers::InferenceProvider for $ty {
+        impl $crate::upstream::providers::InferenceProvider for $ty {
             async fn chat(
                 &self,
-                ctx: &$crate::providers::CallContext<'_>,
+                ctx: &$crate::upstream::providers::CallContext<'_>,
                 req: &routeiq::openai::ChatCompletionRequest,
-            ) -> Result<$crate::providers::Answer, $crate::error::GatewayError> {
+            ) -> Result<$crate::upstream::providers::Answer, $crate::error::GatewayError> {
                 self.client.chat(ctx, req).await
             }
 
             async fn chat_stream(
                 &self,
-                ctx: &$crate::providers::CallContext<'_>,
+                ctx: &$crate::upstream::providers::CallContext<'_>,
                 req: &routeiq::openai::ChatCompletionRequest,
-            ) -> Result<$crate::providers::ChunkStream, $crate::error::GatewayError> {
+            ) -> Result<$crate::upstream::providers::ChunkStream, $crate::error::GatewayError> {
                 self.client.chat_stream(ctx, req).await
             }
 
             async fn completion(
                 &self,
-                ctx: &$crate::providers::CallContext<'_>,
+                ctx: &$crate::upstream::providers::CallContext<'_>,
                 req: &routeiq::openai::CompletionRequest,
-            ) -> Result<$crate::providers::Answer, $crate::error::GatewayError> {
+            ) -> Result<$crate::upstream::providers::Answer, $crate::error::GatewayError> {
                 self.client.completion(ctx, req).await
             }
 
             async fn completion_stream(
                 &self,
-                ctx: &$crate::providers::CallContext<'_>,
+                ctx: &$crate::upstream::providers::CallContext<'_>,
                 req: &routeiq::openai::CompletionRequest,
-            ) -> Result<$crate::providers::JsonStream, $crate::error::GatewayError> {
+            ) -> Result<$crate::upstream::providers::JsonStream, $crate::error::GatewayError> {
                 self.client.completion_stream(ctx, req).await
             }
 
             async fn embeddings(
                 &self,
-                ctx: &$crate::providers::CallContext<'_>,
+                ctx: &$crate::upstream::providers::CallContext<'_>,
                 req: &routeiq::openai::EmbeddingRequest,
-            ) -> Result<$crate::providers::Answer, $crate::error::GatewayError> {
+            ) -> Result<$crate::upstream::providers::Answer, $crate::error::GatewayError> {
                 self.client.embeddings(ctx, req).await
             }
         }

@@ -33,7 +33,7 @@ use tracing::Instrument;
 
 use crate::error::{GatewayError, RetrySlot, UpstreamErrorKind};
 use crate::gateway::Gateway;
-use crate::providers::{CallContext, Provider};
+use crate::upstream::providers::{CallContext, Provider};
 
 /// LiteLLM's default request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -387,7 +387,7 @@ impl Gateway {
                         };
                         self.router.record_end(&d, Some(outcome)).await;
                     }
-                    // A stream's end is reported by its body (`crate::stream`).
+                    // A stream's end is reported by its body (`crate::upstream::stream`).
                     in_flight.disarm();
                     span.record("status", 200);
                     let affinity = match &selection.affinity {

@@ -1,7 +1,7 @@
 //! The outbound URL guard (SSRF): which addresses the gateway may connect to.
 //!
 //! Checked on every outbound connection, after DNS resolution: the gateway's HTTP client
-//! ([`crate::client::HttpClient`]) resolves names through [`GuardedResolver`], which drops
+//! ([`crate::upstream::client::HttpClient`]) resolves names through [`GuardedResolver`], which drops
 //! refused addresses (a name that resolves only to refused addresses fails with
 //! [`OutboundBlocked`]). Hosts written as IP literals never reach a resolver, so
 //! [`OutboundPolicy::check_url`] checks them before a call.
@@ -14,7 +14,7 @@
 //!   configured ([`Trust::Operator`]) may use private and loopback hosts (ollama, vLLM).
 //!
 //! RouteIQ does not accept a client-supplied `api_base` at all (see
-//! [`crate::client_params`]): the only URLs it calls come from the config.
+//! [`crate::http::client_params`]): the only URLs it calls come from the config.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -253,7 +253,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::client::HttpClient;
+    use crate::upstream::client::HttpClient;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -12,7 +12,7 @@ use prometheus::{
 };
 use routeiq::router::CircuitState;
 
-use crate::emf::{EmfEmitter, Metric, Unit};
+use crate::telemetry::emf::{EmfEmitter, Metric, Unit};
 
 /// The `model` label of requests that never resolved to a model group.
 pub const NO_MODEL: &str = "none";

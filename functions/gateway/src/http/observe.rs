@@ -27,9 +27,9 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use crate::app::App;
-use crate::dispatch::Dispatched;
 use crate::error::GatewayError;
-use crate::metrics::{Metrics, NO_MODEL, RequestSample};
+use crate::telemetry::metrics::{Metrics, NO_MODEL, RequestSample};
+use crate::upstream::dispatch::Dispatched;
 
 /// The header the trace id is returned in (and read from).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

@@ -1,0 +1,12 @@
+//! The client side of the gateway: the HTTP server (connection limits, drain), the
+//! per-request middleware (trace ids, shedding, one log line per request), the API handlers
+//! and what they check of a request, and the admin endpoints.
+
+pub mod admin;
+pub mod auth;
+pub mod client_params;
+pub mod handlers;
+pub mod headers;
+pub mod limits;
+pub mod observe;
+pub mod server;
