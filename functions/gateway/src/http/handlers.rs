@@ -290,6 +290,152 @@ async fn request_facts(
     })
 }
 
+/// What the chat and completions handlers need of their request type.
+trait RoutedBody: DeserializeOwned {
+    fn model(&self) -> &str;
+    fn extra_mut(&mut self) -> &mut serde_json::Map<String, serde_json::Value>;
+    fn metadata(&self) -> Option<&serde_json::Map<String, serde_json::Value>>;
+    fn user(&self) -> Option<&str>;
+    fn is_stream(&self) -> bool;
+    /// Checks beyond the request's shape.
+    fn check(&self, gw: &Gateway) -> Result<(), GatewayError>;
+    /// The prompt's estimated tokens.
+    fn estimated_tokens(&self) -> u64;
+    /// The prompt text (read only by ML strategies).
+    fn prompt_text(&self) -> String;
+}
+
+impl RoutedBody for ChatCompletionRequest {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn extra_mut(&mut self) -> &mut serde_json::Map<String, serde_json::Value> {
+        &mut self.extra
+    }
+
+    fn metadata(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.metadata.as_ref()
+    }
+
+    fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    fn is_stream(&self) -> bool {
+        ChatCompletionRequest::is_stream(self)
+    }
+
+    fn check(&self, gw: &Gateway) -> Result<(), GatewayError> {
+        if self.messages.is_empty() {
+            return Err(GatewayError::invalid_param(
+                "'messages' must not be empty",
+                "messages",
+            ));
+        }
+        crate::http::limits::check_message_count(
+            self.messages.len(),
+            gw.settings().limits.max_messages,
+        )
+    }
+
+    fn estimated_tokens(&self) -> u64 {
+        let chars: usize = self
+            .messages
+            .iter()
+            .filter_map(|m| m.content.as_ref().map(|c| c.text_chars()))
+            .sum();
+        estimate_tokens_of_chars(chars)
+    }
+
+    fn prompt_text(&self) -> String {
+        crate::ml::chat_text(&self.messages)
+    }
+}
+
+impl RoutedBody for CompletionRequest {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn extra_mut(&mut self) -> &mut serde_json::Map<String, serde_json::Value> {
+        &mut self.extra
+    }
+
+    fn metadata(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.metadata.as_ref()
+    }
+
+    fn user(&self) -> Option<&str> {
+        self.extra.get("user").and_then(serde_json::Value::as_str)
+    }
+
+    fn is_stream(&self) -> bool {
+        CompletionRequest::is_stream(self)
+    }
+
+    fn check(&self, _: &Gateway) -> Result<(), GatewayError> {
+        Ok(())
+    }
+
+    fn estimated_tokens(&self) -> u64 {
+        estimate_tokens(&CompletionRequest::prompt_text(self))
+    }
+
+    fn prompt_text(&self) -> String {
+        CompletionRequest::prompt_text(self)
+    }
+}
+
+/// A chat or completion request read, checked and routed: what is left is the dispatch.
+struct Opened<B> {
+    body: B,
+    ctx: RequestCtx,
+    /// The model to dispatch to (an experiment arm may have changed it).
+    model: String,
+    facts: RequestFacts,
+    hint: crate::edge_hint::HintCheck,
+    extra_headers: Option<HeaderMap>,
+}
+
+/// The opening the chat and completions handlers share: authorize, read the headers they
+/// route by, read and check the body, take its client parameters, assign the experiment arm
+/// or affinity key, and build the routing facts.
+async fn open<B: RoutedBody>(gw: &Gateway, req: Request) -> Result<Opened<B>, GatewayError> {
+    authorize(gw.master_key.as_ref(), req.headers())?;
+    let ctx = RequestCtx::of(&req);
+    let profile = req.headers().get(names::PROFILE).cloned();
+    let keys = RequestKeys::from_headers(req.headers())?;
+    let hint_headers = crate::edge_hint::headers_of(req.headers());
+    let (mut body, raw): (B, _) = read_json_raw(gw, req).await?;
+    let hint = crate::edge_hint::check_request(gw, &hint_headers, &raw);
+    require_model(body.model())?;
+    body.check(gw)?;
+    let extra_headers = crate::http::client_params::take(body.extra_mut())?;
+    ctx.set_model_group(gw.router.resolve_group(body.model()));
+    let keys = keys.with_body(body.metadata(), body.user())?;
+    let routed = crate::experiment::route(gw, &ctx, body.model(), &keys);
+    let estimated_tokens = body.estimated_tokens();
+    ctx.estimated_prompt_tokens(estimated_tokens);
+    let facts = request_facts(
+        gw,
+        (estimated_tokens, body.is_stream()),
+        || body.prompt_text(),
+        (profile.as_ref(), body.metadata()),
+        &routed,
+        &hint,
+    )
+    .await?;
+    Ok(Opened {
+        model: routed.model.clone(),
+        body,
+        ctx,
+        facts,
+        hint,
+        extra_headers,
+    })
+}
+
 /// `POST /v1/chat/completions` and `/chat/completions`.
 pub async fn chat_completions(State(gw): AppState, req: Request) -> Response {
     let started = Instant::now();
@@ -304,63 +450,22 @@ async fn chat_inner(
     req: Request,
     started: Instant,
 ) -> Result<Response, GatewayError> {
-    authorize(gw.master_key.as_ref(), req.headers())?;
-    let ctx = RequestCtx::of(&req);
-    let profile = req.headers().get(crate::ml::PROFILE_HEADER).cloned();
-    let keys = RequestKeys::from_headers(req.headers())?;
-    let hint_headers = crate::edge_hint::headers_of(req.headers());
-    let (mut body, raw): (ChatCompletionRequest, _) = read_json_raw(&gw, req).await?;
-    let hint = crate::edge_hint::check_request(&gw, &hint_headers, &raw);
-    require_model(&body.model)?;
-    if body.messages.is_empty() {
-        return Err(GatewayError::invalid_param(
-            "'messages' must not be empty",
-            "messages",
-        ));
-    }
-    crate::http::limits::check_message_count(
-        body.messages.len(),
-        gw.settings().limits.max_messages,
-    )?;
-    let extra_headers = crate::http::client_params::take(&mut body.extra)?;
-    ctx.set_model_group(gw.router.resolve_group(&body.model));
-    let prompt_chars: usize = body
-        .messages
-        .iter()
-        .filter_map(|m| m.content.as_ref().map(|c| c.text_chars()))
-        .sum();
-    let keys = keys.with_body(body.metadata.as_ref(), body.user.as_deref())?;
-    let routed = crate::experiment::route(&gw, &ctx, &body.model, &keys);
-    let estimated_tokens = estimate_tokens_of_chars(prompt_chars);
-    ctx.estimated_prompt_tokens(estimated_tokens);
-    let facts = request_facts(
-        &gw,
-        (estimated_tokens, body.is_stream()),
-        || crate::ml::chat_text(&body.messages),
-        (profile.as_ref(), body.metadata.as_ref()),
-        &routed,
-        &hint,
-    )
-    .await?;
-    if body.is_stream() {
-        let d = gw
-            .dispatch(
-                &routed.model,
-                facts,
-                &ChatStreamOp(&body, extra_headers.as_ref()),
-            )
-            .await?;
+    let o: Opened<ChatCompletionRequest> = open(&gw, req).await?;
+    let headers = o.extra_headers.as_ref();
+    if o.body.is_stream() {
+        let op = ChatStreamOp(&o.body, headers);
+        let d = gw.dispatch(&o.model, o.facts, &op).await?;
         let outcome = d.hint;
-        let mut resp = sse_response(gw, d, started, ctx);
-        crate::edge_hint::set_status(resp.headers_mut(), &hint, outcome);
+        let mut resp = sse_response(gw, d, started, o.ctx);
+        crate::edge_hint::set_status(resp.headers_mut(), &o.hint, outcome);
         return Ok(resp);
     }
     let d = gw
-        .dispatch(&routed.model, facts, &ChatOp(&body, extra_headers.as_ref()))
+        .dispatch(&o.model, o.facts, &ChatOp(&o.body, headers))
         .await?;
     let outcome = d.hint;
-    let mut resp = answer_response(&ctx, d, started);
-    crate::edge_hint::set_status(resp.headers_mut(), &hint, outcome);
+    let mut resp = answer_response(&o.ctx, d, started);
+    crate::edge_hint::set_status(resp.headers_mut(), &o.hint, outcome);
     Ok(resp)
 }
 
@@ -378,53 +483,22 @@ async fn completions_inner(
     req: Request,
     started: Instant,
 ) -> Result<Response, GatewayError> {
-    authorize(gw.master_key.as_ref(), req.headers())?;
-    let ctx = RequestCtx::of(&req);
-    let profile = req.headers().get(crate::ml::PROFILE_HEADER).cloned();
-    let keys = RequestKeys::from_headers(req.headers())?;
-    let hint_headers = crate::edge_hint::headers_of(req.headers());
-    let (mut body, raw): (CompletionRequest, _) = read_json_raw(&gw, req).await?;
-    let hint = crate::edge_hint::check_request(&gw, &hint_headers, &raw);
-    require_model(&body.model)?;
-    let extra_headers = crate::http::client_params::take(&mut body.extra)?;
-    ctx.set_model_group(gw.router.resolve_group(&body.model));
-    let user = body.extra.get("user").and_then(serde_json::Value::as_str);
-    let keys = keys.with_body(body.metadata.as_ref(), user)?;
-    let routed = crate::experiment::route(&gw, &ctx, &body.model, &keys);
-    let estimated_tokens = estimate_tokens(&body.prompt_text());
-    ctx.estimated_prompt_tokens(estimated_tokens);
-    let facts = request_facts(
-        &gw,
-        (estimated_tokens, body.is_stream()),
-        || body.prompt_text(),
-        (profile.as_ref(), body.metadata.as_ref()),
-        &routed,
-        &hint,
-    )
-    .await?;
-    if body.is_stream() {
-        let d = gw
-            .dispatch(
-                &routed.model,
-                facts,
-                &CompletionStreamOp(&body, extra_headers.as_ref()),
-            )
-            .await?;
+    let o: Opened<CompletionRequest> = open(&gw, req).await?;
+    let headers = o.extra_headers.as_ref();
+    if o.body.is_stream() {
+        let op = CompletionStreamOp(&o.body, headers);
+        let d = gw.dispatch(&o.model, o.facts, &op).await?;
         let outcome = d.hint;
-        let mut resp = sse_response(gw, d, started, ctx);
-        crate::edge_hint::set_status(resp.headers_mut(), &hint, outcome);
+        let mut resp = sse_response(gw, d, started, o.ctx);
+        crate::edge_hint::set_status(resp.headers_mut(), &o.hint, outcome);
         return Ok(resp);
     }
     let d = gw
-        .dispatch(
-            &routed.model,
-            facts,
-            &CompletionOp(&body, extra_headers.as_ref()),
-        )
+        .dispatch(&o.model, o.facts, &CompletionOp(&o.body, headers))
         .await?;
     let outcome = d.hint;
-    let mut resp = answer_response(&ctx, d, started);
-    crate::edge_hint::set_status(resp.headers_mut(), &hint, outcome);
+    let mut resp = answer_response(&o.ctx, d, started);
+    crate::edge_hint::set_status(resp.headers_mut(), &o.hint, outcome);
     Ok(resp)
 }
 
