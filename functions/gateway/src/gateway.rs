@@ -331,132 +331,69 @@ fn usage_total(a: &Answer) -> u64 {
     a.usage.map_or(0, |u| u.total_tokens)
 }
 
-impl Operation for ChatOp<'_> {
-    type Output = Answer;
+/// An [`Operation`] answered in one JSON body: the provider's `$method`, under the timeout.
+macro_rules! answer_operation {
+    ($op:ident, $method:ident) => {
+        impl Operation for $op<'_> {
+            type Output = Answer;
 
-    fn is_stream(&self) -> bool {
-        false
-    }
+            fn is_stream(&self) -> bool {
+                false
+            }
 
-    async fn call<'a>(
-        &'a self,
-        provider: &'a Provider,
-        ctx: &'a CallContext<'a>,
-        timeout: Duration,
-    ) -> Result<Self::Output, GatewayError> {
-        with_timeout(ctx.deployment, timeout, provider.chat(ctx, self.0)).await
-    }
+            async fn call<'a>(
+                &'a self,
+                provider: &'a Provider,
+                ctx: &'a CallContext<'a>,
+                timeout: Duration,
+            ) -> Result<Self::Output, GatewayError> {
+                with_timeout(ctx.deployment, timeout, provider.$method(ctx, self.0)).await
+            }
 
-    fn total_tokens(output: &Self::Output) -> u64 {
-        usage_total(output)
-    }
+            fn total_tokens(output: &Self::Output) -> u64 {
+                usage_total(output)
+            }
 
-    fn extra_headers(&self) -> Option<&HeaderMap> {
-        self.1
-    }
+            fn extra_headers(&self) -> Option<&HeaderMap> {
+                self.1
+            }
+        }
+    };
 }
 
-impl Operation for ChatStreamOp<'_> {
-    type Output = StreamStart<ChatCompletionChunk>;
+/// A streamed [`Operation`]: the provider's `$method`, its first chunk under the timeout
+/// (tokens are counted when the stream ends).
+macro_rules! stream_operation {
+    ($op:ident, $chunk:ty, $method:ident) => {
+        impl Operation for $op<'_> {
+            type Output = StreamStart<$chunk>;
 
-    fn is_stream(&self) -> bool {
-        true
-    }
+            fn is_stream(&self) -> bool {
+                true
+            }
 
-    async fn call<'a>(
-        &'a self,
-        provider: &'a Provider,
-        ctx: &'a CallContext<'a>,
-        timeout: Duration,
-    ) -> Result<Self::Output, GatewayError> {
-        open_stream(ctx.deployment, timeout, provider.chat_stream(ctx, self.0)).await
-    }
+            async fn call<'a>(
+                &'a self,
+                provider: &'a Provider,
+                ctx: &'a CallContext<'a>,
+                timeout: Duration,
+            ) -> Result<Self::Output, GatewayError> {
+                open_stream(ctx.deployment, timeout, provider.$method(ctx, self.0)).await
+            }
 
-    fn total_tokens(_: &Self::Output) -> u64 {
-        0
-    }
+            fn total_tokens(_: &Self::Output) -> u64 {
+                0
+            }
 
-    fn extra_headers(&self) -> Option<&HeaderMap> {
-        self.1
-    }
+            fn extra_headers(&self) -> Option<&HeaderMap> {
+                self.1
+            }
+        }
+    };
 }
 
-impl Operation for CompletionOp<'_> {
-    type Output = Answer;
-
-    fn is_stream(&self) -> bool {
-        false
-    }
-
-    async fn call<'a>(
-        &'a self,
-        provider: &'a Provider,
-        ctx: &'a CallContext<'a>,
-        timeout: Duration,
-    ) -> Result<Self::Output, GatewayError> {
-        with_timeout(ctx.deployment, timeout, provider.completion(ctx, self.0)).await
-    }
-
-    fn total_tokens(output: &Self::Output) -> u64 {
-        usage_total(output)
-    }
-
-    fn extra_headers(&self) -> Option<&HeaderMap> {
-        self.1
-    }
-}
-
-impl Operation for CompletionStreamOp<'_> {
-    type Output = StreamStart<Value>;
-
-    fn is_stream(&self) -> bool {
-        true
-    }
-
-    async fn call<'a>(
-        &'a self,
-        provider: &'a Provider,
-        ctx: &'a CallContext<'a>,
-        timeout: Duration,
-    ) -> Result<Self::Output, GatewayError> {
-        open_stream(
-            ctx.deployment,
-            timeout,
-            provider.completion_stream(ctx, self.0),
-        )
-        .await
-    }
-
-    fn total_tokens(_: &Self::Output) -> u64 {
-        0
-    }
-
-    fn extra_headers(&self) -> Option<&HeaderMap> {
-        self.1
-    }
-}
-
-impl Operation for EmbeddingsOp<'_> {
-    type Output = Answer;
-
-    fn is_stream(&self) -> bool {
-        false
-    }
-
-    async fn call<'a>(
-        &'a self,
-        provider: &'a Provider,
-        ctx: &'a CallContext<'a>,
-        timeout: Duration,
-    ) -> Result<Self::Output, GatewayError> {
-        with_timeout(ctx.deployment, timeout, provider.embeddings(ctx, self.0)).await
-    }
-
-    fn total_tokens(output: &Self::Output) -> u64 {
-        usage_total(output)
-    }
-
-    fn extra_headers(&self) -> Option<&HeaderMap> {
-        self.1
-    }
-}
+answer_operation!(ChatOp, chat);
+answer_operation!(CompletionOp, completion);
+answer_operation!(EmbeddingsOp, embeddings);
+stream_operation!(ChatStreamOp, ChatCompletionChunk, chat_stream);
+stream_operation!(CompletionStreamOp, Value, completion_stream);

@@ -7,19 +7,18 @@ use http::Uri;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use routeiq::openai::{
     ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatMessage,
-    ChunkChoice, CompletionRequest, ContentPart, Delta, EmbeddingRequest, FunctionCall,
-    MessageContent, ResponseMessage, Role, Tool, ToolCall, Usage,
+    ChunkChoice, ContentPart, Delta, EmbeddingRequest, FunctionCall, MessageContent,
+    ResponseMessage, Role, Tool, ToolCall, Usage,
 };
 use routeiq::router::Deployment;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::http::{
-    SseStream, StreamEnd, Upstream, completion_as_chat, json_bytes, merge_defaults, now_secs,
-    parse_endpoint, resolve_api_base, resolve_key, secret_header, text_completion_from_chat,
-    text_completion_stream, to_object, translate_events, wants_stream_usage,
+    SseStream, StreamEnd, Upstream, json_bytes, merge_defaults, now_secs, parse_endpoint,
+    resolve_api_base, resolve_key, secret_header, to_object, translate_events, wants_stream_usage,
 };
-use super::{Answer, CallContext, ChunkStream, InferenceProvider, JsonStream};
+use super::{Answer, CallContext, ChunkStream, InferenceProvider};
 use crate::error::GatewayError;
 
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -177,25 +176,6 @@ impl InferenceProvider for AnthropicProvider {
         ))
     }
 
-    async fn completion(
-        &self,
-        ctx: &CallContext<'_>,
-        req: &CompletionRequest,
-    ) -> Result<Answer, GatewayError> {
-        let chat = completion_chat(req)?;
-        let resp = self.messages(ctx, &chat).await?;
-        Answer::json(&text_completion_from_chat(&resp), resp.usage)
-    }
-
-    async fn completion_stream(
-        &self,
-        ctx: &CallContext<'_>,
-        req: &CompletionRequest,
-    ) -> Result<JsonStream, GatewayError> {
-        let chat = completion_chat(req)?;
-        Ok(text_completion_stream(self.chat_stream(ctx, &chat).await?))
-    }
-
     async fn embeddings(
         &self,
         _ctx: &CallContext<'_>,
@@ -217,17 +197,6 @@ fn messages_url(base: &str) -> String {
     } else {
         format!("{base}/v1/messages")
     }
-}
-
-/// A legacy completion as a chat; the prompt must be text.
-fn completion_chat(req: &CompletionRequest) -> Result<ChatCompletionRequest, GatewayError> {
-    if req.prompt_text().is_empty() {
-        return Err(GatewayError::invalid_param(
-            "anthropic needs the prompt as a non-empty string or array of strings",
-            "prompt",
-        ));
-    }
-    completion_as_chat(req)
 }
 
 /// The request with the deployment's `litellm_params` extras merged in (request values win).
@@ -923,6 +892,7 @@ mod tests {
     };
     use super::*;
     use crate::error::UpstreamErrorKind;
+    use routeiq::openai::CompletionRequest;
 
     fn req(v: Value) -> ChatCompletionRequest {
         serde_json::from_value(v).unwrap()

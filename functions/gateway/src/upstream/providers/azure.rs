@@ -74,7 +74,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::super::http::test_support::{client, deployment, params, serve};
-    use super::super::openai::Operation;
+    use super::super::openai::Endpoint;
     use super::super::{CallContext, InferenceProvider};
     use super::*;
 
@@ -88,15 +88,15 @@ mod tests {
         ps.api_base = Some("https://res.openai.azure.com/".into());
         let p = AzureProvider::new(&deployment(ps), &no_env).unwrap();
         assert_eq!(
-            p.client.url(Operation::Chat),
+            p.client.url(Endpoint::Chat),
             "https://res.openai.azure.com/openai/deployments/my-gpt4o/chat/completions?api-version=2024-10-21"
         );
         assert_eq!(
-            p.client.url(Operation::Embeddings),
+            p.client.url(Endpoint::Embeddings),
             "https://res.openai.azure.com/openai/deployments/my-gpt4o/embeddings?api-version=2024-10-21"
         );
         assert_eq!(
-            p.client.url(Operation::Completions),
+            p.client.url(Endpoint::Completions),
             "https://res.openai.azure.com/openai/deployments/my-gpt4o/completions?api-version=2024-10-21"
         );
         assert!(p.client.stream_usage());
@@ -112,7 +112,7 @@ mod tests {
         };
         let p = AzureProvider::new(&deployment(params("azure/dep")), &env).unwrap();
         assert_eq!(
-            p.client.url(Operation::Chat),
+            p.client.url(Endpoint::Chat),
             "https://env.openai.azure.com/openai/deployments/dep/chat/completions?api-version=2023-05-15"
         );
         assert!(!p.client.stream_usage());

@@ -27,19 +27,15 @@ use base64::Engine;
 use futures::StreamExt;
 use routeiq::openai::{
     ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChunkChoice,
-    CompletionRequest, Delta, EmbeddingRequest, FunctionCall, ResponseMessage, Role, ToolCall,
-    Usage,
+    Delta, EmbeddingRequest, FunctionCall, ResponseMessage, Role, ToolCall, Usage,
 };
 use routeiq::router::Deployment;
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
 use super::anthropic::{build_request, with_defaults};
-use super::http::{
-    classify, completion_as_chat, now_secs, parse_http_url, text_completion_from_chat,
-    text_completion_stream,
-};
-use super::{Answer, CallContext, ChunkStream, InferenceProvider, JsonStream};
+use super::http::{classify, now_secs, parse_http_url};
+use super::{Answer, CallContext, ChunkStream, InferenceProvider};
 use crate::error::GatewayError;
 
 const PROVIDER: &str = "bedrock";
@@ -757,27 +753,6 @@ impl InferenceProvider for BedrockProvider {
     ) -> Result<ChunkStream, GatewayError> {
         ctx.refuse_extra_headers()?;
         self.converse_stream(req).await
-    }
-
-    async fn completion(
-        &self,
-        ctx: &CallContext<'_>,
-        req: &CompletionRequest,
-    ) -> Result<Answer, GatewayError> {
-        ctx.refuse_extra_headers()?;
-        let chat = completion_as_chat(req)?;
-        let resp = self.converse(&chat).await?;
-        Answer::json(&text_completion_from_chat(&resp), resp.usage)
-    }
-
-    async fn completion_stream(
-        &self,
-        ctx: &CallContext<'_>,
-        req: &CompletionRequest,
-    ) -> Result<JsonStream, GatewayError> {
-        ctx.refuse_extra_headers()?;
-        let chat = completion_as_chat(req)?;
-        Ok(text_completion_stream(self.converse_stream(&chat).await?))
     }
 
     async fn embeddings(

@@ -769,6 +769,13 @@ pub(super) fn wants_stream_usage(req: &ChatCompletionRequest) -> bool {
 pub(super) fn completion_as_chat(
     req: &CompletionRequest,
 ) -> Result<ChatCompletionRequest, GatewayError> {
+    if req.prompt_text().is_empty() {
+        return Err(GatewayError::invalid_param(
+            "this deployment's provider has no completions endpoint: the prompt must be a \
+             non-empty string or array of strings",
+            "prompt",
+        ));
+    }
     let mut map = to_object(req)?;
     map.remove("prompt");
     map.insert(

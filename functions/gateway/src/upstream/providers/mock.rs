@@ -5,16 +5,12 @@ use futures::StreamExt;
 use futures::stream;
 use routeiq::openai::{
     ChatChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChunkChoice,
-    CompletionRequest, Delta, EmbeddingRequest, MessageContent, ResponseMessage, Role, Usage,
-    estimate_tokens,
+    Delta, EmbeddingRequest, MessageContent, ResponseMessage, Role, Usage, estimate_tokens,
 };
 use serde_json::{Map, Value, json};
 
-use super::http::{
-    completion_as_chat, now_secs, text_completion_from_chat, text_completion_from_chunk,
-    wants_stream_usage,
-};
-use super::{Answer, CallContext, ChunkStream, InferenceProvider, JsonStream};
+use super::http::{now_secs, wants_stream_usage};
+use super::{Answer, CallContext, ChunkStream, InferenceProvider};
 use crate::error::{GatewayError, UpstreamErrorKind};
 
 /// At most this many content chunks per streamed answer.
@@ -266,31 +262,6 @@ impl InferenceProvider for MockProvider {
         Ok(stream::iter(self.chunks(req).into_iter().map(Ok)).boxed())
     }
 
-    async fn completion(
-        &self,
-        _ctx: &CallContext<'_>,
-        req: &CompletionRequest,
-    ) -> Result<Answer, GatewayError> {
-        self.check()?;
-        let resp = self.response(&completion_as_chat(req)?);
-        Answer::json(&text_completion_from_chat(&resp), resp.usage)
-    }
-
-    async fn completion_stream(
-        &self,
-        _ctx: &CallContext<'_>,
-        req: &CompletionRequest,
-    ) -> Result<JsonStream, GatewayError> {
-        self.check()?;
-        let events: Vec<Result<Value, GatewayError>> = self
-            .chunks(&completion_as_chat(req)?)
-            .iter()
-            .filter_map(text_completion_from_chunk)
-            .map(Ok)
-            .collect();
-        Ok(stream::iter(events).boxed())
-    }
-
     async fn embeddings(
         &self,
         _ctx: &CallContext<'_>,
@@ -345,6 +316,7 @@ impl InferenceProvider for MockProvider {
 mod tests {
     use super::super::http::test_support::{client, deployment, params};
     use super::*;
+    use routeiq::openai::CompletionRequest;
 
     async fn with_ctx<T>(f: impl AsyncFnOnce(&CallContext<'_>) -> T) -> T {
         let d = deployment(params("openai/gpt-4o"));

@@ -103,19 +103,34 @@ pub trait InferenceProvider: Send + Sync {
         req: &ChatCompletionRequest,
     ) -> Result<ChunkStream, GatewayError>;
 
-    /// Legacy text completion (`/v1/completions`), as OpenAI's `text_completion` JSON.
+    /// Legacy text completion (`/v1/completions`), as OpenAI's `text_completion` JSON. By
+    /// default the prompt is one user message to [`InferenceProvider::chat`] and the answer is
+    /// reshaped; providers with a completions endpoint override it.
     async fn completion(
         &self,
         ctx: &CallContext<'_>,
         req: &CompletionRequest,
-    ) -> Result<Answer, GatewayError>;
+    ) -> Result<Answer, GatewayError> {
+        let chat = http::completion_as_chat(req)?;
+        let answer = self.chat(ctx, &chat).await?;
+        let resp: routeiq::openai::ChatCompletionResponse = answer
+            .parse()
+            .map_err(|e| GatewayError::Internal(format!("reading a chat answer: {e}")))?;
+        Answer::json(&http::text_completion_from_chat(&resp), resp.usage)
+    }
 
-    /// Streaming legacy text completion.
+    /// Streaming legacy text completion; by default [`InferenceProvider::chat_stream`]'s
+    /// chunks reshaped, like [`InferenceProvider::completion`].
     async fn completion_stream(
         &self,
         ctx: &CallContext<'_>,
         req: &CompletionRequest,
-    ) -> Result<JsonStream, GatewayError>;
+    ) -> Result<JsonStream, GatewayError> {
+        let chat = http::completion_as_chat(req)?;
+        Ok(http::text_completion_stream(
+            self.chat_stream(ctx, &chat).await?,
+        ))
+    }
 
     /// Embeddings, as OpenAI's `list` of `embedding` objects.
     async fn embeddings(

@@ -23,18 +23,18 @@ use crate::upstream::providers::CallContext;
 
 /// An OpenAI endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Operation {
+pub(super) enum Endpoint {
     Chat,
     Completions,
     Embeddings,
 }
 
-impl Operation {
+impl Endpoint {
     fn path(self) -> &'static str {
         match self {
-            Operation::Chat => "chat/completions",
-            Operation::Completions => "completions",
-            Operation::Embeddings => "embeddings",
+            Endpoint::Chat => "chat/completions",
+            Endpoint::Completions => "completions",
+            Endpoint::Embeddings => "embeddings",
         }
     }
 }
@@ -53,7 +53,7 @@ pub(super) enum UrlScheme {
 }
 
 impl UrlScheme {
-    pub(super) fn url(&self, op: Operation) -> String {
+    pub(super) fn url(&self, op: Endpoint) -> String {
         match self {
             UrlScheme::OpenAi { base } => format!("{base}/{}", op.path()),
             UrlScheme::Azure {
@@ -111,11 +111,11 @@ impl OpenAiCompatibleClient {
         headers: HeaderMap,
         stream_usage: bool,
     ) -> Result<Self, GatewayError> {
-        let parse = |op: Operation| parse_endpoint(d, &urls.url(op));
+        let parse = |op: Endpoint| parse_endpoint(d, &urls.url(op));
         let parsed = [
-            parse(Operation::Chat)?,
-            parse(Operation::Completions)?,
-            parse(Operation::Embeddings)?,
+            parse(Endpoint::Chat)?,
+            parse(Endpoint::Completions)?,
+            parse(Endpoint::Embeddings)?,
         ];
         Ok(OpenAiCompatibleClient {
             upstream: Upstream::new(d.provider.name()),
@@ -133,17 +133,17 @@ impl OpenAiCompatibleClient {
         })
     }
 
-    fn parsed_url(&self, op: Operation) -> &Uri {
+    fn parsed_url(&self, op: Endpoint) -> &Uri {
         let i = match op {
-            Operation::Chat => 0,
-            Operation::Completions => 1,
-            Operation::Embeddings => 2,
+            Endpoint::Chat => 0,
+            Endpoint::Completions => 1,
+            Endpoint::Embeddings => 2,
         };
         &self.parsed[i]
     }
 
     #[cfg(test)]
-    pub(super) fn url(&self, op: Operation) -> String {
+    pub(super) fn url(&self, op: Endpoint) -> String {
         self.parsed_url(op).to_string()
     }
 
@@ -164,7 +164,7 @@ impl OpenAiCompatibleClient {
     async fn post(
         &self,
         ctx: &CallContext<'_>,
-        op: Operation,
+        op: Endpoint,
         body: &impl Serialize,
     ) -> Result<http::Response<hyper::body::Incoming>, GatewayError> {
         self.upstream
@@ -183,16 +183,16 @@ impl OpenAiCompatibleClient {
     async fn post_answer(
         &self,
         ctx: &CallContext<'_>,
-        op: Operation,
+        op: Endpoint,
         body: &impl Serialize,
     ) -> Result<Answer, GatewayError> {
         let resp = self.post(ctx, op, body).await?;
         let body = self.upstream.read_body(ctx.http.limits(), resp).await?;
         let usage = match op {
-            Operation::Chat => {
+            Endpoint::Chat => {
                 serde_json::from_slice::<ChatShape>(&body).map(|a| read_usage(a.usage))
             }
-            Operation::Completions | Operation::Embeddings => {
+            Endpoint::Completions | Endpoint::Embeddings => {
                 serde_json::from_slice::<UsageShape>(&body).map(|a| read_usage(a.usage))
             }
         }
@@ -210,7 +210,7 @@ impl OpenAiCompatibleClient {
             model: &self.model,
             defaults: &self.defaults,
         };
-        self.post_answer(ctx, Operation::Chat, &body).await
+        self.post_answer(ctx, Endpoint::Chat, &body).await
     }
 
     /// Streams a chat. Usage is requested upstream (`stream_options.include_usage`) so it can
@@ -235,7 +235,7 @@ impl OpenAiCompatibleClient {
                 o.insert("include_usage".into(), Value::Bool(true));
             }
         }
-        let resp = self.post(ctx, Operation::Chat, &body).await?;
+        let resp = self.post(ctx, Endpoint::Chat, &body).await?;
         Ok(openai_chunks(
             self.upstream.clone(),
             self.upstream.sse(ctx.http.limits(), resp, StreamEnd::Done),
@@ -251,7 +251,7 @@ impl OpenAiCompatibleClient {
         let mut body = self.body(req)?;
         body.remove("stream");
         body.remove("stream_options");
-        self.post_answer(ctx, Operation::Completions, &body).await
+        self.post_answer(ctx, Endpoint::Completions, &body).await
     }
 
     pub(super) async fn completion_stream(
@@ -261,7 +261,7 @@ impl OpenAiCompatibleClient {
     ) -> Result<JsonStream, GatewayError> {
         let mut body = self.body(req)?;
         body.insert("stream".into(), Value::Bool(true));
-        let resp = self.post(ctx, Operation::Completions, &body).await?;
+        let resp = self.post(ctx, Endpoint::Completions, &body).await?;
         let upstream = self.upstream.clone();
         Ok(translate_events(
             self.upstream.sse(ctx.http.limits(), resp, StreamEnd::Done),
@@ -280,7 +280,7 @@ impl OpenAiCompatibleClient {
         req: &EmbeddingRequest,
     ) -> Result<Answer, GatewayError> {
         let body = self.body(req)?;
-        self.post_answer(ctx, Operation::Embeddings, &body).await
+        self.post_answer(ctx, Endpoint::Embeddings, &body).await
     }
 }
 
@@ -542,7 +542,7 @@ mod tests {
     }
 
     fn base_of(p: &OpenAiProvider) -> String {
-        let chat = p.client.url(Operation::Chat);
+        let chat = p.client.url(Endpoint::Chat);
         chat.strip_suffix("/chat/completions")
             .unwrap_or_else(|| panic!("unexpected chat URL {chat}"))
             .to_string()
