@@ -91,7 +91,7 @@ impl AnthropicProvider {
         if let Some(key) = resolve_key(d, d.provider.api_key_env(), env) {
             headers.insert(
                 HeaderName::from_static("x-api-key"),
-                secret_header(d, &key)?,
+                secret_header(d, "", &key)?,
             );
         }
         let url = parse_endpoint(d, &messages_url(&base))?;

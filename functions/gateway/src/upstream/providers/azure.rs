@@ -48,7 +48,10 @@ impl AzureProvider {
             api_version.get(..STREAM_USAGE_SINCE.len()).unwrap_or("") >= STREAM_USAGE_SINCE;
         let mut headers = HeaderMap::new();
         if let Some(key) = resolve_key(d, d.provider.api_key_env(), env) {
-            headers.insert(HeaderName::from_static("api-key"), secret_header(d, &key)?);
+            headers.insert(
+                HeaderName::from_static("api-key"),
+                secret_header(d, "", &key)?,
+            );
         }
         let urls = UrlScheme::Azure {
             base,

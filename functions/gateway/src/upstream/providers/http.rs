@@ -13,6 +13,7 @@ use http::header::{HeaderMap, HeaderValue};
 use http::{Response, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use routeiq::config::SecretString;
 use routeiq::openai::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, Usage,
 };
@@ -734,19 +735,31 @@ pub(super) fn resolve_api_base(
         .or_else(|| d.provider.default_api_base().map(str::to_string))
 }
 
-/// The deployment's `api_key`, else the named environment variable.
+/// The deployment's `api_key`, else the named environment variable; kept a
+/// [`SecretString`] until it becomes a sensitive header value ([`secret_header`]).
 pub(super) fn resolve_key(
     d: &Deployment,
     env_var: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Option<String> {
-    non_empty(d.params.api_key.as_ref().map(|k| k.expose().to_string()))
-        .or_else(|| non_empty(env_var.and_then(env)))
+) -> Option<SecretString> {
+    d.params
+        .api_key
+        .clone()
+        .filter(|k| !k.expose().trim().is_empty())
+        .or_else(|| non_empty(env_var.and_then(env)).map(SecretString::new))
 }
 
-/// A header value holding a secret (marked sensitive so it is never printed).
-pub(super) fn secret_header(d: &Deployment, value: &str) -> Result<HeaderValue, GatewayError> {
-    let mut v = HeaderValue::from_str(value).map_err(|_| {
+/// A header value holding a secret, `prefix` + the key (marked sensitive so it is never
+/// printed).
+pub(super) fn secret_header(
+    d: &Deployment,
+    prefix: &str,
+    key: &SecretString,
+) -> Result<HeaderValue, GatewayError> {
+    let mut bytes = Vec::with_capacity(prefix.len() + key.expose().len());
+    bytes.extend_from_slice(prefix.as_bytes());
+    bytes.extend_from_slice(key.expose().as_bytes());
+    let mut v = HeaderValue::from_bytes(&bytes).map_err(|_| {
         GatewayError::Internal(format!(
             "the API key of deployment '{}' contains characters not allowed in an HTTP header",
             d.id

@@ -493,7 +493,7 @@ impl OpenAiProvider {
             })?;
         let mut headers = HeaderMap::new();
         if let Some(key) = resolve_key(d, d.provider.api_key_env(), env) {
-            headers.insert(AUTHORIZATION, secret_header(d, &format!("Bearer {key}"))?);
+            headers.insert(AUTHORIZATION, secret_header(d, "Bearer ", &key)?);
         }
         if let Some(org) = non_empty(d.params.organization.clone()) {
             let value = HeaderValue::from_str(&org).map_err(|_| {
