@@ -20,7 +20,7 @@ use crate::telemetry::emf::EmfEmitter;
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::dispatch::{Operation, StreamStart, open_stream, with_timeout};
 use crate::upstream::guard::{BlockObserver, OutboundBlocked, Trust};
-use crate::upstream::providers::{Answer, CallContext, InferenceProvider, Provider};
+use crate::upstream::providers::{Answer, CallContext, Provider};
 
 /// What outlives a config reload: metrics, the operational settings (read from the
 /// environment at start-up), the routing state (cooldowns, circuits, statistics), the
@@ -198,13 +198,13 @@ impl Gateway {
             if !d.provider.is_supported() && d.params.mock_response.is_none() {
                 continue;
             }
-            let p = Provider::for_deployment(d, &env_with_config).map_err(|source| {
-                BuildError::Provider {
+            let p = crate::upstream::providers::for_deployment(d, &env_with_config).map_err(
+                |source| BuildError::Provider {
                     deployment: d.id.clone(),
                     index,
                     source,
-                }
-            })?;
+                },
+            )?;
             providers.insert(d.id.clone(), p);
         }
         let policy = Arc::new(services.settings.outbound.clone());

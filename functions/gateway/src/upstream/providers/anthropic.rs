@@ -72,11 +72,6 @@ pub struct AnthropicProvider {
 }
 
 impl AnthropicProvider {
-    /// The Messages API URL.
-    pub fn endpoint(&self) -> &Uri {
-        &self.url
-    }
-
     /// Base URL from `api_base`, else `ANTHROPIC_API_BASE`/`ANTHROPIC_BASE_URL`, else
     /// Anthropic's; key from `api_key`, else `ANTHROPIC_API_KEY`.
     pub fn new(d: &Deployment, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, GatewayError> {
@@ -184,6 +179,10 @@ impl InferenceProvider for AnthropicProvider {
         Err(GatewayError::NotSupported(
             "anthropic does not offer embeddings".into(),
         ))
+    }
+
+    fn endpoint(&self) -> Option<&Uri> {
+        Some(&self.url)
     }
 }
 

@@ -4,7 +4,7 @@ use http::header::{HeaderMap, HeaderName};
 use routeiq::router::Deployment;
 
 use super::http::{non_empty, resolve_api_base, resolve_key, secret_header};
-use super::openai::{OpenAiCompatibleClient, UrlScheme, delegate_to_openai_client};
+use super::openai::{OpenAiCompatibleClient, OpenAiProvider, UrlScheme};
 use crate::error::GatewayError;
 
 /// Used when neither `api_version` nor `AZURE_API_VERSION` is set (latest GA at writing).
@@ -13,58 +13,51 @@ const DEFAULT_API_VERSION: &str = "2024-10-21";
 /// First API version that accepts `stream_options` (streamed usage).
 const STREAM_USAGE_SINCE: &str = "2024-09-01";
 
-/// Azure OpenAI. Calls
+/// Azure OpenAI: OpenAI's client at
 /// `{api_base}/openai/deployments/{deployment}/{chat/completions|completions|embeddings}?api-version=…`
 /// where the deployment is the part after `azure/`, authenticating with the `api-key` header.
-/// Bodies and answers are OpenAI's (shared [`OpenAiCompatibleClient`]); streamed usage is
-/// requested only from API versions that support `stream_options`.
-#[derive(Debug, Clone)]
-pub struct AzureProvider {
-    client: OpenAiCompatibleClient,
-}
-
-impl AzureProvider {
-    /// The chat endpoint URL.
-    pub fn endpoint(&self) -> &http::Uri {
-        self.client.endpoint()
+/// Bodies and answers are OpenAI's; streamed usage is requested only from API versions that
+/// support `stream_options`.
+///
+/// `api_base`/`api_version`/`api_key` from `litellm_params`, else `AZURE_API_BASE`,
+/// `AZURE_API_VERSION` (default 2024-10-21) and `AZURE_API_KEY`.
+pub fn provider(
+    d: &Deployment,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<OpenAiProvider, GatewayError> {
+    let base = resolve_api_base(d, env)
+        .map(|b| b.trim().trim_end_matches('/').to_string())
+        .ok_or_else(|| {
+            GatewayError::NotSupported(format!(
+                "deployment '{}': azure needs an endpoint; set litellm_params.api_base or AZURE_API_BASE",
+                d.id
+            ))
+        })?;
+    let api_version = non_empty(d.params.api_version.clone())
+        .or_else(|| non_empty(env("AZURE_API_VERSION")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| DEFAULT_API_VERSION.to_string());
+    let stream_usage =
+        api_version.get(..STREAM_USAGE_SINCE.len()).unwrap_or("") >= STREAM_USAGE_SINCE;
+    let mut headers = HeaderMap::new();
+    if let Some(key) = resolve_key(d, d.provider.api_key_env(), env) {
+        headers.insert(
+            HeaderName::from_static("api-key"),
+            secret_header(d, "", &key)?,
+        );
     }
-
-    /// `api_base`/`api_version`/`api_key` from `litellm_params`, else `AZURE_API_BASE`,
-    /// `AZURE_API_VERSION` (default 2024-10-21) and `AZURE_API_KEY`.
-    pub fn new(d: &Deployment, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, GatewayError> {
-        let base = resolve_api_base(d, env)
-            .map(|b| b.trim().trim_end_matches('/').to_string())
-            .ok_or_else(|| {
-                GatewayError::NotSupported(format!(
-                    "deployment '{}': azure needs an endpoint; set litellm_params.api_base or AZURE_API_BASE",
-                    d.id
-                ))
-            })?;
-        let api_version = non_empty(d.params.api_version.clone())
-            .or_else(|| non_empty(env("AZURE_API_VERSION")))
-            .map(|v| v.trim().to_string())
-            .unwrap_or_else(|| DEFAULT_API_VERSION.to_string());
-        let stream_usage =
-            api_version.get(..STREAM_USAGE_SINCE.len()).unwrap_or("") >= STREAM_USAGE_SINCE;
-        let mut headers = HeaderMap::new();
-        if let Some(key) = resolve_key(d, d.provider.api_key_env(), env) {
-            headers.insert(
-                HeaderName::from_static("api-key"),
-                secret_header(d, "", &key)?,
-            );
-        }
-        let urls = UrlScheme::Azure {
-            base,
-            deployment: d.upstream_model.clone(),
-            api_version,
-        };
-        Ok(AzureProvider {
-            client: OpenAiCompatibleClient::new(d, urls, headers, stream_usage)?,
-        })
-    }
+    let urls = UrlScheme::Azure {
+        base,
+        deployment: d.upstream_model.clone(),
+        api_version,
+    };
+    Ok(OpenAiProvider::with_client(OpenAiCompatibleClient::new(
+        d,
+        urls,
+        headers,
+        stream_usage,
+    )?))
 }
-
-delegate_to_openai_client!(AzureProvider);
 
 #[cfg(test)]
 mod tests {
@@ -89,7 +82,7 @@ mod tests {
     fn url_building() {
         let mut ps = params("azure/my-gpt4o");
         ps.api_base = Some("https://res.openai.azure.com/".into());
-        let p = AzureProvider::new(&deployment(ps), &no_env).unwrap();
+        let p = provider(&deployment(ps), &no_env).unwrap();
         assert_eq!(
             p.client.url(Endpoint::Chat),
             "https://res.openai.azure.com/openai/deployments/my-gpt4o/chat/completions?api-version=2024-10-21"
@@ -113,13 +106,13 @@ mod tests {
             "AZURE_API_KEY" => Some("az-key".to_string()),
             _ => None,
         };
-        let p = AzureProvider::new(&deployment(params("azure/dep")), &env).unwrap();
+        let p = provider(&deployment(params("azure/dep")), &env).unwrap();
         assert_eq!(
             p.client.url(Endpoint::Chat),
             "https://env.openai.azure.com/openai/deployments/dep/chat/completions?api-version=2023-05-15"
         );
         assert!(!p.client.stream_usage());
-        let err = AzureProvider::new(&deployment(params("azure/dep")), &no_env).unwrap_err();
+        let err = provider(&deployment(params("azure/dep")), &no_env).unwrap_err();
         assert!(matches!(err, GatewayError::NotSupported(ref m) if m.contains("AZURE_API_BASE")));
     }
 
@@ -163,7 +156,7 @@ mod tests {
         ps.api_version = Some("2024-10-21".into());
         ps.api_key = Some(SecretString::new("az-secret"));
         let d = deployment(ps);
-        let p = AzureProvider::new(&d, &no_env).unwrap();
+        let p = provider(&d, &no_env).unwrap();
         let http = client();
         let ctx = CallContext {
             deployment: &d,

@@ -102,11 +102,6 @@ impl BedrockProvider {
         })
     }
 
-    /// The endpoint override, if any (`None`: the SDK's regional endpoint).
-    pub fn endpoint(&self) -> Option<&http::Uri> {
-        self.endpoint.as_ref()
-    }
-
     async fn client(&self) -> &Client {
         self.client
             .get_or_init(|| async {
@@ -764,6 +759,11 @@ impl InferenceProvider for BedrockProvider {
         Err(GatewayError::NotSupported(
             "bedrock embeddings are not offered through the Converse API".into(),
         ))
+    }
+
+    /// The endpoint override, if any (`None`: the SDK's regional endpoint).
+    fn endpoint(&self) -> Option<&http::Uri> {
+        self.endpoint.as_ref()
     }
 }
 

@@ -310,6 +310,11 @@ impl InferenceProvider for MockProvider {
         });
         Answer::json(&body, Some(usage))
     }
+
+    /// Mock deployments make no call.
+    fn endpoint(&self) -> Option<&::http::Uri> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -20,14 +20,13 @@ use serde_json::Value;
 use crate::error::GatewayError;
 
 mod anthropic;
-mod azure;
+pub mod azure;
 mod bedrock;
 mod http;
 mod mock;
 mod openai;
 
 pub use anthropic::AnthropicProvider;
-pub use azure::AzureProvider;
 pub use bedrock::BedrockProvider;
 pub use mock::MockProvider;
 pub use openai::OpenAiProvider;
@@ -138,106 +137,37 @@ pub trait InferenceProvider: Send + Sync {
         ctx: &CallContext<'_>,
         req: &EmbeddingRequest,
     ) -> Result<Answer, GatewayError>;
+
+    /// The URL the provider calls, for the SSRF guard's start-up check (`None`: no fixed
+    /// endpoint — mock deployments, Bedrock's regional endpoint).
+    fn endpoint(&self) -> Option<&::http::Uri>;
 }
 
-/// The concrete provider of a deployment.
-pub enum Provider {
-    OpenAi(OpenAiProvider),
-    Azure(AzureProvider),
-    Anthropic(AnthropicProvider),
-    Bedrock(BedrockProvider),
-    Mock(MockProvider),
-}
+/// A deployment's provider (one dispatch style: a trait object).
+pub type Provider = dyn InferenceProvider;
 
-impl Provider {
-    /// Builds the provider for a deployment: resolves its base URL and API key (from
-    /// `litellm_params`, else the provider's standard environment variable via `env`).
-    /// `mock_response` deployments get the mock provider whatever their prefix.
-    pub fn for_deployment(
-        d: &Deployment,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Arc<Provider>, GatewayError> {
-        if let Some(text) = &d.params.mock_response {
-            return Ok(Arc::new(Provider::Mock(MockProvider::new(text.clone()))));
+/// Builds the provider for a deployment: resolves its base URL and API key (from
+/// `litellm_params`, else the provider's variables via `env`). `mock_response` deployments
+/// get the mock provider whatever their prefix.
+pub fn for_deployment(
+    d: &Deployment,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Arc<Provider>, GatewayError> {
+    if let Some(text) = &d.params.mock_response {
+        return Ok(Arc::new(MockProvider::new(text.clone())));
+    }
+    Ok(match &d.provider {
+        ProviderKind::OpenAi | ProviderKind::Compatible(_) => {
+            Arc::new(OpenAiProvider::new(d, env)?)
         }
-        let p = match &d.provider {
-            ProviderKind::OpenAi | ProviderKind::Compatible(_) => {
-                Provider::OpenAi(OpenAiProvider::new(d, env)?)
-            }
-            ProviderKind::Azure => Provider::Azure(AzureProvider::new(d, env)?),
-            ProviderKind::Anthropic => Provider::Anthropic(AnthropicProvider::new(d, env)?),
-            ProviderKind::Bedrock => Provider::Bedrock(BedrockProvider::new(d)?),
-            ProviderKind::Unsupported(name) => {
-                return Err(GatewayError::NotSupported(format!(
-                    "provider '{name}' (deployment '{}') is not supported by RouteIQ yet",
-                    d.id
-                )));
-            }
-        };
-        Ok(Arc::new(p))
-    }
-
-    /// The URL the provider calls (`None` for mock deployments, which make no call).
-    pub fn endpoint(&self) -> Option<&::http::Uri> {
-        match self {
-            Provider::OpenAi(p) => Some(p.endpoint()),
-            Provider::Azure(p) => Some(p.endpoint()),
-            Provider::Anthropic(p) => Some(p.endpoint()),
-            Provider::Bedrock(p) => p.endpoint(),
-            Provider::Mock(_) => None,
+        ProviderKind::Azure => Arc::new(azure::provider(d, env)?),
+        ProviderKind::Anthropic => Arc::new(AnthropicProvider::new(d, env)?),
+        ProviderKind::Bedrock => Arc::new(BedrockProvider::new(d)?),
+        ProviderKind::Unsupported(name) => {
+            return Err(GatewayError::NotSupported(format!(
+                "provider '{name}' (deployment '{}') is not supported by RouteIQ yet",
+                d.id
+            )));
         }
-    }
-
-    fn inner(&self) -> &dyn InferenceProvider {
-        match self {
-            Provider::OpenAi(p) => p,
-            Provider::Azure(p) => p,
-            Provider::Anthropic(p) => p,
-            Provider::Bedrock(p) => p,
-            Provider::Mock(p) => p,
-        }
-    }
-}
-
-#[async_trait]
-impl InferenceProvider for Provider {
-    async fn chat(
-        &self,
-        ctx: &CallContext<'_>,
-        req: &ChatCompletionRequest,
-    ) -> Result<Answer, GatewayError> {
-        self.inner().chat(ctx, req).await
-    }
-
-    async fn chat_stream(
-        &self,
-        ctx: &CallContext<'_>,
-        req: &ChatCompletionRequest,
-    ) -> Result<ChunkStream, GatewayError> {
-        self.inner().chat_stream(ctx, req).await
-    }
-
-    async fn completion(
-        &self,
-        ctx: &CallContext<'_>,
-        req: &CompletionRequest,
-    ) -> Result<Answer, GatewayError> {
-        self.inner().completion(ctx, req).await
-    }
-
-    async fn completion_stream(
-        &self,
-        ctx: &CallContext<'_>,
-        req: &CompletionRequest,
-    ) -> Result<JsonStream, GatewayError> {
-        self.inner().completion_stream(ctx, req).await
-    }
-
-    async fn embeddings(
-        &self,
-        ctx: &CallContext<'_>,
-        req: &EmbeddingRequest,
-    ) -> Result<Answer, GatewayError> {
-        self.inner().embeddings(ctx, req).await
-    }
+    })
 }

@@ -17,7 +17,7 @@ use super::http::{
     StreamEnd, Upstream, is_litellm_only, json_bytes, merge_defaults, non_empty, parse_endpoint,
     resolve_api_base, resolve_key, secret_header, to_object, translate_events, wants_stream_usage,
 };
-use super::{Answer, ChunkStream, JsonStream};
+use super::{Answer, ChunkStream, InferenceProvider, JsonStream};
 use crate::error::GatewayError;
 use crate::upstream::providers::CallContext;
 
@@ -83,7 +83,7 @@ pub(super) fn normalize_api_base(base: &str) -> String {
 
 /// The request plumbing of an OpenAI-shaped API: URLs, auth headers, body building (upstream
 /// model name, deployment extras) and response handling. Used by [`OpenAiProvider`] and
-/// [`super::AzureProvider`].
+/// [`super::azure::provider`].
 #[derive(Debug, Clone)]
 pub(super) struct OpenAiCompatibleClient {
     upstream: Upstream,
@@ -406,56 +406,6 @@ fn openai_chunks(
     })
 }
 
-/// Implements [`super::InferenceProvider`] for a provider type by delegating every call to
-/// its `client: OpenAiCompatibleClient` field.
-macro_rules! delegate_to_openai_client {
-    ($ty:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::upstream::providers::InferenceProvider for $ty {
-            async fn chat(
-                &self,
-                ctx: &$crate::upstream::providers::CallContext<'_>,
-                req: &routeiq::openai::ChatCompletionRequest,
-            ) -> Result<$crate::upstream::providers::Answer, $crate::error::GatewayError> {
-                self.client.chat(ctx, req).await
-            }
-
-            async fn chat_stream(
-                &self,
-                ctx: &$crate::upstream::providers::CallContext<'_>,
-                req: &routeiq::openai::ChatCompletionRequest,
-            ) -> Result<$crate::upstream::providers::ChunkStream, $crate::error::GatewayError> {
-                self.client.chat_stream(ctx, req).await
-            }
-
-            async fn completion(
-                &self,
-                ctx: &$crate::upstream::providers::CallContext<'_>,
-                req: &routeiq::openai::CompletionRequest,
-            ) -> Result<$crate::upstream::providers::Answer, $crate::error::GatewayError> {
-                self.client.completion(ctx, req).await
-            }
-
-            async fn completion_stream(
-                &self,
-                ctx: &$crate::upstream::providers::CallContext<'_>,
-                req: &routeiq::openai::CompletionRequest,
-            ) -> Result<$crate::upstream::providers::JsonStream, $crate::error::GatewayError> {
-                self.client.completion_stream(ctx, req).await
-            }
-
-            async fn embeddings(
-                &self,
-                ctx: &$crate::upstream::providers::CallContext<'_>,
-                req: &routeiq::openai::EmbeddingRequest,
-            ) -> Result<$crate::upstream::providers::Answer, $crate::error::GatewayError> {
-                self.client.embeddings(ctx, req).await
-            }
-        }
-    };
-}
-pub(super) use delegate_to_openai_client;
-
 /// OpenAI's API, or any OpenAI-compatible server (`ProviderKind::Compatible`, or `openai/`
 /// with an `api_base`). Requests are forwarded as they came, with the deployment's upstream
 /// model name and `litellm_params` extras; answers are passed back unchanged, except that
@@ -463,7 +413,7 @@ pub(super) use delegate_to_openai_client;
 /// Without an API key no `Authorization` header is sent (ollama, vLLM).
 #[derive(Debug, Clone)]
 pub struct OpenAiProvider {
-    client: OpenAiCompatibleClient,
+    pub(super) client: OpenAiCompatibleClient,
 }
 
 impl OpenAiProvider {
@@ -511,12 +461,57 @@ impl OpenAiProvider {
     }
 }
 
-delegate_to_openai_client!(OpenAiProvider);
-
 impl OpenAiProvider {
-    /// The chat endpoint URL.
-    pub fn endpoint(&self) -> &Uri {
-        self.client.endpoint()
+    /// A provider over a configured client (Azure's constructor, `super::azure`, makes one).
+    pub(super) fn with_client(client: OpenAiCompatibleClient) -> Self {
+        OpenAiProvider { client }
+    }
+}
+
+#[async_trait::async_trait]
+impl InferenceProvider for OpenAiProvider {
+    async fn chat(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &ChatCompletionRequest,
+    ) -> Result<Answer, GatewayError> {
+        self.client.chat(ctx, req).await
+    }
+
+    async fn chat_stream(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &ChatCompletionRequest,
+    ) -> Result<ChunkStream, GatewayError> {
+        self.client.chat_stream(ctx, req).await
+    }
+
+    async fn completion(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &CompletionRequest,
+    ) -> Result<Answer, GatewayError> {
+        self.client.completion(ctx, req).await
+    }
+
+    async fn completion_stream(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &CompletionRequest,
+    ) -> Result<JsonStream, GatewayError> {
+        self.client.completion_stream(ctx, req).await
+    }
+
+    async fn embeddings(
+        &self,
+        ctx: &CallContext<'_>,
+        req: &EmbeddingRequest,
+    ) -> Result<Answer, GatewayError> {
+        self.client.embeddings(ctx, req).await
+    }
+
+    fn endpoint(&self) -> Option<&Uri> {
+        Some(self.client.endpoint())
     }
 }
 
