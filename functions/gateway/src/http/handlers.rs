@@ -25,7 +25,7 @@ use crate::gateway::{
 use crate::http::auth::authorize;
 use crate::http::headers as names;
 use crate::http::observe::RequestCtx;
-use crate::upstream::dispatch::{Dispatched, StreamStart};
+use crate::upstream::dispatch::{Dispatched, Operation, StreamStart};
 use crate::upstream::providers::Answer;
 use crate::upstream::stream::{StreamChunk, sse_body};
 
@@ -303,6 +303,19 @@ trait RoutedBody: DeserializeOwned {
     fn estimated_tokens(&self) -> u64;
     /// The prompt text (read only by ML strategies).
     fn prompt_text(&self) -> String;
+
+    /// The stream chunk type relayed to the client.
+    type Chunk: StreamChunk;
+    /// The non-streamed upstream call.
+    type Plain<'a>: Operation<Output = Answer>
+    where
+        Self: 'a;
+    /// The streamed upstream call.
+    type Stream<'a>: Operation<Output = StreamStart<Self::Chunk>>
+    where
+        Self: 'a;
+    fn plain<'a>(&'a self, headers: Option<&'a HeaderMap>) -> Self::Plain<'a>;
+    fn stream<'a>(&'a self, headers: Option<&'a HeaderMap>) -> Self::Stream<'a>;
 }
 
 impl RoutedBody for ChatCompletionRequest {
@@ -351,6 +364,18 @@ impl RoutedBody for ChatCompletionRequest {
     fn prompt_text(&self) -> String {
         crate::ml::chat_text(&self.messages)
     }
+
+    type Chunk = routeiq::openai::ChatCompletionChunk;
+    type Plain<'a> = ChatOp<'a>;
+    type Stream<'a> = ChatStreamOp<'a>;
+
+    fn plain<'a>(&'a self, headers: Option<&'a HeaderMap>) -> ChatOp<'a> {
+        ChatOp(self, headers)
+    }
+
+    fn stream<'a>(&'a self, headers: Option<&'a HeaderMap>) -> ChatStreamOp<'a> {
+        ChatStreamOp(self, headers)
+    }
 }
 
 impl RoutedBody for CompletionRequest {
@@ -384,6 +409,18 @@ impl RoutedBody for CompletionRequest {
 
     fn prompt_text(&self) -> String {
         CompletionRequest::prompt_text(self)
+    }
+
+    type Chunk = serde_json::Value;
+    type Plain<'a> = CompletionOp<'a>;
+    type Stream<'a> = CompletionStreamOp<'a>;
+
+    fn plain<'a>(&'a self, headers: Option<&'a HeaderMap>) -> CompletionOp<'a> {
+        CompletionOp(self, headers)
+    }
+
+    fn stream<'a>(&'a self, headers: Option<&'a HeaderMap>) -> CompletionStreamOp<'a> {
+        CompletionStreamOp(self, headers)
     }
 }
 
@@ -438,66 +475,44 @@ async fn open<B: RoutedBody>(gw: &Gateway, req: Request) -> Result<Opened<B>, Ga
 
 /// `POST /v1/chat/completions` and `/chat/completions`.
 pub async fn chat_completions(State(gw): AppState, req: Request) -> Response {
-    let started = Instant::now();
-    match chat_inner(gw, req, started).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn chat_inner(
-    gw: Arc<Gateway>,
-    req: Request,
-    started: Instant,
-) -> Result<Response, GatewayError> {
-    let o: Opened<ChatCompletionRequest> = open(&gw, req).await?;
-    let headers = o.extra_headers.as_ref();
-    if o.body.is_stream() {
-        let op = ChatStreamOp(&o.body, headers);
-        let d = gw.dispatch(&o.model, o.facts, &op).await?;
-        let outcome = d.hint;
-        let mut resp = sse_response(gw, d, started, o.ctx);
-        crate::edge_hint::set_status(resp.headers_mut(), &o.hint, outcome);
-        return Ok(resp);
-    }
-    let d = gw
-        .dispatch(&o.model, o.facts, &ChatOp(&o.body, headers))
-        .await?;
-    let outcome = d.hint;
-    let mut resp = answer_response(&o.ctx, d, started);
-    crate::edge_hint::set_status(resp.headers_mut(), &o.hint, outcome);
-    Ok(resp)
+    routed::<ChatCompletionRequest>(gw, req).await
 }
 
 /// `POST /v1/completions` and `/completions` (legacy text completions).
 pub async fn completions(State(gw): AppState, req: Request) -> Response {
+    routed::<CompletionRequest>(gw, req).await
+}
+
+/// A chat or completion request, start to end: [`open`], dispatch (streamed or not), and
+/// the answer with the decision headers.
+async fn routed<B: RoutedBody>(gw: Arc<Gateway>, req: Request) -> Response {
     let started = Instant::now();
-    match completions_inner(gw, req, started).await {
+    match routed_inner::<B>(gw, req, started).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn completions_inner(
+async fn routed_inner<B: RoutedBody>(
     gw: Arc<Gateway>,
     req: Request,
     started: Instant,
 ) -> Result<Response, GatewayError> {
-    let o: Opened<CompletionRequest> = open(&gw, req).await?;
+    let o: Opened<B> = open(&gw, req).await?;
     let headers = o.extra_headers.as_ref();
-    if o.body.is_stream() {
-        let op = CompletionStreamOp(&o.body, headers);
-        let d = gw.dispatch(&o.model, o.facts, &op).await?;
+    let (mut resp, outcome) = if o.body.is_stream() {
+        let d = gw
+            .dispatch(&o.model, o.facts, &o.body.stream(headers))
+            .await?;
         let outcome = d.hint;
-        let mut resp = sse_response(gw, d, started, o.ctx);
-        crate::edge_hint::set_status(resp.headers_mut(), &o.hint, outcome);
-        return Ok(resp);
-    }
-    let d = gw
-        .dispatch(&o.model, o.facts, &CompletionOp(&o.body, headers))
-        .await?;
-    let outcome = d.hint;
-    let mut resp = answer_response(&o.ctx, d, started);
+        (sse_response(gw.clone(), d, started, o.ctx.clone()), outcome)
+    } else {
+        let d = gw
+            .dispatch(&o.model, o.facts, &o.body.plain(headers))
+            .await?;
+        let outcome = d.hint;
+        (answer_response(&o.ctx, d, started), outcome)
+    };
     crate::edge_hint::set_status(resp.headers_mut(), &o.hint, outcome);
     Ok(resp)
 }
