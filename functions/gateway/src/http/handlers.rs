@@ -609,20 +609,15 @@ pub async fn method_not_allowed(req: Request, next: axum::middleware::Next) -> R
     if resp.status() != StatusCode::METHOD_NOT_ALLOWED {
         return resp;
     }
-    let allow = resp.headers().get(header::ALLOW).cloned();
-    let allowed = allow
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("another method")
-        .to_string();
+    // axum sets `Allow` outside this layer, on the way out.
     let mut body = GatewayError::invalid(format!(
-        "method {method} is not allowed on {path}; use {allowed}"
+        "method {method} is not allowed on {path} (the Allow header lists the methods it takes)"
     ))
     .body();
     body.error.code = Some("method_not_allowed".into());
     let mut out = (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response();
-    if let Some(allow) = allow {
-        out.headers_mut().insert(header::ALLOW, allow);
+    if let Some(allow) = resp.headers().get(header::ALLOW) {
+        out.headers_mut().insert(header::ALLOW, allow.clone());
     }
     out
 }
