@@ -554,10 +554,11 @@ impl IntoResponse for GatewayError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn upstream(kind: UpstreamErrorKind, status: u16) -> GatewayError {
+    /// An upstream error of `kind` with `status` (for tests across the crate).
+    pub(crate) fn upstream(kind: UpstreamErrorKind, status: u16) -> GatewayError {
         GatewayError::Upstream {
             provider: "openai".into(),
             status,

@@ -524,16 +524,7 @@ impl<T> GroupAnswer<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn upstream(kind: UpstreamErrorKind, status: u16) -> GatewayError {
-        GatewayError::Upstream {
-            provider: "openai".into(),
-            status,
-            kind,
-            message: "x".into(),
-            retry_after: None,
-        }
-    }
+    use crate::error::tests::upstream;
 
     #[test]
     fn retry_counts_follow_policy_then_num_retries() {
