@@ -21,7 +21,7 @@
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue};
-use routeiq::config::{Config, SecretString};
+use routeiq::config::{Config, ConfigProblem, SecretString};
 use routeiq::edge::{EdgeHint, HINT_HEADER, SIGNATURE_HEADER, sign};
 use routeiq::router::hint::{EdgeHintMode, HintOutcome, HintUse};
 use serde_json::Value;
@@ -62,13 +62,13 @@ fn text(v: &Value) -> Option<String> {
 }
 
 impl EdgeHintSettings {
-    /// Reads the settings (see the module docs); errors are `(path, message)`.
+    /// Reads the settings (see the module docs); an error names the config path or variable.
     pub fn resolve(
         config: &Config,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<EdgeHintSettings, (String, String)> {
+    ) -> Result<EdgeHintSettings, ConfigProblem> {
         let args = &config.router_settings.routing_strategy_args.extra;
-        let get = |key: &str, var: &str| -> Result<Option<(String, String)>, (String, String)> {
+        let get = |key: &str, var: &str| -> Result<Option<(String, String)>, ConfigProblem> {
             match args.get(key) {
                 Some(Value::Null) | None => Ok(env(var)
                     .filter(|v| !v.trim().is_empty())
@@ -76,16 +76,13 @@ impl EdgeHintSettings {
                 Some(v) => text(v)
                     .map(|t| Some((format!("{ARGS}.{key}"), t)))
                     .ok_or_else(|| {
-                        (
-                            format!("{ARGS}.{key}"),
-                            "must be a string or a number".into(),
-                        )
+                        ConfigProblem::new(format!("{ARGS}.{key}"), "must be a string or a number")
                     }),
             }
         };
         let mut s = EdgeHintSettings::default();
         if let Some((path, v)) = get("edge_hint", "ROUTEIQ_EDGE_HINT")? {
-            s.mode = EdgeHintMode::parse(&v).map_err(|e| (path, e))?;
+            s.mode = EdgeHintMode::parse(&v).map_err(|e| ConfigProblem::new(path, e))?;
         }
         if let Some((path, v)) = get("edge_hint_max_age", "ROUTEIQ_EDGE_HINT_MAX_AGE_SECONDS")? {
             s.max_age_secs = v
@@ -94,7 +91,7 @@ impl EdgeHintSettings {
                 .ok()
                 .filter(|n| (1..=86_400).contains(n))
                 .ok_or_else(|| {
-                    (
+                    ConfigProblem::new(
                         path,
                         format!("'{v}' is not a number of seconds in 1..=86400"),
                     )
@@ -109,7 +106,9 @@ impl EdgeHintSettings {
                 .parse::<f32>()
                 .ok()
                 .filter(|c| (0.0..=1.0).contains(c))
-                .ok_or_else(|| (path, format!("'{v}' is not a confidence in 0..=1")))?;
+                .ok_or_else(|| {
+                    ConfigProblem::new(path, format!("'{v}' is not a confidence in 0..=1"))
+                })?;
         }
         if let Some((_, v)) = get("edge_hint_secret", "ROUTEIQ_EDGE_HINT_SECRET")? {
             s.secret = Some(SecretString::new(v));
@@ -117,7 +116,7 @@ impl EdgeHintSettings {
         if s.mode != EdgeHintMode::Ignore {
             match &s.secret {
                 None => {
-                    return Err((
+                    return Err(ConfigProblem::new(
                         format!("{ARGS}.edge_hint"),
                         format!(
                             "edge_hint is '{}' but no secret is set (ROUTEIQ_EDGE_HINT_SECRET or {ARGS}.edge_hint_secret): hints could never be verified",
@@ -126,9 +125,9 @@ impl EdgeHintSettings {
                     ));
                 }
                 Some(k) if k.expose().len() < 16 => {
-                    return Err((
+                    return Err(ConfigProblem::new(
                         format!("{ARGS}.edge_hint_secret"),
-                        "the edge hint secret must be at least 16 bytes (32 random bytes recommended)".into(),
+                        "the edge hint secret must be at least 16 bytes (32 random bytes recommended)",
                     ));
                 }
                 Some(_) => {}
@@ -378,11 +377,12 @@ mod tests {
             EdgeHintSettings::resolve(&c, &env).unwrap().mode,
             EdgeHintMode::Trust
         );
-        let (path, msg) = EdgeHintSettings::resolve(&c, &none).unwrap_err();
+        let ConfigProblem { path, message: msg } =
+            EdgeHintSettings::resolve(&c, &none).unwrap_err();
         assert_eq!(path, "router_settings.routing_strategy_args.edge_hint");
         assert!(msg.contains("no secret"), "{msg}");
         let c = cfg("router_settings:\n  routing_strategy_args: {edge_hint: always}\n");
-        let (path, msg) = EdgeHintSettings::resolve(&c, &env).unwrap_err();
+        let ConfigProblem { path, message: msg } = EdgeHintSettings::resolve(&c, &env).unwrap_err();
         assert!(
             path.ends_with("edge_hint") && msg.contains("ignore, advisory, trust"),
             "{msg}"
@@ -390,7 +390,7 @@ mod tests {
         let c = cfg(
             "router_settings:\n  routing_strategy_args: {edge_hint: trust, edge_hint_secret: short, edge_hint_max_age: 0}\n",
         );
-        let (path, _) = EdgeHintSettings::resolve(&c, &env).unwrap_err();
+        let path = EdgeHintSettings::resolve(&c, &env).unwrap_err().path;
         assert!(path.ends_with("edge_hint_max_age"), "{path}");
     }
 }

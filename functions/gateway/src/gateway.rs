@@ -241,7 +241,10 @@ impl Gateway {
         let max_request_bytes =
             crate::upstream::client::mb_to_bytes(config.general_settings.max_request_size_mb);
         let edge_hint = crate::edge_hint::EdgeHintSettings::resolve(config, &env_with_config)
-            .map_err(|(path, message)| BuildError::EdgeHint { path, message })?;
+            .map_err(|p| BuildError::EdgeHint {
+                path: p.path,
+                message: p.message,
+            })?;
         let experiment = experiment_recorder(config, &services);
         Ok(Gateway {
             router,

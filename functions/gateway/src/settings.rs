@@ -300,11 +300,10 @@ impl RuntimeSettings {
         }
         let lambda = r.get("AWS_LAMBDA_RUNTIME_API").is_some();
         let ml = MlEnv::from_env(env).unwrap_or_else(|problems| {
-            r.problems.extend(
-                problems
-                    .into_iter()
-                    .map(|(var, message)| EnvProblem { var, message }),
-            );
+            r.problems.extend(problems.into_iter().map(|p| EnvProblem {
+                var: p.path,
+                message: p.message,
+            }));
             MlEnv::default()
         });
         if !r.problems.is_empty() {

@@ -1,21 +1,66 @@
-//! LiteLLM-compatible configuration (`config.yaml`).
+//! LiteLLM-compatible configuration (`config.yaml`), one module per section.
 //!
-//! Loading is two-staged, as in tensorzero: the YAML is read into a `serde_yaml_ng::Value`,
-//! `os.environ/NAME` references are resolved, every key is checked against the schema of keys
-//! RouteIQ implements and keys LiteLLM documents (the latter load with one warning each; keys
-//! neither knows are errors with a "did you mean"), then the remaining tree is deserialized
-//! into raw types with `deny_unknown_fields` through `serde_path_to_error`, and finally
-//! validated into the runtime types of [`types`].
+//! - [`load`]: the pipeline. The YAML is read into a `serde_yaml_ng::Value`, every key is
+//!   checked against the [`schema`] (documented-but-unimplemented LiteLLM keys load with one
+//!   warning each; unknown keys are problems with a "did you mean"), `os.environ/NAME`
+//!   references are resolved, then each section is deserialized into its raw type through
+//!   `serde_path_to_error` and validated by its `load` into its runtime type. Every problem
+//!   is collected, not only the first.
+//! - One module per section, each with its key list (schema), raw type, runtime type and
+//!   `load` (tensorzero's `UninitializedX::load`): [`model_list`] (with `litellm_params` and
+//!   `model_info`), [`router_settings`], [`litellm_settings`], [`general_settings`].
+//! - [`coerce`]: the lenient scalars the raw types share; [`secret`]: [`SecretString`].
+//!
+//! Adding a key to a section touches that section's module only (schema entry, raw field,
+//! runtime field, `load`), plus the code that acts on it.
 
+mod coerce;
+mod general_settings;
+mod litellm_settings;
 mod load;
-mod raw;
+mod model_list;
+mod router_settings;
 mod schema;
 mod secret;
-mod types;
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub use general_settings::{DEFAULT_MAX_RESPONSE_SIZE_MB, GeneralSettings};
+pub use litellm_settings::LitellmSettings;
 pub use load::{load_str, load_str_with_env};
+pub use model_list::{AwsParams, DeploymentConfig, LitellmParams, ModelInfo};
+pub use router_settings::{
+    FallbackRule, RetryPolicy, RouterSettings, RoutingStrategyArgs, RoutingStrategyName,
+};
 pub use secret::SecretString;
-pub use types::*;
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub model_list: Vec<DeploymentConfig>,
+    pub router_settings: RouterSettings,
+    pub general_settings: GeneralSettings,
+    /// `litellm_settings` keys RouteIQ acts on (the rest are warned about at load).
+    pub litellm_settings: LitellmSettings,
+    /// `environment_variables`: values `os.environ/NAME` resolves to before the process
+    /// environment, and that providers read their default keys from (e.g. `OPENAI_API_KEY`).
+    pub environment_variables: BTreeMap<String, SecretString>,
+}
+
+/// The result of loading: the config plus one warning per unimplemented-but-documented key.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// The longest duration a config key takes (one year): a longer one is a config error, so
+/// nothing downstream ever computes with an absurd duration.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The largest size in MB a config key takes (1 TiB).
+pub const MAX_SIZE_MB: f64 = 1024.0 * 1024.0;
 
 /// One problem found while loading, with the YAML path it is at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +70,44 @@ pub struct ConfigProblem {
     pub message: String,
 }
 
+impl ConfigProblem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigProblem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same problem with its path read relative to `prefix` (a validator of a nested
+    /// value reports paths inside that value; the caller knows where the value sits).
+    /// An empty path is the value itself.
+    pub fn under(self, prefix: &str) -> Self {
+        let path = match (prefix.is_empty(), self.path.is_empty()) {
+            (true, _) => self.path,
+            (false, true) => prefix.to_string(),
+            (false, false) if self.path.starts_with('[') => format!("{prefix}{}", self.path),
+            (false, false) => format!("{prefix}.{}", self.path),
+        };
+        ConfigProblem { path, ..self }
+    }
+}
+
 impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// A key LiteLLM documents that RouteIQ loads but does not act on yet, or a value RouteIQ
+/// accepts with a caveat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// YAML path, e.g. `litellm_settings.callbacks`.
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigWarning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.path, self.message)
     }
@@ -46,5 +128,19 @@ impl ConfigError {
             ConfigError::Yaml(_) => &[],
             ConfigError::Invalid(p) => p,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_paths_nest_under_a_prefix() {
+        let p = |path: &str| ConfigProblem::new(path, "m");
+        assert_eq!(p("ttl").under("a.b").path, "a.b.ttl");
+        assert_eq!(p("").under("a.b").path, "a.b");
+        assert_eq!(p("[2].x").under("a").path, "a[2].x");
+        assert_eq!(p("x").under("").path, "x");
     }
 }

@@ -29,6 +29,7 @@ use super::predictor::{HybridCall, LoadedRouter, Predictor, ScorerLoader, model_
 use super::slot::RouterSlot;
 use super::store::ModelStore;
 use super::strategies::MlStrategyName;
+use crate::config::ConfigProblem;
 use crate::router::Deployment;
 
 /// `routing_strategy_args` of an ML strategy, validated.
@@ -79,14 +80,14 @@ impl MlSettings {
     pub fn from_args(
         strategy: MlStrategyName,
         args: &Map<String, Value>,
-    ) -> Result<MlSettings, Vec<(String, String)>> {
+    ) -> Result<MlSettings, Vec<ConfigProblem>> {
         let mut problems = Vec::new();
         let mut string = |k: &str| -> Option<String> {
             match args.get(k) {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
                 Some(v) => {
-                    problems.push((
+                    problems.push(ConfigProblem::new(
                         k.to_string(),
                         format!("must be a non-empty string, got {v}"),
                     ));
@@ -109,7 +110,7 @@ impl MlSettings {
             match n {
                 Some(n) if n.is_finite() && (min..=max).contains(&n) => Some(n),
                 _ => {
-                    problems.push((
+                    problems.push(ConfigProblem::new(
                         k.to_string(),
                         format!("must be a number in [{min}, {max}], got {v}"),
                     ));
@@ -129,8 +130,8 @@ impl MlSettings {
             Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
             Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
             Some(v) => {
-                problems.push((
-                    "hot_reload".into(),
+                problems.push(ConfigProblem::new(
+                    "hot_reload",
                     format!("must be true or false, got {v}"),
                 ));
                 false
@@ -148,8 +149,8 @@ impl MlSettings {
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect(),
             Some(v) => {
-                problems.push((
-                    "public_keys".into(),
+                problems.push(ConfigProblem::new(
+                    "public_keys",
                     format!("must be a list of hex keys, got {v}"),
                 ));
                 Vec::new()
@@ -157,24 +158,23 @@ impl MlSettings {
         };
         for k in &public_keys {
             if let Err(e) = super::artifact::parse_public_key(k) {
-                problems.push(("public_keys".into(), e));
+                problems.push(ConfigProblem::new("public_keys", e));
             }
         }
         let profile = profile_raw.and_then(|p| match Profile::parse(&p) {
             Ok(p) => Some(p),
             Err(e) => {
-                problems.push(("profile".into(), e));
+                problems.push(ConfigProblem::new("profile", e));
                 None
             }
         });
         if hot_reload && model_path.is_none() {
-            problems.push(("hot_reload".into(), "needs model_path".into()));
+            problems.push(ConfigProblem::new("hot_reload", "needs model_path"));
         }
         if strategy == MlStrategyName::Custom && model_path.is_none() {
-            problems.push((
-                "model_path".into(),
-                "llmrouter-custom needs model_path: a routeiq-router JSON naming the ONNX file"
-                    .into(),
+            problems.push(ConfigProblem::new(
+                "model_path",
+                "llmrouter-custom needs model_path: a routeiq-router JSON naming the ONNX file",
             ));
         }
         if !problems.is_empty() {
@@ -430,7 +430,7 @@ impl MlEnv {
     /// `ROUTEIQ_ROUTING_PROFILE`, `LLMROUTER_ENFORCE_SIGNED_MODELS`,
     /// `LLMROUTER_MODEL_PUBLIC_KEYS` and `ROUTEIQ_MODEL_DIR`; every bad value is reported as
     /// `(variable, message)`.
-    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<MlEnv, Vec<(String, String)>> {
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<MlEnv, Vec<ConfigProblem>> {
         let mut problems = Vec::new();
         let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
         let mut flag = |k: &str, default: bool| match get(k) {
@@ -439,7 +439,10 @@ impl MlEnv {
                 "true" | "1" | "yes" | "on" => true,
                 "false" | "0" | "no" | "off" => false,
                 _ => {
-                    problems.push((k.to_string(), format!("'{v}' is not true or false")));
+                    problems.push(ConfigProblem::new(
+                        k.to_string(),
+                        format!("'{v}' is not true or false"),
+                    ));
                     default
                 }
             },
@@ -451,8 +454,8 @@ impl MlEnv {
             Some(v) => match v.trim().parse::<f32>().ok().filter(|t| t.is_finite()) {
                 Some(t) => t,
                 None => {
-                    problems.push((
-                        "ROUTEIQ_CONFIDENCE_THRESHOLD".into(),
+                    problems.push(ConfigProblem::new(
+                        "ROUTEIQ_CONFIDENCE_THRESHOLD",
                         format!("'{v}' is not a number"),
                     ));
                     DEFAULT_CONFIDENCE_THRESHOLD
@@ -462,7 +465,7 @@ impl MlEnv {
         let profile = get("ROUTEIQ_ROUTING_PROFILE").and_then(|p| match Profile::parse(&p) {
             Ok(p) => Some(p),
             Err(e) => {
-                problems.push(("ROUTEIQ_ROUTING_PROFILE".into(), e));
+                problems.push(ConfigProblem::new("ROUTEIQ_ROUTING_PROFILE", e));
                 None
             }
         });
@@ -474,7 +477,7 @@ impl MlEnv {
             .collect();
         for k in &policy_keys {
             if let Err(e) = super::artifact::parse_public_key(k) {
-                problems.push(("LLMROUTER_MODEL_PUBLIC_KEYS".into(), e));
+                problems.push(ConfigProblem::new("LLMROUTER_MODEL_PUBLIC_KEYS", e));
             }
         }
         if !problems.is_empty() {
@@ -1411,7 +1414,7 @@ mod tests {
             _ => None,
         };
         let problems = MlEnv::from_env(&bad).unwrap_err();
-        let vars: Vec<&str> = problems.iter().map(|(v, _)| v.as_str()).collect();
+        let vars: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             vars,
             ["ROUTEIQ_CENTROID_ROUTING", "ROUTEIQ_ROUTING_PROFILE"]

@@ -27,6 +27,7 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::config::ConfigProblem;
 use crate::ml::centroid::Profile;
 
 /// Default `retention_hours`: one week of hourly buckets.
@@ -124,25 +125,31 @@ impl ExperimentSettings {
     /// Reads and checks the `experiment` mapping; each problem is `(key path below
     /// experiment, message)`. Model group names are checked by the config loader, which
     /// knows the groups.
-    pub fn from_value(v: &Value) -> Result<ExperimentSettings, Vec<(String, String)>> {
+    pub fn from_value(v: &Value) -> Result<ExperimentSettings, Vec<ConfigProblem>> {
         let mut problems = Vec::new();
         let Value::Object(map) = v else {
-            return Err(vec![(String::new(), format!("must be a mapping, got {v}"))]);
+            return Err(vec![ConfigProblem::new(
+                "",
+                format!("must be a mapping, got {v}"),
+            )]);
         };
         const KEYS: [&str; 4] = ["name", "model_group", "arms", "retention_hours"];
         for k in map.keys() {
             if !KEYS.contains(&k.as_str()) {
-                problems.push((k.clone(), format!("unknown key (expected one of {KEYS:?})")));
+                problems.push(ConfigProblem::new(
+                    k.clone(),
+                    format!("unknown key (expected one of {KEYS:?})"),
+                ));
             }
         }
-        let string = |k: &str, problems: &mut Vec<(String, String)>| match map.get(k) {
+        let string = |k: &str, problems: &mut Vec<ConfigProblem>| match map.get(k) {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
             None | Some(Value::Null) => {
-                problems.push((k.to_string(), "is required".into()));
+                problems.push(ConfigProblem::new(k.to_string(), "is required"));
                 None
             }
             Some(other) => {
-                problems.push((
+                problems.push(ConfigProblem::new(
                     k.to_string(),
                     format!("must be a non-empty string, got {other}"),
                 ));
@@ -153,9 +160,9 @@ impl ExperimentSettings {
         if let Some(n) = &name
             && !valid_name(n)
         {
-            problems.push((
-                "name".into(),
-                "must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'".into(),
+            problems.push(ConfigProblem::new(
+                "name",
+                "must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'",
             ));
         }
         let model_group = string("model_group", &mut problems);
@@ -168,8 +175,8 @@ impl ExperimentSettings {
                 n.as_u64().map_or(DEFAULT_RETENTION_HOURS, |h| h as u32)
             }
             Some(other) => {
-                problems.push((
-                    "retention_hours".into(),
+                problems.push(ConfigProblem::new(
+                    "retention_hours",
                     format!(
                         "must be a whole number of hours in [1, {MAX_RETENTION_HOURS}], got {other}"
                     ),
@@ -183,15 +190,18 @@ impl ExperimentSettings {
                 .filter_map(|(arm, spec)| Self::arm(arm, spec, &mut problems))
                 .collect::<Vec<_>>(),
             _ => {
-                problems.push((
-                    "arms".into(),
-                    "must be a non-empty mapping of arm name to {weight, model or profile}".into(),
+                problems.push(ConfigProblem::new(
+                    "arms",
+                    "must be a non-empty mapping of arm name to {weight, model or profile}",
                 ));
                 Vec::new()
             }
         };
         if !arms.is_empty() && arms.iter().map(|a| a.weight).sum::<f64>() <= 0.0 {
-            problems.push(("arms".into(), "the arms' weights must not all be 0".into()));
+            problems.push(ConfigProblem::new(
+                "arms",
+                "the arms' weights must not all be 0",
+            ));
         }
         match (name, model_group, problems.is_empty()) {
             (Some(name), Some(model_group), true) => Ok(ExperimentSettings {
@@ -204,16 +214,12 @@ impl ExperimentSettings {
         }
     }
 
-    fn arm(
-        name: &str,
-        spec: &Value,
-        problems: &mut Vec<(String, String)>,
-    ) -> Option<ExperimentArm> {
+    fn arm(name: &str, spec: &Value, problems: &mut Vec<ConfigProblem>) -> Option<ExperimentArm> {
         let path = |k: &str| format!("arms.{name}.{k}");
         if !valid_name(name) {
-            problems.push((
+            problems.push(ConfigProblem::new(
                 format!("arms.{name}"),
-                "arm names must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'".into(),
+                "arm names must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'",
             ));
             return None;
         }
@@ -222,7 +228,7 @@ impl ExperimentSettings {
             Value::Object(m) => m,
             Value::Null => &empty,
             other => {
-                problems.push((
+                problems.push(ConfigProblem::new(
                     format!("arms.{name}"),
                     format!("must be a mapping {{weight, model or profile}}, got {other}"),
                 ));
@@ -231,9 +237,9 @@ impl ExperimentSettings {
         };
         for k in spec.keys() {
             if !["weight", "model", "profile"].contains(&k.as_str()) {
-                problems.push((
+                problems.push(ConfigProblem::new(
                     path(k),
-                    "unknown key (expected weight, model, profile)".into(),
+                    "unknown key (expected weight, model, profile)",
                 ));
             }
         }
@@ -243,7 +249,10 @@ impl ExperimentSettings {
                 n.as_f64().unwrap_or(1.0)
             }
             Some(other) => {
-                problems.push((path("weight"), format!("must be a number ≥ 0, got {other}")));
+                problems.push(ConfigProblem::new(
+                    path("weight"),
+                    format!("must be a number ≥ 0, got {other}"),
+                ));
                 return None;
             }
         };
@@ -251,7 +260,7 @@ impl ExperimentSettings {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
             Some(other) => {
-                problems.push((
+                problems.push(ConfigProblem::new(
                     path("model"),
                     format!("must be a model group name, got {other}"),
                 ));
@@ -263,12 +272,12 @@ impl ExperimentSettings {
             Some(Value::String(s)) => match Profile::parse(s) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    problems.push((path("profile"), e));
+                    problems.push(ConfigProblem::new(path("profile"), e));
                     return None;
                 }
             },
             Some(other) => {
-                problems.push((
+                problems.push(ConfigProblem::new(
                     path("profile"),
                     format!("must be a profile name, got {other}"),
                 ));
@@ -335,7 +344,7 @@ mod tests {
             "retention_hours": 0, "extra": 1
         }))
         .unwrap_err();
-        let paths: Vec<&str> = errs.iter().map(|(p, _)| p.as_str()).collect();
+        let paths: Vec<&str> = errs.iter().map(|p| p.path.as_str()).collect();
         for want in [
             "name",
             "model_group",
@@ -350,7 +359,7 @@ mod tests {
             &json!({"name": "z", "model_group": "g", "arms": {"a": {"weight": 0}}}),
         )
         .unwrap_err();
-        assert_eq!(zero[0].0, "arms");
+        assert_eq!(zero[0].path, "arms");
     }
 
     #[test]

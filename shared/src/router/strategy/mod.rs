@@ -108,7 +108,7 @@ impl Strategy {
                         strategy: ml.as_str(),
                         message: problems
                             .iter()
-                            .map(|(k, m)| format!("routing_strategy_args.{k}: {m}"))
+                            .map(|p| p.clone().under("routing_strategy_args").to_string())
                             .collect::<Vec<_>>()
                             .join("; "),
                     }

@@ -1,0 +1,179 @@
+//! `general_settings`: the proxy's own settings. RouteIQ acts on `master_key` and the
+//! request and response size limits.
+
+use serde::Deserialize;
+
+use super::SecretString;
+use super::coerce;
+use super::load::Loader;
+use super::schema::{MapSchema, Node, Unknown, join};
+
+const GS: &str = "general_settings";
+
+/// `general_settings` (documented list: LiteLLM's general_settings reference).
+pub(in crate::config) static GENERAL_SETTINGS: MapSchema = MapSchema {
+    implemented: &[
+        ("master_key", Node::Any),
+        ("max_request_size_mb", Node::Any),
+        ("max_response_size_mb", Node::Any),
+    ],
+    documented: &[
+        "completion_model",
+        "store_prompts_in_spend_logs",
+        "forward_client_headers_to_llm_api",
+        "forward_openai_org_id",
+        "disable_spend_logs",
+        "disable_spend_updates",
+        "disable_master_key_return",
+        "disable_retry_on_max_parallel_request_limit_error",
+        "disable_reset_budget",
+        "disable_adding_master_key_hash_to_db",
+        "disable_responses_id_security",
+        "disable_prisma_schema_update",
+        "enable_jwt_auth",
+        "enforce_user_param",
+        "reject_clientside_metadata_tags",
+        "allowed_routes",
+        "public_routes",
+        "admin_only_routes",
+        "key_management_system",
+        "key_management_settings",
+        "maximum_spend_logs_retention_period",
+        "maximum_spend_logs_retention_interval",
+        "user_mcp_management_mode",
+        "database_url",
+        "database_connection_pool_limit",
+        "database_connection_timeout",
+        "allow_requests_on_db_unavailable",
+        "custom_auth",
+        "custom_key_generate",
+        "custom_sso",
+        "max_parallel_requests",
+        "global_max_parallel_requests",
+        "infer_model_from_keys",
+        "background_health_checks",
+        "health_check_interval",
+        "health_check_details",
+        "alerting",
+        "alerting_threshold",
+        "alerting_args",
+        "alert_types",
+        "alert_to_webhook_url",
+        "spend_report_frequency",
+        "use_client_credentials_pass_through_routes",
+        "enforced_params",
+        "enable_oauth2_auth",
+        "enable_oauth2_proxy_auth",
+        "oauth2_config_mappings",
+        "use_x_forwarded_for",
+        "service_account_settings",
+        "image_generation_model",
+        "embedding_model",
+        "moderation_model",
+        "store_model_in_db",
+        "supported_db_objects",
+        "proxy_budget_rescheduler_min_time",
+        "proxy_budget_rescheduler_max_time",
+        "proxy_batch_write_at",
+        "proxy_batch_polling_interval",
+        "allowed_ips",
+        "default_team_disabled",
+        "allow_user_auth",
+        "user_api_key_cache_ttl",
+        "litellm_key_header_name",
+        "allow_client_side_credentials",
+        "use_azure_key_vault",
+        "use_google_kms",
+        "ui_access_mode",
+        "litellm_jwtauth",
+        "litellm_license",
+        "pass_through_endpoints",
+        "enable_public_model_hub",
+        "search_tools",
+    ],
+    free: &[],
+    unknown: Unknown::Deny,
+};
+
+/// `general_settings`.
+#[derive(Debug, Clone)]
+pub struct GeneralSettings {
+    pub master_key: Option<SecretString>,
+    pub max_request_size_mb: f64,
+    /// Largest upstream answer (non-streamed body) relayed, in MB; larger ones are a 502.
+    pub max_response_size_mb: f64,
+}
+
+/// Default of `general_settings.max_response_size_mb`.
+pub const DEFAULT_MAX_RESPONSE_SIZE_MB: f64 = 64.0;
+
+impl Default for GeneralSettings {
+    fn default() -> Self {
+        GeneralSettings {
+            master_key: None,
+            max_request_size_mb: 10.0,
+            max_response_size_mb: DEFAULT_MAX_RESPONSE_SIZE_MB,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of general_settings")]
+pub(in crate::config) struct RawGeneralSettings {
+    #[serde(default, deserialize_with = "coerce::opt_secret")]
+    pub(in crate::config) master_key: Option<SecretString>,
+    #[serde(default, deserialize_with = "coerce::opt_f64")]
+    pub(in crate::config) max_request_size_mb: Option<f64>,
+    #[serde(default, deserialize_with = "coerce::opt_f64")]
+    pub(in crate::config) max_response_size_mb: Option<f64>,
+}
+
+impl RawGeneralSettings {
+    pub(in crate::config) fn load(self, cx: &mut Loader) -> GeneralSettings {
+        let d = GeneralSettings::default();
+        if let Some(key) = &self.master_key {
+            if key.expose().trim().is_empty() {
+                cx.problem(join(GS, "master_key"), "must not be empty");
+            } else if !key.expose().starts_with("sk-") {
+                cx.warn(
+                    join(GS, "master_key"),
+                    "LiteLLM expects the master key to start with 'sk-'; RouteIQ accepts it, \
+                     but LiteLLM clients and tools may not",
+                );
+            }
+        }
+        let max_request_size_mb =
+            cx.megabytes(&join(GS, "max_request_size_mb"), self.max_request_size_mb);
+        let max_response_size_mb =
+            cx.megabytes(&join(GS, "max_response_size_mb"), self.max_response_size_mb);
+        GeneralSettings {
+            master_key: self.master_key,
+            max_request_size_mb: max_request_size_mb.unwrap_or(d.max_request_size_mb),
+            max_response_size_mb: max_response_size_mb.unwrap_or(d.max_response_size_mb),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{GENERAL_SETTINGS, RawGeneralSettings};
+    use crate::config::schema::testing::assert_schema_matches;
+
+    #[test]
+    fn schema_matches_raw_type() {
+        assert_schema_matches::<RawGeneralSettings>(&GENERAL_SETTINGS);
+    }
+
+    use crate::config::load::testing::{load, problems};
+
+    #[test]
+    fn general_settings_checks() {
+        let l =
+            load("general_settings:\n  master_key: my-key\n  max_request_size_mb: 50\n").unwrap();
+        assert_eq!(l.warnings[0].path, "general_settings.master_key");
+        assert!(!l.warnings[0].message.contains("my-key"));
+        assert_eq!(l.config.general_settings.max_request_size_mb, 50.0);
+        let p = problems("general_settings:\n  master_key: ''\n  max_request_size_mb: 0\n");
+        assert_eq!(p.len(), 2);
+    }
+}

@@ -1,0 +1,386 @@
+//! `model_list[i].litellm_params`: how to call a deployment.
+//!
+//! - The provider comes from the `model` prefix ([`ProviderKind::parse`]); an unknown prefix is
+//!   a problem, a known-but-unsupported one a warning.
+//! - Keys RouteIQ does not know are forwarded to the provider in every request body
+//!   ([`LitellmParams::extra`]), as LiteLLM does, unless they look like a typo of a known key.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::config::SecretString;
+use crate::config::coerce;
+use crate::config::load::{Above, Loader, check_url};
+use crate::config::schema::{self, MapSchema, Node, Unknown, join};
+use crate::provider::ProviderKind;
+
+/// `model_list[i].litellm_params`. Unknown keys are forwarded to the provider, as LiteLLM does
+/// (`temperature`, `max_tokens`, `extra_body`, ...).
+pub(in crate::config) static LITELLM_PARAMS: MapSchema = MapSchema {
+    implemented: &[
+        ("model", Node::Any),
+        ("api_key", Node::Any),
+        ("api_base", Node::Any),
+        ("api_version", Node::Any),
+        ("organization", Node::Any),
+        ("rpm", Node::Any),
+        ("tpm", Node::Any),
+        ("weight", Node::Any),
+        ("timeout", Node::Any),
+        ("stream_timeout", Node::Any),
+        ("max_retries", Node::Any),
+        ("mock_response", Node::Any),
+        ("input_cost_per_token", Node::Any),
+        ("output_cost_per_token", Node::Any),
+        ("aws_access_key_id", Node::Any),
+        ("aws_secret_access_key", Node::Any),
+        ("aws_session_token", Node::Any),
+        ("aws_region_name", Node::Any),
+        ("region_name", Node::Any),
+        ("aws_profile_name", Node::Any),
+        ("aws_bedrock_runtime_endpoint", Node::Any),
+    ],
+    documented: &[
+        // Routing and limits.
+        "custom_llm_provider",
+        "base_model",
+        "itpm",
+        "otpm",
+        "order",
+        "max_parallel_requests",
+        "num_retries",
+        "cooldown_time",
+        "tags",
+        "tag_regex",
+        "max_budget",
+        "budget_duration",
+        "default_api_key_tpm_limit",
+        "default_api_key_rpm_limit",
+        "keepalive_seconds",
+        "allow_client_keepalive_override",
+        "provider_affinity_header",
+        "drop_params",
+        "additional_drop_params",
+        "configurable_clientside_auth_params",
+        "litellm_credential_name",
+        "litellm_trace_id",
+        "max_file_size_mb",
+        "use_in_pass_through",
+        "use_litellm_proxy",
+        "use_chat_completions_api",
+        "merge_reasoning_content_in_choices",
+        "model_info",
+        "auto_router_config_path",
+        "auto_router_config",
+        "auto_router_default_model",
+        "auto_router_embedding_model",
+        "vector_store_id",
+        // Pricing (beyond input/output per token).
+        "input_cost_per_second",
+        "output_cost_per_second",
+        "input_cost_per_pixel",
+        "output_cost_per_pixel",
+        "input_cost_per_token_batches",
+        "output_cost_per_token_batches",
+        "cache_creation_input_token_cost",
+        "cache_read_input_token_cost",
+        // Azure.
+        "azure_ad_token",
+        "azure_ad_token_provider",
+        "tenant_id",
+        "client_id",
+        "client_secret",
+        "azure_scope",
+        "azure_username",
+        "azure_password",
+        // Vertex AI.
+        "vertex_project",
+        "vertex_location",
+        "vertex_credentials",
+        "vertex_ai_project",
+        "vertex_ai_location",
+        // AWS Bedrock / SageMaker.
+        "aws_session_name",
+        "aws_role_name",
+        "aws_web_identity_token",
+        "aws_sts_endpoint",
+        "aws_external_id",
+        "s3_bucket_name",
+        "gcs_bucket_name",
+        "bucket_name",
+        // IBM watsonx.
+        "watsonx_region_name",
+    ],
+    free: &[],
+    unknown: Unknown::CollectUnlessTypo,
+};
+
+#[derive(Debug, Clone, Default)]
+pub struct LitellmParams {
+    /// `provider/model`, e.g. `openai/gpt-4o-mini`, `anthropic/claude-3-5-haiku-latest`.
+    /// A bare name (`gpt-4o`) means OpenAI, as in LiteLLM.
+    pub model: String,
+    pub api_key: Option<SecretString>,
+    pub api_base: Option<String>,
+    pub api_version: Option<String>,
+    pub organization: Option<String>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub weight: Option<f64>,
+    pub timeout: Option<Duration>,
+    /// For streaming requests (time to first byte and between chunks).
+    pub stream_timeout: Option<Duration>,
+    pub max_retries: Option<u32>,
+    /// Answer with this text instead of calling the provider.
+    pub mock_response: Option<String>,
+    /// The provider region the deployment runs in (LiteLLM's `region_name`; for `bedrock/`
+    /// deployments `aws_region_name` counts too): edge hints prefer deployments in the
+    /// region nearest the client among equivalent ones.
+    pub region_name: Option<String>,
+    /// AWS settings (`bedrock/` deployments).
+    pub aws: AwsParams,
+    /// Other parameters: merged into every upstream request body for this deployment
+    /// (e.g. `temperature`, `max_tokens`, provider extras).
+    pub extra: Map<String, Value>,
+}
+
+/// `aws_*` keys of `litellm_params`. Unset keys fall back to the standard AWS configuration
+/// chain (environment, profile, the Lambda function's role).
+#[derive(Debug, Clone, Default)]
+pub struct AwsParams {
+    pub region_name: Option<String>,
+    pub access_key_id: Option<SecretString>,
+    pub secret_access_key: Option<SecretString>,
+    pub session_token: Option<SecretString>,
+    pub profile_name: Option<String>,
+    /// Endpoint override for the Bedrock runtime (VPC endpoints, emulators).
+    pub bedrock_runtime_endpoint: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of litellm_params")]
+pub(in crate::config) struct RawLitellmParams {
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_secret")]
+    pub api_key: Option<SecretString>,
+    #[serde(default)]
+    pub api_base: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub organization: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_u64")]
+    pub rpm: Option<u64>,
+    #[serde(default, deserialize_with = "coerce::opt_u64")]
+    pub tpm: Option<u64>,
+    #[serde(default, deserialize_with = "coerce::opt_f64")]
+    pub weight: Option<f64>,
+    #[serde(default, deserialize_with = "coerce::opt_f64")]
+    pub timeout: Option<f64>,
+    #[serde(default, deserialize_with = "coerce::opt_f64")]
+    pub stream_timeout: Option<f64>,
+    #[serde(default, deserialize_with = "coerce::opt_u32")]
+    pub max_retries: Option<u32>,
+    #[serde(default)]
+    pub mock_response: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_f64")]
+    pub input_cost_per_token: Option<f64>,
+    #[serde(default, deserialize_with = "coerce::opt_f64")]
+    pub output_cost_per_token: Option<f64>,
+    #[serde(default, deserialize_with = "coerce::opt_secret")]
+    pub aws_access_key_id: Option<SecretString>,
+    #[serde(default, deserialize_with = "coerce::opt_secret")]
+    pub aws_secret_access_key: Option<SecretString>,
+    #[serde(default, deserialize_with = "coerce::opt_secret")]
+    pub aws_session_token: Option<SecretString>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub aws_region_name: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub region_name: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub aws_profile_name: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub aws_bedrock_runtime_endpoint: Option<String>,
+}
+
+impl RawLitellmParams {
+    /// `None` when the deployment cannot serve (its problems are recorded).
+    pub(super) fn load(self, path: &str, cx: &mut Loader) -> Option<LitellmParams> {
+        let mut ok = true;
+        let model_path = join(path, "model");
+        let mut kind = None;
+        match self.model.as_deref().map(str::trim) {
+            None if cx.failed(&model_path) => ok = false,
+            None => {
+                cx.problem(&model_path, "missing required key 'model'");
+                ok = false;
+            }
+            Some("") => {
+                cx.problem(&model_path, "must not be empty");
+                ok = false;
+            }
+            Some(model) => match ProviderKind::parse(model) {
+                Err(prefix) => {
+                    let known = ProviderKind::known_prefixes();
+                    let mut msg = format!("unknown provider '{prefix}' in model '{model}'");
+                    if let Some(s) = schema::suggest(&prefix, &known) {
+                        msg.push_str(&format!("; did you mean '{s}'?"));
+                    } else {
+                        msg.push_str(
+                            " (use a LiteLLM provider prefix such as 'openai/', 'azure/', \
+                             'anthropic/')",
+                        );
+                    }
+                    cx.problem(&model_path, msg);
+                    ok = false;
+                }
+                Ok((k, name)) => {
+                    if name.trim().is_empty() {
+                        cx.problem(
+                            &model_path,
+                            format!("model name missing after '{}/'", k.name()),
+                        );
+                        ok = false;
+                    }
+                    if let ProviderKind::Unsupported(p) = &k {
+                        cx.warn(
+                            &model_path,
+                            format!(
+                                "provider '{p}' is not supported by RouteIQ yet; requests routed \
+                                 only to this deployment will fail"
+                            ),
+                        );
+                    }
+                    kind = Some(k);
+                }
+            },
+        }
+        let no_default_base = match &kind {
+            Some(ProviderKind::Compatible(c)) if c.default_api_base().is_none() => Some(c.prefix()),
+            _ => None,
+        };
+        if let Some(base) = &self.api_base {
+            if let Err(msg) = check_url(base) {
+                cx.problem(join(path, "api_base"), msg);
+                ok = false;
+            }
+        } else if let Some(prefix) = no_default_base {
+            cx.problem(
+                join(path, "api_base"),
+                format!("missing required key 'api_base' ({prefix} has no default endpoint)"),
+            );
+            ok = false;
+        }
+        if let Some(w) = self.weight.filter(|w| !(w.is_finite() && *w > 0.0)) {
+            cx.problem(join(path, "weight"), format!("must be > 0, got {w}"));
+            ok = false;
+        }
+        let timeout = cx.seconds(&join(path, "timeout"), self.timeout, Above::Zero);
+        let stream_timeout = cx.seconds(
+            &join(path, "stream_timeout"),
+            self.stream_timeout,
+            Above::Zero,
+        );
+        ok &= timeout.is_ok() && stream_timeout.is_ok();
+        for (key, v) in [
+            ("input_cost_per_token", self.input_cost_per_token),
+            ("output_cost_per_token", self.output_cost_per_token),
+        ] {
+            if let Some(c) = v.filter(|c| !(c.is_finite() && *c >= 0.0)) {
+                cx.problem(join(path, key), format!("must be >= 0, got {c}"));
+                ok = false;
+            }
+        }
+        if self.aws_access_key_id.is_some() != self.aws_secret_access_key.is_some() {
+            let missing = if self.aws_access_key_id.is_some() {
+                "aws_secret_access_key"
+            } else {
+                "aws_access_key_id"
+            };
+            cx.problem(
+                join(path, missing),
+                "aws_access_key_id and aws_secret_access_key must be set together",
+            );
+            ok = false;
+        }
+        if let Some(endpoint) = &self.aws_bedrock_runtime_endpoint
+            && let Err(msg) = check_url(endpoint)
+        {
+            cx.problem(join(path, "aws_bedrock_runtime_endpoint"), msg);
+            ok = false;
+        }
+        let extra = cx.take_extras(path);
+        if !ok {
+            return None;
+        }
+        Some(LitellmParams {
+            model: self.model.map(|m| m.trim().to_string()).unwrap_or_default(),
+            api_key: self.api_key,
+            api_base: self.api_base.map(|b| b.trim().to_string()),
+            api_version: self.api_version,
+            organization: self.organization,
+            rpm: self.rpm,
+            tpm: self.tpm,
+            weight: self.weight,
+            timeout: timeout.ok().flatten(),
+            stream_timeout: stream_timeout.ok().flatten(),
+            max_retries: self.max_retries,
+            mock_response: self.mock_response,
+            region_name: self.region_name,
+            aws: AwsParams {
+                region_name: self.aws_region_name,
+                access_key_id: self.aws_access_key_id,
+                secret_access_key: self.aws_secret_access_key,
+                session_token: self.aws_session_token,
+                profile_name: self.aws_profile_name,
+                bedrock_runtime_endpoint: self.aws_bedrock_runtime_endpoint,
+            },
+            extra,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LITELLM_PARAMS, RawLitellmParams};
+    use crate::config::schema::testing::assert_schema_matches;
+
+    #[test]
+    fn schema_matches_raw_type() {
+        assert_schema_matches::<RawLitellmParams>(&LITELLM_PARAMS);
+    }
+
+    use serde_json::Value as JsonValue;
+
+    use crate::config::load::testing::load;
+
+    #[test]
+    fn unsupported_provider_warns() {
+        let yaml = "model_list:\n  - model_name: g\n    litellm_params:\n      model: vertex_ai/gemini-pro\n      vertex_project: p\n";
+        let l = load(yaml).unwrap();
+        let paths: Vec<_> = l.warnings.iter().map(|w| w.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "model_list[0].litellm_params.vertex_project",
+                "model_list[0].litellm_params.model"
+            ]
+        );
+        assert!(l.warnings[1].message.contains("not supported"));
+    }
+
+    #[test]
+    fn passthrough_params_go_to_extra() {
+        let yaml = "model_list:\n  - model_name: a\n    litellm_params:\n      model: gpt-4o\n      \
+            temperature: 0.2\n      max_tokens: 100\n      seed: 7\n";
+        let l = load(yaml).unwrap();
+        let extra = &l.config.model_list[0].litellm_params.extra;
+        assert_eq!(extra["temperature"], JsonValue::from(0.2));
+        assert_eq!(extra["max_tokens"], JsonValue::from(100));
+        assert_eq!(extra.len(), 3);
+        assert!(l.warnings.is_empty());
+    }
+}

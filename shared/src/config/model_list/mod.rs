@@ -1,0 +1,280 @@
+//! `model_list`: the deployments, each a model group name with its `litellm_params` and
+//! `model_info`.
+//!
+//! - [`litellm_params`]: how to call the deployment (provider, endpoint, keys, limits).
+//! - [`model_info`]: what it is (id, mode, prices, token limits, free-form metadata).
+//! - [`ModelGroups`]: the group names, read from the tree before deserialization, that other
+//!   sections' references (fallbacks, aliases, experiments) are checked against.
+
+mod litellm_params;
+mod model_info;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+pub(super) use litellm_params::LITELLM_PARAMS;
+pub use litellm_params::{AwsParams, LitellmParams};
+pub(super) use model_info::MODEL_INFO;
+pub use model_info::ModelInfo;
+
+use super::load::{Loader, kind};
+use super::schema::{self, MapSchema, Node, Unknown, join};
+use litellm_params::RawLitellmParams;
+use model_info::RawModelInfo;
+
+/// One `model_list` entry.
+pub(in crate::config) static DEPLOYMENT: MapSchema = MapSchema {
+    implemented: &[
+        ("model_name", Node::Any),
+        ("litellm_params", Node::Map(&LITELLM_PARAMS)),
+        ("model_info", Node::Map(&MODEL_INFO)),
+    ],
+    documented: &[],
+    free: &[],
+    unknown: Unknown::Deny,
+};
+
+/// One entry of `model_list`: a deployment serving the group `model_name`.
+#[derive(Debug, Clone)]
+pub struct DeploymentConfig {
+    pub model_name: String,
+    pub litellm_params: LitellmParams,
+    pub model_info: ModelInfo,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with model_name and litellm_params"
+)]
+pub(super) struct RawDeployment {
+    #[serde(default)]
+    pub model_name: Option<String>,
+    #[serde(default)]
+    pub litellm_params: Option<RawLitellmParams>,
+    #[serde(default)]
+    pub model_info: Option<RawModelInfo>,
+}
+
+/// `model_list`: each deployment deserialized and validated on its own, so one bad entry
+/// does not hide the problems of the others.
+pub(in crate::config) fn load(section: Option<Value>, cx: &mut Loader) -> Vec<DeploymentConfig> {
+    let items = match section {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Sequence(items)) => items,
+        Some(other) => {
+            cx.problem(
+                "model_list",
+                format!("expected a list of deployments, found {}", kind(&other)),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let path = format!("model_list[{i}]");
+        let Some(raw) = cx.de::<RawDeployment>(item, &path) else {
+            continue;
+        };
+        if let Some(d) = raw.load(&path, &mut ids, cx) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+impl RawDeployment {
+    /// `ids`: the `model_info.id`s seen so far, with the path of the deployment using each.
+    fn load(
+        self,
+        path: &str,
+        ids: &mut BTreeMap<String, String>,
+        cx: &mut Loader,
+    ) -> Option<DeploymentConfig> {
+        let model_name = match self.model_name {
+            None if cx.failed(&join(path, "model_name")) => None,
+            None => {
+                cx.problem(
+                    join(path, "model_name"),
+                    "missing required key 'model_name'",
+                );
+                None
+            }
+            Some(n) if n.trim().is_empty() => {
+                cx.problem(join(path, "model_name"), "must not be empty");
+                None
+            }
+            Some(n) => Some(n),
+        };
+        let lp_path = join(path, "litellm_params");
+        let litellm_params = match self.litellm_params {
+            None if cx.failed(&lp_path) => None,
+            None => {
+                cx.problem(&lp_path, "missing required key 'litellm_params'");
+                None
+            }
+            Some(lp) => {
+                // LiteLLM accepts custom pricing in litellm_params too.
+                let costs = (lp.input_cost_per_token, lp.output_cost_per_token);
+                lp.load(&lp_path, cx).map(|p| (p, costs))
+            }
+        };
+        let (mut model_info, id) =
+            RawModelInfo::load(self.model_info, &join(path, "model_info"), cx);
+        if let Some(id) = id {
+            let id_path = join(path, "model_info.id");
+            if let Some(first) = ids.get(&id) {
+                let first = first.clone();
+                cx.problem(
+                    id_path,
+                    format!("duplicate model_info.id '{id}' (also used by {first})"),
+                );
+            } else {
+                ids.insert(id, path.to_string());
+            }
+        }
+        let (litellm_params, costs) = litellm_params?;
+        if model_info.input_cost_per_token.is_none() {
+            model_info.input_cost_per_token = costs.0;
+        }
+        if model_info.output_cost_per_token.is_none() {
+            model_info.output_cost_per_token = costs.1;
+        }
+        Some(DeploymentConfig {
+            model_name: model_name?,
+            litellm_params,
+            model_info,
+        })
+    }
+}
+
+/// The model groups of `model_list`, read from the tree before deserialization (so a
+/// deployment with a type error elsewhere still counts as a group for references).
+#[derive(Debug, Clone)]
+pub(in crate::config) struct ModelGroups {
+    names: BTreeSet<String>,
+    /// `model_name`s with `*` (LiteLLM wildcard routing, e.g. `openai/*`).
+    wildcards: Vec<String>,
+    aliases: BTreeSet<String>,
+}
+
+impl ModelGroups {
+    pub(in crate::config) fn from_tree(model_list: Option<&Value>) -> ModelGroups {
+        let mut names = BTreeSet::new();
+        if let Some(Value::Sequence(items)) = model_list {
+            for item in items {
+                if let Some(Value::String(n)) = item.get("model_name") {
+                    names.insert(n.clone());
+                }
+            }
+        }
+        let wildcards = names.iter().filter(|n| n.contains('*')).cloned().collect();
+        ModelGroups {
+            names,
+            wildcards,
+            aliases: BTreeSet::new(),
+        }
+    }
+
+    /// Counts `alias` (a `model_group_alias` key) as a name references may use.
+    pub(in crate::config) fn add_alias(&mut self, alias: &str) {
+        self.aliases.insert(alias.to_string());
+    }
+
+    /// A model group (or a name a wildcard group serves).
+    pub(in crate::config) fn is_group(&self, name: &str) -> bool {
+        self.names.contains(name) || self.wildcards.iter().any(|w| glob_match(w, name))
+    }
+
+    pub(in crate::config) fn is_group_or_alias(&self, name: &str) -> bool {
+        self.is_group(name) || self.aliases.contains(name)
+    }
+
+    pub(in crate::config) fn unknown_message(&self, name: &str, with_aliases: bool) -> String {
+        let mut candidates: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        if with_aliases {
+            candidates.extend(self.aliases.iter().map(String::as_str));
+        }
+        let base = format!("unknown model group '{name}'");
+        match schema::suggest(name, &candidates) {
+            Some(s) => format!("{base}; did you mean '{s}'?"),
+            None if self.names.is_empty() => format!("{base} (model_list is empty)"),
+            None => format!("{base} (not a model_name in model_list)"),
+        }
+    }
+}
+
+/// `*` matches any run of characters.
+fn glob_match(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let [first, middle @ .., last] = parts.as_slice() else {
+        return pattern == s;
+    };
+    let Some(mut rest) = s.strip_prefix(first) else {
+        return false;
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::schema::testing::assert_schema_matches;
+
+    #[test]
+    fn schema_matches_raw_type() {
+        assert_schema_matches::<RawDeployment>(&DEPLOYMENT);
+    }
+
+    use super::*;
+    use crate::config::load::testing::{BASIC, load, problems};
+
+    #[test]
+    fn basic_deployment() {
+        let l = load(BASIC).unwrap();
+        let d = &l.config.model_list[0];
+        assert_eq!(d.model_name, "gpt-4o");
+        assert_eq!(d.litellm_params.model, "openai/gpt-4o");
+    }
+
+    #[test]
+    fn litellm_params_checks() {
+        let yaml = "model_list:\n  - model_name: a\n    litellm_params:\n      model: gpt-4o\n      \
+            api_base: ftp://x\n      weight: 0\n      timeout: -1\n\
+            \x20 - model_name: b\n    litellm_params:\n      model: hosted_vllm/llama\n\
+            \x20 - model_name: ''\n    litellm_params: {model: gpt-4o}\n\
+            \x20 - model_name: d\n";
+        let p = problems(yaml);
+        let paths: Vec<_> = p.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "model_list[0].litellm_params.api_base",
+                "model_list[0].litellm_params.weight",
+                "model_list[0].litellm_params.timeout",
+                "model_list[1].litellm_params.api_base",
+                "model_list[2].model_name",
+                "model_list[3].litellm_params",
+            ]
+        );
+    }
+
+    #[test]
+    fn wildcard_groups_satisfy_references() {
+        let yaml = "model_list:\n  - {model_name: 'openai/*', litellm_params: {model: 'openai/*'}}\n\
+            router_settings:\n  fallbacks: [{openai/gpt-4o: [openai/gpt-4o-mini]}]\n";
+        assert!(load(yaml).is_ok());
+        assert!(glob_match("openai/*", "openai/gpt-4o"));
+        assert!(glob_match("*", "x"));
+        assert!(glob_match("a*b*c", "aXbYc"));
+        assert!(!glob_match("a*b", "ac"));
+    }
+}
