@@ -32,12 +32,10 @@ pub enum Error {
         /// Milliseconds until the first circuit lets trial requests through.
         retry_after_ms: Option<u64>,
     },
-    /// The group's only deployments use providers RouteIQ does not implement yet.
-    #[error("model group '{group}' has only deployments on providers RouteIQ does not support yet ({})", .providers.join(", "))]
-    ProviderNotSupported {
-        group: String,
-        providers: Vec<String>,
-    },
+    /// None of the group's deployments can be called (a provider RouteIQ does not implement,
+    /// an `os.environ/` value that was not set); `reasons` says why, one per deployment.
+    #[error("model group '{group}' has no deployment RouteIQ can call: {}", .reasons.join("; "))]
+    NoUsableDeployment { group: String, reasons: Vec<String> },
     /// The state backend failed (network, throttling, corrupt value).
     #[error("state store error: {0}")]
     State(String),

@@ -86,47 +86,163 @@ impl CompatibleProvider {
     }
 }
 
-/// Providers LiteLLM supports that RouteIQ does not implement yet: configs naming them load
-/// (with a warning), and requests routed only to them get a clear "not supported" error.
-pub const UNSUPPORTED_PROVIDERS: &[&str] = &[
-    "sagemaker",
+/// Every provider prefix LiteLLM knows (its `LlmProviders` enum, plus older names its docs
+/// still use). A deployment on one RouteIQ does not call loads with a warning, and requests
+/// routed only to it get a clear error naming the provider.
+pub const LITELLM_PROVIDERS: &[&str] = &[
+    "openai",
+    "chatgpt",
+    "openai_like",
+    "jina_ai",
+    "xai",
+    "zai",
+    "custom_openai",
+    "text-completion-openai",
+    "cohere",
+    "cohere_chat",
+    "clarifai",
+    "anthropic",
+    "anthropic_text",
+    "bytez",
+    "replicate",
+    "reducto",
+    "runwayml",
+    "aws_polly",
+    "huggingface",
+    "together_ai",
+    "openrouter",
+    "datarobot",
     "vertex_ai",
     "vertex_ai_beta",
     "gemini",
-    "cohere",
-    "cohere_chat",
-    "huggingface",
-    "replicate",
     "ai21",
-    "nlp_cloud",
-    "aleph_alpha",
-    "palm",
-    "watsonx",
-    "databricks",
-    "cloudflare",
-    "voyage",
-    "perplexity",
-    "xai",
-    "cerebras",
-    "sambanova",
+    "baseten",
+    "black_forest_labs",
+    "azure",
+    "azure_text",
     "azure_ai",
-    "text-completion-openai",
-    "text-completion-codestral",
-    "codestral",
-    "nvidia_nim",
+    "sagemaker",
+    "sagemaker_chat",
+    "sagemaker_nova",
+    "bedrock",
     "vllm",
+    "nlp_cloud",
+    "petals",
+    "oobabooga",
+    "ollama",
     "ollama_chat",
-    "lm_studio",
+    "deepinfra",
+    "perplexity",
+    "mistral",
+    "milvus",
+    "groq",
+    "a2a",
+    "gigachat",
+    "nvidia_nim",
+    "nvidia_riva",
+    "soniox",
+    "cerebras",
+    "ai21_chat",
+    "volcengine",
+    "codestral",
+    "text-completion-codestral",
+    "dashscope",
+    "modelscope",
+    "moonshot",
+    "publicai",
+    "v0",
+    "morph",
+    "lambda_ai",
+    "inception",
+    "text-completion-inception",
+    "deepseek",
+    "sambanova",
+    "maritalk",
+    "voyage",
+    "cloudflare",
+    "xinference",
+    "fireworks_ai",
+    "friendliai",
+    "featherless_ai",
+    "watsonx",
+    "watsonx_text",
     "triton",
     "predibase",
-    "clarifai",
-    "baseten",
-    "petals",
-    "deepinfra",
-    "anyscale",
-    "friendliai",
+    "databricks",
+    "empower",
     "github",
+    "ragflow",
+    "compactifai",
+    "docker_model_runner",
+    "custom",
     "litellm_proxy",
+    "hosted_vllm",
+    "tencent",
+    "llamafile",
+    "lm_studio",
+    "galadriel",
+    "nebius",
+    "infinity",
+    "deepgram",
+    "elevenlabs",
+    "novita",
+    "aiohttp_openai",
+    "langfuse",
+    "humanloop",
+    "topaz",
+    "sap",
+    "assemblyai",
+    "charity_engine",
+    "github_copilot",
+    "snowflake",
+    "gradient_ai",
+    "meta_llama",
+    "nscale",
+    "pg_vector",
+    "s3_vectors",
+    "helicone",
+    "hyperbolic",
+    "recraft",
+    "fal_ai",
+    "stability",
+    "heroku",
+    "aiml",
+    "cometapi",
+    "oci",
+    "auto_router",
+    "vercel_ai_gateway",
+    "dotprompt",
+    "manus",
+    "wandb",
+    "ovhcloud",
+    "scaleway",
+    "lemonade",
+    "amazon_nova",
+    "a2a_agent",
+    "langgraph",
+    "langflow",
+    "minimax",
+    "synthetic",
+    "apertis",
+    "nano-gpt",
+    "poe",
+    "chutes",
+    "neosantara",
+    "parasail",
+    "xiaomi_mimo",
+    "tensormesh",
+    "libertai",
+    "pinstripes",
+    "darkbloom",
+    "meta",
+    "litellm_agent",
+    "cursor",
+    "bedrock_mantle",
+    "gdc",
+    "aleph_alpha",
+    "palm",
+    "anyscale",
+    "bedrock_converse",
 ];
 
 impl ProviderKind {
@@ -149,7 +265,7 @@ impl ProviderKind {
             p => {
                 if let Some(c) = CompatibleProvider::ALL.iter().find(|c| c.prefix() == p) {
                     ProviderKind::Compatible(*c)
-                } else if UNSUPPORTED_PROVIDERS.contains(&p) {
+                } else if LITELLM_PROVIDERS.contains(&p) {
                     ProviderKind::Unsupported(p.to_string())
                 } else {
                     return Err(p.to_string());
@@ -157,6 +273,30 @@ impl ProviderKind {
             }
         };
         Ok((kind, rest.to_string()))
+    }
+
+    /// [`ProviderKind::parse`] with LiteLLM's `custom_llm_provider`: when set, it names the
+    /// provider and `model` is the upstream name (a leading `<provider>/` is dropped, as
+    /// LiteLLM's `get_llm_provider` does).
+    pub fn parse_with(
+        model: &str,
+        custom_llm_provider: Option<&str>,
+    ) -> Result<(ProviderKind, String), String> {
+        match custom_llm_provider.map(str::trim).filter(|p| !p.is_empty()) {
+            None => Self::parse(model),
+            Some(p) => {
+                let name = model
+                    .strip_prefix(p)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .unwrap_or(model);
+                Self::parse(&format!("{p}/{name}"))
+            }
+        }
+    }
+
+    /// Is `prefix` a provider LiteLLM knows (whether or not RouteIQ calls it)?
+    pub fn is_litellm_provider(prefix: &str) -> bool {
+        LITELLM_PROVIDERS.contains(&prefix)
     }
 
     /// Every prefix RouteIQ or LiteLLM knows, for "did you mean" suggestions.
@@ -169,7 +309,9 @@ impl ProviderKind {
             "bedrock_converse",
         ];
         v.extend(CompatibleProvider::ALL.iter().map(|c| c.prefix()));
-        v.extend(UNSUPPORTED_PROVIDERS.iter().copied());
+        v.extend(LITELLM_PROVIDERS.iter().copied());
+        v.sort_unstable();
+        v.dedup();
         v
     }
 
@@ -303,6 +445,24 @@ mod tests {
             ProviderKind::Unsupported("vertex_ai".into())
         );
         assert_eq!(ProviderKind::parse("opnai/gpt-4").unwrap_err(), "opnai");
+        // custom_llm_provider names the provider; the model is sent whole.
+        assert_eq!(
+            ProviderKind::parse_with("meta-llama/Llama-3-8b", Some("hosted_vllm")).unwrap(),
+            (
+                ProviderKind::Compatible(CompatibleProvider::HostedVllm),
+                "meta-llama/Llama-3-8b".into()
+            )
+        );
+        assert_eq!(
+            ProviderKind::parse_with("groq/llama3", Some("groq"))
+                .unwrap()
+                .1,
+            "llama3"
+        );
+        assert_eq!(
+            ProviderKind::parse_with("gpt-4o", None).unwrap().0,
+            ProviderKind::OpenAi
+        );
         assert_eq!(
             ProviderKind::parse("bedrock/anthropic.claude-3-5-haiku-20241022-v1:0").unwrap(),
             (

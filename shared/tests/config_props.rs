@@ -16,7 +16,7 @@ fn env(name: &str) -> Option<String> {
 fn check(yaml: &str) -> Result<(), TestCaseError> {
     match load_str_with_env(yaml, &env) {
         Ok(_) | Err(ConfigError::Yaml(_)) => Ok(()),
-        Err(ConfigError::Invalid(problems)) => {
+        Err(ConfigError::Invalid { problems, .. }) => {
             prop_assert!(!problems.is_empty());
             for p in &problems {
                 prop_assert!(!p.path.trim().is_empty(), "problem without a path: {p:?}");

@@ -1,11 +1,12 @@
-//! Config handling at start-up: bad configs stop the binary with a message naming the path;
-//! documented-but-unimplemented keys warn; secrets never reach the logs.
+//! Config handling at start-up: bad values stop the binary with a message naming the path;
+//! keys RouteIQ ignores warn (and stop it under `ROUTEIQ_STRICT_CONFIG`); secrets never
+//! reach the logs.
 
 use crate::bin;
 use routeiq_testkit::GatewayProcess;
 
 #[tokio::test]
-async fn unknown_key_fails_start_naming_path_and_suggestion() {
+async fn unknown_key_warns_and_starts_unless_strict() {
     let yaml = r#"
 model_list:
   - model_name: gpt
@@ -14,16 +15,53 @@ model_list:
       mock_response: hi
 router_settings:
   routing_stratgy: simple-shuffle
+general_settings:
+  master_key: sk-admin
 "#;
-    let (code, stderr) = GatewayProcess::start_expect_failure(bin(), yaml, &[])
+    // LiteLLM adds keys every month: a key RouteIQ does not know is a warning, never a
+    // refused start. It is listed at GET /config/warnings.
+    let gw = GatewayProcess::start(bin(), yaml, &[]).await.unwrap();
+    let resp = reqwest::Client::new()
+        .get(format!("{}/config/warnings", gw.base_url()))
+        .bearer_auth("sk-admin")
+        .send()
         .await
         .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["count"], 1, "{body}");
+    assert_eq!(
+        body["warnings"][0]["path"],
+        "router_settings.routing_stratgy"
+    );
+    assert_eq!(body["warnings"][0]["kind"], "unknown_key");
+    let message = body["warnings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("did you mean 'routing_strategy'?"),
+        "{message}"
+    );
+    let unauthorized = reqwest::Client::new()
+        .get(format!("{}/config/warnings", gw.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    let logs = gw.logs();
+    assert!(logs.contains("router_settings.routing_stratgy"), "{logs}");
+    drop(gw);
+
+    // Strict: the same config does not start, and says why.
+    let (code, stderr) =
+        GatewayProcess::start_expect_failure(bin(), yaml, &[("ROUTEIQ_STRICT_CONFIG", "true")])
+            .await
+            .unwrap();
     assert_ne!(code, 0);
     assert!(
         stderr.contains("router_settings.routing_stratgy"),
         "{stderr}"
     );
     assert!(stderr.contains("routing_strategy"), "{stderr}");
+    assert!(stderr.contains("strict"), "{stderr}");
 }
 
 #[tokio::test]

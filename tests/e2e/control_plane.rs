@@ -107,7 +107,7 @@ async fn config_reload_swaps_atomically_and_rejects_bad_configs() {
     let bad = BETA
         .replace(
             "model_list:",
-            "router_settings:\n  num_retrys: 2\nmodel_list:",
+            "router_settings:\n  num_retries: two\nmodel_list:",
         )
         .replace("api_key: sk-x", "api_key: sk-x\n      rpm: lots");
     std::fs::write(gw.config_path(), crate::render(&bad, &mock)).unwrap();
@@ -121,7 +121,7 @@ async fn config_reload_swaps_atomically_and_rejects_bad_configs() {
         .iter()
         .filter_map(|p| p["path"].as_str())
         .collect();
-    assert!(paths.contains(&"router_settings.num_retrys"), "{err}");
+    assert!(paths.contains(&"router_settings.num_retries"), "{err}");
     assert!(paths.contains(&"model_list[0].litellm_params.rpm"), "{err}");
     assert_eq!(chat(&gw, "beta").await.status(), 200);
 
@@ -208,11 +208,20 @@ router_settings:
         out.contains("error: model_list[0].litellm_params.rpm"),
         "{out}"
     );
+    // An unknown key is a warning (with a "did you mean"), not an error.
     assert!(
-        out.contains("error: router_settings.routing_stratgy"),
+        out.contains("warning: router_settings.routing_stratgy"),
         "{out}"
     );
-    assert!(out.contains("routing_strategy"), "did you mean: {out}");
+    assert!(out.contains("did you mean 'routing_strategy'"), "{out}");
+
+    // --strict: every warning is an error, for CI.
+    let (code, out) = run_check(&["--config", good_s, "--strict"], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("error: litellm_settings.success_callback"),
+        "{out}"
+    );
 
     // --validate-env: the unset reference is an error, then fine once set.
     let (code, out) = run_check(&["--config", good_s, "--validate-env"], &[]);

@@ -57,7 +57,7 @@ impl ReloadError {
     pub fn problems(&self) -> Vec<ConfigProblem> {
         match self {
             ReloadError::Load(LoadError::Invalid {
-                source: ConfigError::Invalid(problems),
+                source: ConfigError::Invalid { problems, .. },
                 ..
             }) => problems.clone(),
             ReloadError::Load(LoadError::Invalid {
@@ -71,6 +71,9 @@ impl ReloadError {
                 path: path.clone(),
                 message: e.to_string(),
             }],
+            ReloadError::Load(LoadError::Env(message)) => {
+                vec![ConfigProblem::new("ROUTEIQ_STRICT_CONFIG", message.clone())]
+            }
             ReloadError::Load(LoadError::S3(e)) => vec![ConfigProblem {
                 path: format!("s3://{}/{}", e.bucket, e.key),
                 message: e.message.clone(),
@@ -89,7 +92,7 @@ pub struct ReloadSummary {
     pub model_groups: usize,
     pub deployments: usize,
     pub routing_strategy: &'static str,
-    /// `path: message` of each documented-but-unimplemented key.
+    /// `path: message` of each config warning (also at `GET /config/warnings`).
     pub warnings: Vec<String>,
 }
 
@@ -170,12 +173,14 @@ impl App {
             .map_err(ReloadError::from)
             .and_then(|loaded| {
                 let services = self.current.load().services.clone();
-                let gw = Gateway::build(&loaded.config, env, services)?;
+                let gw = Gateway::build(&loaded.config, env, services)?
+                    .with_config_warnings(loaded.warnings.clone());
                 Ok((gw, loaded.warnings))
             });
         let metrics = self.metrics();
         match result {
             Ok((gw, warnings)) => {
+                crate::startup::log_config_warnings(&warnings);
                 let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
                 let s = summary(&gw, warnings);
                 self.current.store(Arc::new(gw));

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use routeiq::config::{Config, ConfigError, DeploymentConfig};
+use routeiq::config::{Config, ConfigError, ConfigWarning, DeploymentConfig, WarningKind};
 use routeiq::provider::ProviderKind;
 
 use crate::gateway::{Gateway, Services};
@@ -58,6 +58,18 @@ impl CheckReport {
         });
     }
 
+    /// The loader's warnings; with `--validate-env`, a deployment's unset `os.environ/`
+    /// variable is an error (the server starts without it, but the environment is wrong).
+    fn warnings_of(&mut self, warnings: Vec<ConfigWarning>, validate_env: bool) {
+        for w in warnings {
+            if validate_env && w.kind == WarningKind::UnsetVariable {
+                self.error(w.path, w.message);
+            } else {
+                self.warn(w.path, w.message);
+            }
+        }
+    }
+
     /// The report as printed: one line per finding, then a summary line.
     pub fn render(&self, file: &Path) -> String {
         let mut out = String::new();
@@ -77,14 +89,23 @@ impl CheckReport {
     }
 }
 
-/// Checks the config file at `path`; with `validate_env`, the environment (`env`) too.
+/// What `routeiq check` checks beyond the config's structure.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckOptions {
+    /// `--validate-env`: the environment too (see the module docs).
+    pub validate_env: bool,
+    /// `--strict`: every warning is an error (what `ROUTEIQ_STRICT_CONFIG=true` refuses).
+    pub strict: bool,
+}
+
+/// Checks the config file at `path`.
 pub fn check_file(
     path: &Path,
-    validate_env: bool,
+    options: CheckOptions,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> CheckReport {
     match std::fs::read_to_string(path) {
-        Ok(text) => check_str(&text, validate_env, env),
+        Ok(text) => check_str(&text, options, env),
         Err(e) => {
             let mut r = CheckReport::default();
             r.error(path.display().to_string(), format!("cannot read: {e}"));
@@ -95,6 +116,20 @@ pub fn check_file(
 
 /// Checks config text; see [`check_file`].
 pub fn check_str(
+    yaml: &str,
+    options: CheckOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> CheckReport {
+    let mut report = check_config(yaml, options.validate_env, env);
+    if options.strict {
+        for w in std::mem::take(&mut report.warnings) {
+            report.error(w.path, format!("{} (an error under --strict)", w.message));
+        }
+    }
+    report
+}
+
+fn check_config(
     yaml: &str,
     validate_env: bool,
     env: &dyn Fn(&str) -> Option<String>,
@@ -108,36 +143,27 @@ pub fn check_str(
             report.error("<root>", format!("not valid YAML: {m}"));
             return report;
         }
-        Err(ConfigError::Invalid(problems)) => {
+        Err(ConfigError::Invalid { problems, warnings }) => {
             for p in problems {
                 report.error(p.path, p.message);
             }
+            report.warnings_of(warnings, validate_env);
             // Unset variables are reported above; load again with placeholders for them so
             // the environment checks below still see every deployment.
             match (
                 validate_env,
                 routeiq::config::load_str_with_env(yaml, &lenient),
             ) {
-                (true, Ok(l)) => l,
+                (true, Ok(l)) => routeiq::config::LoadedConfig {
+                    warnings: Vec::new(),
+                    ..l
+                },
                 _ => return report,
             }
         }
     };
-    for w in loaded.warnings {
-        report.warn(w.path, w.message);
-    }
+    report.warnings_of(loaded.warnings, validate_env);
     let config = loaded.config;
-    for (i, d) in config.model_list.iter().enumerate() {
-        if let ProviderKind::Unsupported(name) = ProviderKind::parse(&d.litellm_params.model)
-            .map_or_else(ProviderKind::Unsupported, |(k, _)| k)
-            && d.litellm_params.mock_response.is_none()
-        {
-            report.warn(
-                format!("model_list[{i}].litellm_params.model"),
-                format!("provider '{name}' is not supported by RouteIQ yet: requests routed only to it get a 400"),
-            );
-        }
-    }
     if !validate_env {
         return report;
     }
@@ -296,15 +322,43 @@ model_list:
       api_key: sk-x
 "#;
 
+    const VALIDATE_ENV: CheckOptions = CheckOptions {
+        validate_env: true,
+        strict: false,
+    };
+
+    #[test]
+    fn strict_makes_warnings_errors() {
+        let yaml = "model_list:\n  - {model_name: a, litellm_params: {model: gpt-4o, api_key: sk-x}}\n\
+                    litellm_settings:\n  success_callback: [langfuse]\n";
+        let r = check_str(yaml, CheckOptions::default(), &env(&[]));
+        assert!(r.ok() && r.warnings.len() == 1, "{r:?}");
+        let strict = CheckOptions {
+            validate_env: false,
+            strict: true,
+        };
+        let r = check_str(yaml, strict, &env(&[]));
+        assert!(!r.ok());
+        assert_eq!(r.errors[0].path, "litellm_settings.success_callback");
+        assert!(r.warnings.is_empty());
+    }
+
     #[test]
     fn structure_only_without_validate_env() {
-        let r = check_str(CONFIG, false, &env(&[]));
+        let r = check_str(CONFIG, CheckOptions::default(), &env(&[]));
         assert!(r.ok(), "{:?}", r.errors);
     }
 
     #[test]
     fn validate_env_reports_every_problem_with_its_path() {
-        let r = check_str(CONFIG, true, &env(&[("ROUTEIQ_CB_FAILURE_THRESHOLD", "x")]));
+        let r = check_str(
+            CONFIG,
+            CheckOptions {
+                validate_env: true,
+                strict: false,
+            },
+            &env(&[("ROUTEIQ_CB_FAILURE_THRESHOLD", "x")]),
+        );
         let paths: Vec<&str> = r.errors.iter().map(|f| f.path.as_str()).collect();
         assert!(
             paths.contains(&"model_list[0].litellm_params.api_key"),
@@ -325,7 +379,7 @@ model_list:
         );
         let r = check_str(
             CONFIG,
-            true,
+            VALIDATE_ENV,
             &env(&[("OPENAI_API_KEY", "sk"), ("MY_ANTHROPIC_KEY", "sk")]),
         );
         let paths: Vec<&str> = r.errors.iter().map(|f| f.path.as_str()).collect();
@@ -342,7 +396,7 @@ model_list:
       api_base: "http://169.254.169.254/v1"
       api_key: sk-x
 "#;
-        let r = check_str(yaml, true, &env(&[]));
+        let r = check_str(yaml, VALIDATE_ENV, &env(&[]));
         assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
         assert_eq!(r.errors[0].path, "model_list[0].litellm_params.api_base");
         assert!(r.errors[0].message.contains("SSRF guard"));

@@ -167,4 +167,9 @@ pub struct CheckArgs {
     /// deployment needs is set, `api_base` URLs parse, and RouteIQ's own variables are valid.
     #[arg(long)]
     pub validate_env: bool,
+
+    /// Every warning (keys RouteIQ ignores, deployments it cannot call) is an error, as with
+    /// `ROUTEIQ_STRICT_CONFIG=true` on the server: for CI.
+    #[arg(long)]
+    pub strict: bool,
 }

@@ -510,7 +510,7 @@ impl From<routeiq::Error> for GatewayError {
                 reason,
                 retry_after: retry_after_ms.map(Duration::from_millis),
             },
-            e @ routeiq::Error::ProviderNotSupported { .. } => {
+            e @ routeiq::Error::NoUsableDeployment { .. } => {
                 GatewayError::NotSupported(e.to_string())
             }
             routeiq::Error::CircuitOpen {

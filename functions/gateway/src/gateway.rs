@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
-use routeiq::config::{Config, SecretString};
+use routeiq::config::{Config, ConfigWarning, SecretString};
 use routeiq::openai::{
     ChatCompletionChunk, ChatCompletionRequest, CompletionRequest, EmbeddingRequest,
 };
@@ -89,6 +89,8 @@ pub struct Gateway {
     /// Deployments whose endpoint is an IP literal the SSRF guard refuses (IP literals never
     /// reach the guarded resolver): every call to them is refused.
     blocked_endpoints: HashMap<String, OutboundBlocked>,
+    /// What loading the config warned about (`GET /config/warnings`).
+    pub config_warnings: Arc<Vec<ConfigWarning>>,
 }
 
 /// The recorder of the config's experiment, if it has one.
@@ -195,7 +197,8 @@ impl Gateway {
             .with_circuit_breakers(services.settings.circuit_breakers);
         let mut providers = HashMap::new();
         for (index, d) in router.deployments().enumerate() {
-            if !d.provider.is_supported() && d.params.mock_response.is_none() {
+            // The router never routes to these (it answers with the reason instead).
+            if d.unusable().is_some() {
                 continue;
             }
             let p = crate::upstream::providers::for_deployment(d, &env_with_config).map_err(
@@ -257,6 +260,7 @@ impl Gateway {
             edge_hint,
             experiment,
             blocked_endpoints,
+            config_warnings: Arc::default(),
         })
     }
 
@@ -296,7 +300,14 @@ impl Gateway {
             edge_hint: self.edge_hint.clone(),
             experiment: self.experiment.clone(),
             blocked_endpoints: self.blocked_endpoints.clone(),
+            config_warnings: self.config_warnings.clone(),
         })
+    }
+
+    /// The gateway with the warnings its config loaded with (`GET /config/warnings`).
+    pub fn with_config_warnings(mut self, warnings: Vec<ConfigWarning>) -> Gateway {
+        self.config_warnings = Arc::new(warnings);
+        self
     }
 
     /// The metrics registry.

@@ -31,6 +31,8 @@ pub enum LoadError {
     Invalid { path: String, source: ConfigError },
     #[error("cannot read config from S3: {0}")]
     S3(#[from] crate::s3::S3Error),
+    #[error("{0}")]
+    Env(String),
 }
 
 /// Reads and validates the config from `source`, resolving `os.environ/` through `env`.
@@ -63,8 +65,38 @@ pub async fn load_config(
             EMBEDDED_CONFIG.to_string(),
         ),
     };
-    routeiq::config::load_str_with_env(&text, env)
-        .map_err(|source| LoadError::Invalid { path, source })
+    let loaded = routeiq::config::load_str_with_env(&text, env);
+    let loaded = if strict_config(env).map_err(LoadError::Env)? {
+        loaded.and_then(LoadedConfig::strict)
+    } else {
+        loaded
+    };
+    loaded.map_err(|source| LoadError::Invalid { path, source })
+}
+
+/// One log line per config warning (at start and after each reload), fields first.
+pub fn log_config_warnings(warnings: &[routeiq::config::ConfigWarning]) {
+    for w in warnings {
+        tracing::warn!(path = %w.path, kind = w.kind.as_str(), "config: {}", w.message);
+    }
+    if !warnings.is_empty() {
+        tracing::warn!(
+            count = warnings.len(),
+            "config loaded with warnings: listed above and at GET /config/warnings; ROUTEIQ_STRICT_CONFIG=true refuses them"
+        );
+    }
+}
+
+/// `ROUTEIQ_STRICT_CONFIG`: every config warning is an error (at start and on reload).
+fn strict_config(env: &dyn Fn(&str) -> Option<String>) -> Result<bool, String> {
+    match env("ROUTEIQ_STRICT_CONFIG") {
+        None => Ok(false),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "" | "false" | "0" | "no" | "off" => Ok(false),
+            "true" | "1" | "yes" | "on" => Ok(true),
+            _ => Err(format!("ROUTEIQ_STRICT_CONFIG: '{v}' is not true or false")),
+        },
+    }
 }
 
 fn read(p: &Path) -> std::io::Result<String> {
@@ -140,15 +172,14 @@ async fn serve(
             "no config given (--config, LITELLM_CONFIG_PATH, /app/config/config.yaml): serving the embedded quickstart config"
         ),
     }
-    for w in &loaded.warnings {
-        tracing::warn!(path = %w.path, "{}", w.message);
-    }
+    log_config_warnings(&loaded.warnings);
     let mut settings = RuntimeSettings::from_env(env)?;
     if !settings.lambda {
         settings.server_threads = args.server_threads();
     }
     let services = services_from_env(settings, env).await;
-    let gateway = Gateway::build(&loaded.config, env, services)?;
+    let gateway =
+        Gateway::build(&loaded.config, env, services)?.with_config_warnings(loaded.warnings);
     if gateway.master_key.is_none() {
         tracing::warn!(
             "no master_key configured (general_settings.master_key or LITELLM_MASTER_KEY): the gateway accepts requests without authentication"

@@ -83,11 +83,33 @@ fn f64_to_u64(v: f64) -> Option<u64> {
     (v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 1.8e19).then_some(v as u64)
 }
 
+/// `s` without Python's digit-group underscores (`100_000`, as `int()` and YAML 1.1 read
+/// it): each `_` must sit between two digits, else `s` is returned as is (and fails to parse).
+fn without_digit_underscores(s: &str) -> std::borrow::Cow<'_, str> {
+    let b = s.as_bytes();
+    let grouped = b.iter().enumerate().all(|(i, &c)| {
+        c != b'_'
+            || (i > 0 && b[i - 1].is_ascii_digit() && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+    });
+    if grouped && s.contains('_') {
+        std::borrow::Cow::Owned(s.replace('_', ""))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 fn str_to_u64(s: &str) -> Option<u64> {
-    let s = s.trim();
+    let s = without_digit_underscores(s.trim());
     s.parse::<u64>()
         .ok()
-        .or_else(|| s.parse::<f64>().ok().and_then(f64_to_u64))
+        .or_else(|| str_to_f64(&s).and_then(f64_to_u64))
+}
+
+fn str_to_f64(s: &str) -> Option<f64> {
+    without_digit_underscores(s.trim())
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite())
 }
 
 lenient!(
@@ -123,7 +145,7 @@ lenient!(
     |v| Some(v as f64),
     Some,
     |_| None,
-    |s| s.trim().parse::<f64>().ok().filter(|x| x.is_finite())
+    str_to_f64
 );
 
 lenient!(
@@ -220,6 +242,12 @@ mod tests {
         assert_eq!(s.small, Some(2000));
         assert_eq!(s.x, Some(0.5));
         assert_eq!(de("n: ~").unwrap().n, None);
+        // Python's digit groups, as LiteLLM's examples write limits.
+        assert_eq!(de("n: '100_000'").unwrap().n, Some(100_000));
+        assert_eq!(de("x: '1_000.5'").unwrap().x, Some(1000.5));
+        assert!(de("n: '_100'").is_err());
+        assert!(de("n: '100__0'").is_err());
+        assert!(de("n: '1_'").is_err());
     }
 
     #[test]

@@ -3,10 +3,10 @@
 
 use serde::Deserialize;
 
-use super::SecretString;
 use super::coerce;
 use super::load::Loader;
 use super::schema::{MapSchema, Node, Unknown, join};
+use super::{SecretString, WarningKind};
 
 const GS: &str = "general_settings";
 
@@ -30,12 +30,7 @@ pub(in crate::config) static GENERAL_SETTINGS: MapSchema = MapSchema {
         "disable_adding_master_key_hash_to_db",
         "disable_responses_id_security",
         "disable_prisma_schema_update",
-        "enable_jwt_auth",
-        "enforce_user_param",
-        "reject_clientside_metadata_tags",
-        "allowed_routes",
         "public_routes",
-        "admin_only_routes",
         "key_management_system",
         "key_management_settings",
         "maximum_spend_logs_retention_period",
@@ -45,11 +40,8 @@ pub(in crate::config) static GENERAL_SETTINGS: MapSchema = MapSchema {
         "database_connection_pool_limit",
         "database_connection_timeout",
         "allow_requests_on_db_unavailable",
-        "custom_auth",
         "custom_key_generate",
         "custom_sso",
-        "max_parallel_requests",
-        "global_max_parallel_requests",
         "infer_model_from_keys",
         "background_health_checks",
         "health_check_interval",
@@ -61,9 +53,6 @@ pub(in crate::config) static GENERAL_SETTINGS: MapSchema = MapSchema {
         "alert_to_webhook_url",
         "spend_report_frequency",
         "use_client_credentials_pass_through_routes",
-        "enforced_params",
-        "enable_oauth2_auth",
-        "enable_oauth2_proxy_auth",
         "oauth2_config_mappings",
         "use_x_forwarded_for",
         "service_account_settings",
@@ -76,23 +65,60 @@ pub(in crate::config) static GENERAL_SETTINGS: MapSchema = MapSchema {
         "proxy_budget_rescheduler_max_time",
         "proxy_batch_write_at",
         "proxy_batch_polling_interval",
-        "allowed_ips",
         "default_team_disabled",
         "allow_user_auth",
         "user_api_key_cache_ttl",
-        "litellm_key_header_name",
         "allow_client_side_credentials",
         "use_azure_key_vault",
         "use_google_kms",
         "ui_access_mode",
-        "litellm_jwtauth",
         "litellm_license",
         "pass_through_endpoints",
         "enable_public_model_hub",
         "search_tools",
     ],
     free: &[],
-    unknown: Unknown::Deny,
+    unenforceable: &[
+        ("allowed_ips", "access (a client IP allow-list)"),
+        ("allowed_routes", "access (the routes keys may call)"),
+        ("admin_only_routes", "access (routes only admins may call)"),
+        (
+            "enforce_user_param",
+            "requests (every request must name a user)",
+        ),
+        (
+            "enable_jwt_auth",
+            "access (JWT authentication and its roles)",
+        ),
+        (
+            "litellm_jwtauth",
+            "access (JWT authentication and its roles)",
+        ),
+        (
+            "litellm_key_header_name",
+            "access (the header that carries the key)",
+        ),
+        ("custom_auth", "access (a custom authentication hook)"),
+        (
+            "enforced_params",
+            "requests (parameters every request must carry)",
+        ),
+        (
+            "reject_clientside_metadata_tags",
+            "requests (client-set metadata tags)",
+        ),
+        ("enable_oauth2_auth", "access (OAuth2 authentication)"),
+        (
+            "enable_oauth2_proxy_auth",
+            "access (OAuth2 proxy authentication)",
+        ),
+        ("max_parallel_requests", "load (parallel requests per key)"),
+        (
+            "global_max_parallel_requests",
+            "load (parallel requests for the whole proxy)",
+        ),
+    ],
+    unknown: Unknown::Warn,
 };
 
 /// `general_settings`.
@@ -137,6 +163,7 @@ impl RawGeneralSettings {
             } else if !key.expose().starts_with("sk-") {
                 cx.warn(
                     join(GS, "master_key"),
+                    WarningKind::Caveat,
                     "LiteLLM expects the master key to start with 'sk-'; RouteIQ accepts it, \
                      but LiteLLM clients and tools may not",
                 );

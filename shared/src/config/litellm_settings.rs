@@ -54,18 +54,12 @@ pub(in crate::config) static LITELLM_SETTINGS: MapSchema = MapSchema {
         "enable_json_schema_validation",
         "enable_key_alias_format_validation",
         "disable_copilot_system_to_assistant",
-        "max_budget",
-        "budget_duration",
-        "max_end_user_budget",
-        "max_internal_user_budget",
-        "internal_user_budget_duration",
         "default_team_settings",
         "default_internal_user_params",
         "default_key_generate_params",
         "upperbound_key_generate_params",
         "ssl_verify",
         "telemetry",
-        "guardrails",
         "model_group_settings",
         "public_model_groups",
         "return_response_headers",
@@ -74,7 +68,24 @@ pub(in crate::config) static LITELLM_SETTINGS: MapSchema = MapSchema {
         "custom_provider_map",
     ],
     free: &[],
-    unknown: Unknown::Deny,
+    unenforceable: &[
+        ("max_budget", "spend (the proxy's budget)"),
+        ("budget_duration", "spend (the proxy's budget period)"),
+        ("max_end_user_budget", "spend (each end user's budget)"),
+        (
+            "max_internal_user_budget",
+            "spend (each internal user's budget)",
+        ),
+        (
+            "internal_user_budget_duration",
+            "spend (the internal users' budget period)",
+        ),
+        (
+            "guardrails",
+            "requests (guardrails checking prompts and answers)",
+        ),
+    ],
+    unknown: Unknown::Warn,
 };
 
 /// `litellm_settings` keys RouteIQ acts on beyond the routing ones merged into [`RouterSettings`].

@@ -29,7 +29,7 @@ use super::router_settings::RawRouterSettings;
 use super::schema::{self, join, key_name};
 use super::{
     Config, ConfigError, ConfigProblem, ConfigWarning, LoadedConfig, MAX_DURATION, MAX_SIZE_MB,
-    SecretString,
+    SecretString, WarningKind,
 };
 
 /// The prefix of a string LiteLLM replaces with an environment variable's value.
@@ -73,13 +73,16 @@ pub fn load_str_with_env(
         Value::Null => Mapping::new(),
         Value::Mapping(m) => m,
         other => {
-            return Err(ConfigError::Invalid(vec![ConfigProblem {
-                path: "<root>".to_string(),
-                message: format!(
-                    "the config must be a mapping of sections (model_list, router_settings, ...), found {}",
-                    kind(&other)
-                ),
-            }]));
+            return Err(ConfigError::Invalid {
+                problems: vec![ConfigProblem::new(
+                    "<root>",
+                    format!(
+                        "the config must be a mapping of sections (model_list, router_settings, ...), found {}",
+                        kind(&other)
+                    ),
+                )],
+                warnings: Vec::new(),
+            });
         }
     };
 
@@ -89,6 +92,7 @@ pub fn load_str_with_env(
         warnings: checked.warnings,
         extras: checked.extras,
         failed: BTreeSet::new(),
+        unresolved: BTreeMap::new(),
     };
 
     // Environment: the config's own section first, then `env`.
@@ -120,7 +124,10 @@ pub fn load_str_with_env(
     let general_settings = general.load(&mut l);
 
     if !l.problems.is_empty() {
-        return Err(ConfigError::Invalid(l.problems));
+        return Err(ConfigError::Invalid {
+            problems: l.problems,
+            warnings: l.warnings,
+        });
     }
     Ok(LoadedConfig {
         config: Config {
@@ -209,9 +216,40 @@ pub(super) struct Loader {
     extras: BTreeMap<String, Mapping>,
     /// Paths already reported (type errors, unset variables): not reported again as missing.
     failed: BTreeSet<String>,
+    /// `litellm_params` values whose `os.environ/` variable is not set, by path: the
+    /// deployment loads without them (see [`is_deployment_param`]).
+    unresolved: BTreeMap<String, String>,
+}
+
+/// Is `path` a deployment's `litellm_params.<key>` (other than `model`)? An unset
+/// `os.environ/` variable there is a warning, not an error: LiteLLM starts and fails the
+/// deployment's requests, and so does RouteIQ (a missing `model` leaves nothing to route).
+fn is_deployment_param(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("model_list[") else {
+        return false;
+    };
+    let Some((index, key)) = rest.split_once("].litellm_params.") else {
+        return false;
+    };
+    index.bytes().all(|b| b.is_ascii_digit()) && !key.is_empty() && key != "model"
 }
 
 impl Loader {
+    /// The unresolved `os.environ/` values under the `litellm_params` at `path`.
+    pub(super) fn unresolved_under(&self, path: &str) -> Vec<super::UnresolvedEnv> {
+        let prefix = format!("{path}.");
+        self.unresolved
+            .iter()
+            .filter_map(|(p, var)| {
+                let key = p.strip_prefix(&prefix)?;
+                Some(super::UnresolvedEnv {
+                    key: key.to_string(),
+                    var: var.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// Was `path` already reported (a type error, an unset variable)? Then a missing value
     /// there is not reported again.
     pub(super) fn failed(&self, path: &str) -> bool {
@@ -231,15 +269,17 @@ impl Loader {
             .extend(problems.into_iter().map(|p| p.under(prefix)));
     }
 
-    pub(super) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.warnings.push(ConfigWarning {
-            path: path.into(),
-            message: message.into(),
-        });
+    pub(super) fn warn(
+        &mut self,
+        path: impl Into<String>,
+        kind: WarningKind,
+        message: impl Into<String>,
+    ) {
+        self.warnings.push(ConfigWarning::new(path, kind, message));
     }
 
     /// `environment_variables`: NAME -> scalar, in file order; values may be `os.environ/X`
-    /// (resolved from the entries before them, then from `env`).
+    /// (resolved from the entries before them, then from `env`); null entries are skipped.
     fn environment_variables(
         &mut self,
         section: Option<Value>,
@@ -288,6 +328,8 @@ impl Loader {
                 },
                 Value::Number(n) => n.to_string(),
                 Value::Bool(b) => b.to_string(),
+                // LiteLLM skips null entries: the variable stays unset.
+                Value::Null => continue,
                 other => {
                     // The value is a secret: describe its kind only.
                     self.problem(
@@ -318,7 +360,18 @@ impl Loader {
                     None
                 } else {
                     let found = lookup(&var);
-                    if found.is_none() {
+                    if found.is_none() && is_deployment_param(path) {
+                        self.warn(
+                            path,
+                            WarningKind::UnsetVariable,
+                            format!(
+                                "environment variable {var} is not set: requests routed only \
+                                 to this deployment will fail until it is set and the config \
+                                 reloaded"
+                            ),
+                        );
+                        self.unresolved.insert(path.to_string(), var.clone());
+                    } else if found.is_none() {
                         self.problem(path, format!("environment variable {var} is not set"));
                     }
                     found
@@ -585,14 +638,42 @@ mod tests {
 
     #[test]
     fn missing_env_var_names_the_path() {
-        let yaml = "model_list:\n  - model_name: a\n    litellm_params:\n      model: gpt-4o\n      api_key: os.environ/NOPE_KEY\n\
-            environment_variables:\n  X: os.environ/ALSO_MISSING\n";
+        // In a deployment's litellm_params: a warning, the deployment loads and records it
+        // (LiteLLM starts and fails that deployment's requests).
+        let yaml = "model_list:\n  - model_name: a\n    litellm_params:\n      model: gpt-4o\n      api_key: os.environ/NOPE_KEY\n      \
+            api_base: os.environ/NOPE_BASE\n";
+        let l = load(yaml).unwrap();
+        let paths: Vec<&str> = l.warnings.iter().map(|w| w.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "model_list[0].litellm_params.api_key",
+                "model_list[0].litellm_params.api_base"
+            ]
+        );
+        assert!(l.warnings[0].message.contains("NOPE_KEY is not set"));
+        assert_eq!(l.warnings[0].kind, WarningKind::UnsetVariable);
+        let lp = &l.config.model_list[0].litellm_params;
+        assert!(lp.api_key.is_none() && lp.api_base.is_none());
+        let vars: Vec<&str> = lp.unresolved_env.iter().map(|u| u.var.as_str()).collect();
+        assert_eq!(vars, ["NOPE_BASE", "NOPE_KEY"]);
+
+        // Elsewhere (the master key, environment_variables, a deployment's model): an error.
+        let yaml = "model_list:\n  - model_name: a\n    litellm_params:\n      model: os.environ/NOPE_MODEL\n\
+            environment_variables:\n  X: os.environ/ALSO_MISSING\n\
+            general_settings:\n  master_key: os.environ/NOPE_MASTER\n";
         let p = problems(yaml);
-        assert_eq!(p.len(), 2);
-        assert_eq!(p[0].path, "environment_variables.X");
+        let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "environment_variables.X",
+                "model_list[0].litellm_params.model",
+                "general_settings.master_key"
+            ]
+        );
         assert_eq!(p[0].message, "environment variable ALSO_MISSING is not set");
-        assert_eq!(p[1].path, "model_list[0].litellm_params.api_key");
-        assert_eq!(p[1].message, "environment variable NOPE_KEY is not set");
+        assert_eq!(p[2].message, "environment variable NOPE_MASTER is not set");
     }
 
     #[test]
@@ -643,26 +724,49 @@ mod tests {
 
     #[test]
     fn all_problems_are_collected() {
-        let yaml = "model_list:\n  - model_name: a\n    litellm_params:\n      model: opnai/gpt-4\n      api_bse: http://x\n\
+        let yaml = "model_list:\n  - model_name: a\n    litellm_params:\n      model: gpt-4o\n      rpm: -1\n      timeout: 0\n\
             \x20 - model_name: b\n    litellm_params:\n      model: gpt-4o\n      rpm: abc\n\
-            router_settings:\n  routing_stratgy: least-busy\n";
+            router_settings:\n  routing_strategy: least-bsy\n  num_retries: x\n";
         let p = problems(yaml);
         let paths: Vec<_> = p.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             paths,
             [
-                "model_list[0].litellm_params.api_bse",
-                "router_settings.routing_stratgy",
-                "model_list[0].litellm_params.model",
+                "model_list[0].litellm_params.rpm",
+                "model_list[0].litellm_params.timeout",
                 "model_list[1].litellm_params.rpm",
+                "router_settings.num_retries",
+                "router_settings.routing_strategy",
             ]
         );
-        assert!(p[0].message.contains("did you mean 'api_base'?"));
-        assert!(p[2].message.contains("did you mean 'openai'?"));
+        assert!(p[4].message.contains("did you mean 'least-busy'?"));
         assert_eq!(
-            p[3].message,
+            p[2].message,
             "invalid type: string \"abc\", expected a non-negative integer"
         );
+    }
+
+    #[test]
+    fn unknown_keys_and_providers_warn_and_load() {
+        let yaml = "model_list:\n  - model_name: a\n    litellm_params:\n      model: opnai/gpt-4\n      api_bse: http://x\n\
+            router_settings:\n  routing_stratgy: least-busy\n\
+            general_settings:\n  coordination_redis: {host: h}\n";
+        let l = load(yaml).unwrap();
+        let paths: Vec<_> = l.warnings.iter().map(|w| w.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "model_list[0].litellm_params.api_bse",
+                "router_settings.routing_stratgy",
+                "general_settings.coordination_redis",
+                "model_list[0].litellm_params.model",
+            ]
+        );
+        assert!(l.warnings[0].message.contains("did you mean 'api_base'?"));
+        assert!(l.warnings[3].message.contains("did you mean 'openai'?"));
+        assert_eq!(l.warnings[3].kind, WarningKind::Unusable);
+        // The deployment loads; its requests fail (the router skips it).
+        assert_eq!(l.config.model_list[0].litellm_params.model, "opnai/gpt-4");
     }
 
     #[test]
@@ -679,10 +783,11 @@ mod tests {
     fn merge_keys_apply() {
         let yaml = "x-defaults: &defaults\n  api_base: https://example.openai.azure.com\n  api_version: '2024-06-01'\n  rpm: 60\n\
             model_list:\n  - model_name: gpt-4o\n    litellm_params:\n      <<: *defaults\n      model: azure/gpt-4o-eu\n";
-        // `x-defaults` is not a LiteLLM key: it is reported.
-        let p = problems(yaml);
-        assert_eq!(p.len(), 1);
-        assert_eq!(p[0].path, "x-defaults");
+        // `x-defaults` is not a LiteLLM key: a warning; the anchor it holds still applies.
+        let l = load(yaml).unwrap();
+        assert_eq!(l.warnings.len(), 1);
+        assert_eq!(l.warnings[0].path, "x-defaults");
+        assert_eq!(l.config.model_list[0].litellm_params.rpm, Some(60));
 
         let yaml = "model_list:\n  - model_name: gpt-4o\n    litellm_params: &base\n      \
             model: azure/gpt-4o-eu\n      api_base: https://eu.example.com\n      rpm: 60\n  \
@@ -742,6 +847,8 @@ mod tests {
         let l = load("environment_variables:\n  PORT: 6379\n  SSL: true\n  HOST: h\n").unwrap();
         let ev = &l.config.environment_variables;
         assert_eq!(ev["PORT"].expose(), "6379");
+        let l = load("environment_variables:\n  UNSET_ME: null\n  ALSO: ~\n").unwrap();
+        assert!(l.config.environment_variables.is_empty());
         assert_eq!(ev["SSL"].expose(), "true");
         assert_eq!(ev["HOST"].expose(), "h");
     }

@@ -29,7 +29,7 @@ use std::time::Duration;
 pub use general_settings::{DEFAULT_MAX_RESPONSE_SIZE_MB, GeneralSettings};
 pub use litellm_settings::LitellmSettings;
 pub use load::{load_str, load_str_with_env};
-pub use model_list::{AwsParams, DeploymentConfig, LitellmParams, ModelInfo};
+pub use model_list::{AwsParams, DeploymentConfig, LitellmParams, ModelInfo, UnresolvedEnv};
 pub use router_settings::{
     FallbackRule, RetryPolicy, RouterSettings, RoutingStrategyArgs, RoutingStrategyName,
 };
@@ -53,6 +53,29 @@ pub struct Config {
 pub struct LoadedConfig {
     pub config: Config,
     pub warnings: Vec<ConfigWarning>,
+}
+
+impl LoadedConfig {
+    /// Strict loading (`routeiq check --strict`, `ROUTEIQ_STRICT_CONFIG=true`): every warning
+    /// becomes an error, for CI and for operators who want nothing ignored.
+    pub fn strict(self) -> Result<LoadedConfig, ConfigError> {
+        if self.warnings.is_empty() {
+            return Ok(self);
+        }
+        Err(ConfigError::Invalid {
+            problems: self
+                .warnings
+                .into_iter()
+                .map(|w| {
+                    ConfigProblem::new(
+                        w.path,
+                        format!("{} (an error under strict loading)", w.message),
+                    )
+                })
+                .collect(),
+            warnings: Vec::new(),
+        })
+    }
 }
 
 /// The longest duration a config key takes (one year): a longer one is a config error, so
@@ -98,13 +121,56 @@ impl std::fmt::Display for ConfigProblem {
     }
 }
 
-/// A key LiteLLM documents that RouteIQ loads but does not act on yet, or a value RouteIQ
-/// accepts with a caveat.
+/// Something in the config RouteIQ loads but does not act on, or acts on with a caveat. Each
+/// is logged at start-up and on reload, listed by `GET /config/warnings`, and an error under
+/// `--strict` / `ROUTEIQ_STRICT_CONFIG=true`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigWarning {
     /// YAML path, e.g. `litellm_settings.callbacks`.
     pub path: String,
+    pub kind: WarningKind,
     pub message: String,
+}
+
+impl ConfigWarning {
+    pub fn new(path: impl Into<String>, kind: WarningKind, message: impl Into<String>) -> Self {
+        ConfigWarning {
+            path: path.into(),
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a [`ConfigWarning`] was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningKind {
+    /// A key LiteLLM documents that RouteIQ does not implement: ignored.
+    NotImplemented,
+    /// A key neither LiteLLM's docs nor RouteIQ know (maybe newer than RouteIQ, maybe a
+    /// typo): ignored.
+    Unknown,
+    /// A deployment RouteIQ cannot call (its provider): it loads, and requests routed only to
+    /// it get a clear error.
+    Unusable,
+    /// A deployment's `os.environ/` value that is not set: the deployment loads without it
+    /// (LiteLLM's behaviour), and requests routed only to it get a clear error.
+    UnsetVariable,
+    /// A value RouteIQ accepts with a caveat.
+    Caveat,
+}
+
+impl WarningKind {
+    /// Stable label for `GET /config/warnings` and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningKind::NotImplemented => "not_implemented",
+            WarningKind::Unknown => "unknown_key",
+            WarningKind::Unusable => "unusable_deployment",
+            WarningKind::UnsetVariable => "unset_variable",
+            WarningKind::Caveat => "caveat",
+        }
+    }
 }
 
 impl std::fmt::Display for ConfigWarning {
@@ -118,15 +184,26 @@ impl std::fmt::Display for ConfigWarning {
 pub enum ConfigError {
     #[error("config is not valid YAML: {0}")]
     Yaml(String),
-    #[error("config has {} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Invalid(Vec<ConfigProblem>),
+    #[error("config has {} problem(s):\n{}", .problems.len(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        problems: Vec<ConfigProblem>,
+        /// What else was found (reported beside the problems, e.g. by `routeiq check`).
+        warnings: Vec<ConfigWarning>,
+    },
 }
 
 impl ConfigError {
     pub fn problems(&self) -> &[ConfigProblem] {
         match self {
             ConfigError::Yaml(_) => &[],
-            ConfigError::Invalid(p) => p,
+            ConfigError::Invalid { problems, .. } => problems,
+        }
+    }
+
+    pub fn warnings(&self) -> &[ConfigWarning] {
+        match self {
+            ConfigError::Yaml(_) => &[],
+            ConfigError::Invalid { warnings, .. } => warnings,
         }
     }
 }
@@ -134,6 +211,22 @@ impl ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strict_turns_warnings_into_errors() {
+        let yaml = "litellm_settings:\n  success_callback: [langfuse]\n";
+        let loaded = load_str_with_env(yaml, &|_| None).unwrap();
+        assert_eq!(loaded.warnings.len(), 1);
+        let e = loaded.strict().unwrap_err();
+        assert_eq!(e.problems()[0].path, "litellm_settings.success_callback");
+        assert!(
+            e.problems()[0]
+                .message
+                .ends_with("(an error under strict loading)")
+        );
+        let clean = load_str_with_env("model_list: []\n", &|_| None).unwrap();
+        assert!(clean.strict().is_ok());
+    }
 
     #[test]
     fn problem_paths_nest_under_a_prefix() {

@@ -23,7 +23,8 @@ use std::collections::BTreeMap;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::{
-    ConfigProblem, ConfigWarning, general_settings, litellm_settings, model_list, router_settings,
+    ConfigProblem, ConfigWarning, WarningKind, general_settings, litellm_settings, model_list,
+    router_settings,
 };
 
 /// The message of the warning for a documented LiteLLM key RouteIQ ignores.
@@ -43,10 +44,11 @@ pub(super) enum Node {
 /// What happens to a key that is neither implemented nor documented.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Unknown {
-    /// A problem, with a "did you mean" over the known keys.
-    Deny,
+    /// Removed with a warning, with a "did you mean" over the known keys (LiteLLM adds keys
+    /// every month: a config naming one must still start).
+    Warn,
     /// Moved into the collected extras, unless it is a likely typo of a known key
-    /// (then a problem with a "did you mean").
+    /// (then removed with a warning and a "did you mean").
     CollectUnlessTypo,
     /// Moved into the collected extras.
     Collect,
@@ -60,6 +62,10 @@ pub(super) struct MapSchema {
     pub documented: &'static [&'static str],
     /// Keys LiteLLM documents that are kept as free-form extras without a warning.
     pub free: &'static [&'static str],
+    /// Keys LiteLLM documents that restrict access or spend and that RouteIQ cannot enforce,
+    /// with what they control: set to anything but null, `false` or an empty value they stop
+    /// the start (fail closed: a config must not look protected while it is not).
+    pub unenforceable: &'static [(&'static str, &'static str)],
     pub unknown: Unknown,
 }
 
@@ -72,6 +78,7 @@ impl MapSchema {
         self.implemented_names()
             .chain(self.documented.iter().copied())
             .chain(self.free.iter().copied())
+            .chain(self.unenforceable.iter().map(|(k, _)| *k))
             .collect()
     }
 }
@@ -151,10 +158,27 @@ fn walk_map(map: &mut Mapping, schema: &MapSchema, path: &str, out: &mut CheckOu
         }
         if is_string_key && schema.documented.contains(&name.as_str()) {
             map.shift_remove(&key);
-            out.warnings.push(ConfigWarning {
-                path: child,
-                message: NOT_IMPLEMENTED.to_string(),
-            });
+            out.warnings.push(ConfigWarning::new(
+                child,
+                WarningKind::NotImplemented,
+                NOT_IMPLEMENTED,
+            ));
+            continue;
+        }
+        if let Some((_, what)) = schema
+            .unenforceable
+            .iter()
+            .find(|(k, _)| is_string_key && *k == name)
+        {
+            if map.shift_remove(&key).is_some_and(|v| restricts(&v)) {
+                out.problems.push(ConfigProblem::new(
+                    child,
+                    format!(
+                        "restricts {what}, which RouteIQ cannot enforce yet: refusing to start \
+                         rather than serve without it (remove the key to run without it)"
+                    ),
+                ));
+            }
             continue;
         }
         let collect = |map: &mut Mapping, out: &mut CheckOutcome| {
@@ -176,31 +200,39 @@ fn walk_map(map: &mut Mapping, schema: &MapSchema, path: &str, out: &mut CheckOu
                 match likely_typo(&name, &known) {
                     Some(s) => {
                         map.shift_remove(&key);
-                        out.problems.push(ConfigProblem {
-                            path: child,
-                            message: format!("unknown key '{name}'; did you mean '{s}'?"),
-                        });
+                        out.warnings.push(ConfigWarning::new(
+                            child,
+                            WarningKind::Unknown,
+                            format!("unknown key '{name}', ignored; did you mean '{s}'?"),
+                        ));
                     }
                     None => collect(map, out),
                 }
             }
-            Unknown::Deny => {
+            Unknown::Warn => {
                 map.shift_remove(&key);
                 let known = schema.known_names();
-                out.problems.push(ConfigProblem {
-                    path: child,
-                    message: unknown_message("key", &name, &known),
-                });
+                let mut message = format!("unknown key '{name}', ignored");
+                if let Some(s) = suggest(&name, &known) {
+                    message.push_str(&format!("; did you mean '{s}'?"));
+                }
+                out.warnings
+                    .push(ConfigWarning::new(child, WarningKind::Unknown, message));
             }
         }
     }
 }
 
-/// `unknown <what> '<name>'`, plus `; did you mean '<x>'?` when a candidate is close.
-pub(super) fn unknown_message(what: &str, name: &str, candidates: &[&str]) -> String {
-    match suggest(name, candidates) {
-        Some(s) => format!("unknown {what} '{name}'; did you mean '{s}'?"),
-        None => format!("unknown {what} '{name}'"),
+/// Does a value of an unenforceable key ask for a restriction? Null, `false`, an empty string,
+/// list or mapping ask for none.
+fn restricts(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::String(s) => !s.trim().is_empty() && super::coerce::parse_bool(s) != Some(false),
+        Value::Sequence(items) => !items.is_empty(),
+        Value::Mapping(m) => !m.is_empty(),
+        Value::Number(_) | Value::Tagged(_) => true,
     }
 }
 
@@ -275,7 +307,6 @@ pub(super) static TOP: MapSchema = MapSchema {
     documented: &[
         "include",
         "callback_settings",
-        "guardrails",
         "credential_list",
         "files_settings",
         "assistant_settings",
@@ -286,7 +317,14 @@ pub(super) static TOP: MapSchema = MapSchema {
         "prompts",
     ],
     free: &[],
-    unknown: Unknown::Deny,
+    unenforceable: &[
+        (
+            "guardrails",
+            "requests (guardrails checking prompts and answers)",
+        ),
+        ("policies", "requests (guardrail policies)"),
+    ],
+    unknown: Unknown::Warn,
 };
 
 /// The check each section module runs on its schema and raw type.
@@ -367,26 +405,57 @@ mod tests {
     }
 
     #[test]
-    fn unknown_key_has_full_path_and_suggestion() {
-        let (_, out) = run("router_settings:\n  routing_stratgy: least-busy\nmodel_lst: []\n");
-        assert_eq!(out.problems.len(), 2);
-        assert_eq!(out.problems[0].path, "router_settings.routing_stratgy");
+    fn unknown_key_warns_with_full_path_and_suggestion() {
+        let (m, out) = run("router_settings:\n  routing_stratgy: least-busy\nmodel_lst: []\n");
+        assert!(out.problems.is_empty(), "{:?}", out.problems);
+        assert_eq!(out.warnings.len(), 2);
+        assert_eq!(out.warnings[0].path, "router_settings.routing_stratgy");
+        assert_eq!(out.warnings[0].kind, WarningKind::Unknown);
         assert_eq!(
-            out.problems[0].message,
-            "unknown key 'routing_stratgy'; did you mean 'routing_strategy'?"
+            out.warnings[0].message,
+            "unknown key 'routing_stratgy', ignored; did you mean 'routing_strategy'?"
         );
-        assert_eq!(out.problems[1].path, "model_lst");
+        assert_eq!(out.warnings[1].path, "model_lst");
         assert!(
-            out.problems[1]
+            out.warnings[1]
                 .message
                 .contains("did you mean 'model_list'?")
+        );
+        // Removed from the tree: the raw types never see them.
+        assert!(!m.contains_key("model_lst"));
+        assert!(
+            m["router_settings"]
+                .as_mapping()
+                .is_some_and(Mapping::is_empty)
         );
     }
 
     #[test]
     fn far_unknown_key_has_no_suggestion() {
         let (_, out) = run("general_settings:\n  zzqqxx_frobnicate: 1\n");
-        assert_eq!(out.problems[0].message, "unknown key 'zzqqxx_frobnicate'");
+        assert_eq!(
+            out.warnings[0].message,
+            "unknown key 'zzqqxx_frobnicate', ignored"
+        );
+    }
+
+    #[test]
+    fn unenforceable_keys_fail_closed_unless_off() {
+        let (_, out) = run(
+            "general_settings:\n  allowed_ips: [10.0.0.1]\n  enforce_user_param: true\n  \
+             enable_jwt_auth: false\n  allowed_routes: []\nlitellm_settings:\n  max_budget: 100\n",
+        );
+        let paths: Vec<&str> = out.problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "general_settings.allowed_ips",
+                "general_settings.enforce_user_param",
+                "litellm_settings.max_budget"
+            ]
+        );
+        assert!(out.problems[0].message.contains("cannot enforce"));
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
     }
 
     #[test]
@@ -396,12 +465,12 @@ mod tests {
              temperature: 0.2\n      extra_body: {x: 1}\n      api_bse: http://x\n      \
              vertex_project: my-project\n",
         );
-        assert_eq!(out.problems.len(), 1);
-        assert_eq!(out.problems[0].path, "model_list[0].litellm_params.api_bse");
-        assert!(out.problems[0].message.contains("did you mean 'api_base'?"));
-        assert_eq!(out.warnings.len(), 1);
+        assert!(out.problems.is_empty());
+        assert_eq!(out.warnings.len(), 2);
+        assert_eq!(out.warnings[0].path, "model_list[0].litellm_params.api_bse");
+        assert!(out.warnings[0].message.contains("did you mean 'api_base'?"));
         assert_eq!(
-            out.warnings[0].path,
+            out.warnings[1].path,
             "model_list[0].litellm_params.vertex_project"
         );
         let extra = &out.extras["model_list[0].litellm_params"];
@@ -459,19 +528,19 @@ mod tests {
     }
 
     #[test]
-    fn model_info_keeps_free_form_keys_but_denies_typos() {
+    fn model_info_keeps_free_form_keys_but_drops_typos() {
         let (_, out) = run(
             "model_list:\n  - model_name: a\n    litellm_params: {model: gpt-4o}\n    model_info:\n      \
              supports_vision: true\n      my_team_tag: x\n      input_cost_per_tokn: 1\n",
         );
-        assert!(out.warnings.is_empty());
-        assert_eq!(out.problems.len(), 1);
+        assert!(out.problems.is_empty());
+        assert_eq!(out.warnings.len(), 1);
         assert_eq!(
-            out.problems[0].path,
+            out.warnings[0].path,
             "model_list[0].model_info.input_cost_per_tokn"
         );
         assert!(
-            out.problems[0]
+            out.warnings[0]
                 .message
                 .contains("did you mean 'input_cost_per_token'?")
         );
@@ -482,9 +551,13 @@ mod tests {
 
     #[test]
     fn top_level_documented_sections_warn() {
+        // An empty guardrails list restricts nothing: removed without a word.
         let (m, out) = run("guardrails: []\ncredential_list: []\ninclude: [a.yaml]\n");
-        assert_eq!(out.warnings.len(), 3);
+        assert_eq!(out.warnings.len(), 2);
+        assert!(out.problems.is_empty());
         assert!(m.is_empty());
+        let (_, out) = run("guardrails: [{guardrail_name: pii}]\n");
+        assert_eq!(out.problems[0].path, "guardrails");
     }
 
     #[test]
@@ -508,7 +581,7 @@ mod tests {
         let mut seen = Vec::new();
         walk(&TOP, &mut seen);
         assert_eq!(seen.len(), 9, "schemas reachable from TOP");
-        assert!(general_settings::GENERAL_SETTINGS.documented.len() >= 60);
+        assert!(general_settings::GENERAL_SETTINGS.documented.len() >= 55);
         assert!(litellm_settings::LITELLM_SETTINGS.documented.len() >= 35);
         assert!(router_settings::ROUTER_SETTINGS.documented.len() >= 30);
     }

@@ -35,13 +35,15 @@ impl Deployment {
     /// `litellm_params.model` must already have been validated by the config loader;
     /// an unknown prefix here is treated as unsupported.
     pub fn from_config(index: usize, cfg: &DeploymentConfig) -> Deployment {
-        let (provider, upstream_model) = ProviderKind::parse(&cfg.litellm_params.model)
-            .unwrap_or_else(|p| {
-                (
-                    ProviderKind::Unsupported(p),
-                    cfg.litellm_params.model.clone(),
-                )
-            });
+        let params = &cfg.litellm_params;
+        let (provider, upstream_model) =
+            ProviderKind::parse_with(&params.model, params.custom_llm_provider.as_deref())
+                .unwrap_or_else(|p| {
+                    (
+                        ProviderKind::Unsupported(p),
+                        cfg.litellm_params.model.clone(),
+                    )
+                });
         let id = cfg.model_info.id.clone().unwrap_or_else(|| {
             format!(
                 "{}-{}-{index}",
@@ -71,6 +73,42 @@ impl Deployment {
                 .output_cost_per_token
                 .or(table.map(|p| p.output_cost_per_token)),
         }
+    }
+
+    /// Why RouteIQ cannot call this deployment, if it cannot: its provider is one RouteIQ does
+    /// not implement (or nobody knows), or a `litellm_params` value came from an
+    /// `os.environ/` variable that was not set at load. The router skips such deployments;
+    /// a group with nothing else answers with these reasons. `mock_response` deployments
+    /// always answer.
+    pub fn unusable(&self) -> Option<String> {
+        if self.params.mock_response.is_some() {
+            return None;
+        }
+        if let ProviderKind::Unsupported(p) = &self.provider {
+            return Some(if ProviderKind::is_litellm_provider(p) {
+                format!("provider '{p}' is not supported by RouteIQ yet")
+            } else {
+                format!("provider '{p}' is unknown (neither RouteIQ nor LiteLLM knows it)")
+            });
+        }
+        if !self.params.unresolved_env.is_empty() {
+            let unset: Vec<String> = self
+                .params
+                .unresolved_env
+                .iter()
+                .map(|u| format!("{} (os.environ/{})", u.key, u.var))
+                .collect();
+            return Some(format!(
+                "{} not set when the config was loaded",
+                unset.join(", ")
+            ));
+        }
+        None
+    }
+
+    /// LiteLLM's `order`: lower first; unset after every set order.
+    pub fn order(&self) -> u32 {
+        self.params.order.unwrap_or(u32::MAX)
     }
 
     /// Cost in USD of a call with these token counts, when prices are known.

@@ -297,15 +297,22 @@ impl Router {
             .deployment
             .as_deref()
             .filter(|id| all.iter().any(|d| d.id == *id));
-        let supported: Vec<&Arc<Deployment>> = all
+        let targeted: Vec<&Arc<Deployment>> = all
             .iter()
-            .filter(|d| d.provider.is_supported())
             .filter(|d| explicit.is_none_or(|id| d.id == id))
             .collect();
+        let supported: Vec<&Arc<Deployment>> = targeted
+            .iter()
+            .copied()
+            .filter(|d| d.unusable().is_none())
+            .collect();
         if supported.is_empty() {
-            return Err(Error::ProviderNotSupported {
+            return Err(Error::NoUsableDeployment {
                 group: group.to_string(),
-                providers: all.iter().map(|d| d.provider.name().to_string()).collect(),
+                reasons: targeted
+                    .iter()
+                    .filter_map(|d| d.unusable().map(|r| format!("{}: {r}", d.id)))
+                    .collect(),
             });
         }
         let pin_key = match (explicit, self.affinity_ttl(), facts.conversation.as_deref()) {
@@ -320,6 +327,8 @@ impl Router {
         self.fill_stats(&mut candidates).await;
         let hint_use = facts.hint.clone();
         let (mut order, decision) = self.strategy.rank_explained(&candidates, facts, rng);
+        // LiteLLM's `order`: lower orders first, the strategy's ranking within each (stable).
+        order.sort_by_key(|&i| available[i].order());
         let hint = hint_use.as_deref().map(|h| {
             let ml_took_tier = decision
                 .as_ref()

@@ -132,10 +132,51 @@ fn unsupported_providers_are_skipped() {
     let mut rng = fastrand::Rng::with_seed(1);
     let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
     assert!(!ids(&s).contains(&"v"));
-    assert!(matches!(
-        block_on(r.select("gemini", RequestFacts::default(), &mut rng)),
-        Err(Error::ProviderNotSupported { .. })
-    ));
+    match block_on(r.select("gemini", RequestFacts::default(), &mut rng)) {
+        Err(Error::NoUsableDeployment { group, reasons }) => {
+            assert_eq!(group, "gemini");
+            assert_eq!(
+                reasons,
+                ["g: provider 'vertex_ai' is not supported by RouteIQ yet"]
+            );
+        }
+        other => panic!("expected NoUsableDeployment, got {other:?}"),
+    }
+}
+
+#[test]
+fn deployments_with_unset_variables_are_skipped_with_the_reason() {
+    let mut cfg = two_deployments(RoutingStrategyName::SimpleShuffle);
+    let mut d = dep("azure-eu", "eu", "azure/gpt-4o");
+    d.litellm_params.unresolved_env = vec![crate::config::UnresolvedEnv {
+        key: "api_key".into(),
+        var: "AZURE_EU_KEY".into(),
+    }];
+    cfg.model_list.push(d);
+    let (_, r) = router(cfg);
+    let mut rng = fastrand::Rng::with_seed(1);
+    let e = block_on(r.select("azure-eu", RequestFacts::default(), &mut rng)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "model group 'azure-eu' has no deployment RouteIQ can call: eu: api_key \
+         (os.environ/AZURE_EU_KEY) not set when the config was loaded"
+    );
+}
+
+#[test]
+fn lower_order_deployments_come_first() {
+    let mut cfg = two_deployments(RoutingStrategyName::SimpleShuffle);
+    for (i, d) in cfg.model_list.iter_mut().enumerate() {
+        // b (order 1) before a (order 2), whatever the shuffle says.
+        d.litellm_params.order = Some(if i == 0 { 2 } else { 1 });
+    }
+    cfg.model_list.push(dep("gpt", "d", "openai/gpt-4o"));
+    let (_, r) = router(cfg);
+    for seed in 0..20 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
+        assert_eq!(ids(&s), ["b", "a", "d"], "seed {seed}");
+    }
 }
 
 #[test]

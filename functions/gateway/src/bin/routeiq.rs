@@ -19,7 +19,11 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Check(args) => {
             let env = |name: &str| std::env::var(name).ok();
-            let report = check::check_file(&args.config, args.validate_env, &env);
+            let options = check::CheckOptions {
+                validate_env: args.validate_env,
+                strict: args.strict,
+            };
+            let report = check::check_file(&args.config, options, &env);
             print!("{}", report.render(&args.config));
             Ok(if report.ok() {
                 ExitCode::SUCCESS

@@ -1,5 +1,5 @@
-//! Control-plane endpoints: `POST /config/reload`, `POST /router/reload` (admin keys),
-//! `GET /metrics` and readiness.
+//! Control-plane endpoints: `POST /config/reload`, `GET /config/warnings`,
+//! `POST /router/reload` (admin keys), `GET /metrics` and readiness.
 
 use std::sync::Arc;
 
@@ -74,6 +74,21 @@ pub async fn config_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> R
         }
         Err(e) => rejected(&e),
     }
+}
+
+/// `GET /config/warnings`: what the running config loaded with but RouteIQ does not act on
+/// (keys it ignores, deployments it cannot call), so operators see it after a reload too.
+pub async fn config_warnings(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin_check(&app, &headers) {
+        return *r;
+    }
+    let gw = app.gateway();
+    let warnings: Vec<_> = gw
+        .config_warnings
+        .iter()
+        .map(|w| json!({"path": w.path, "kind": w.kind.as_str(), "message": w.message}))
+        .collect();
+    Json(json!({"count": warnings.len(), "warnings": warnings})).into_response()
 }
 
 /// `POST /router/reload`: re-creates the router's strategies (and their models) from the

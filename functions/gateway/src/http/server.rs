@@ -33,6 +33,7 @@ pub fn app(app: Arc<App>) -> Router {
         .route("/v1/models", get(handlers::models))
         .route("/models", get(handlers::models))
         .route("/config/reload", post(admin::config_reload))
+        .route("/config/warnings", get(admin::config_warnings))
         .route("/router/reload", post(admin::router_reload))
         .route("/router/explain", post(crate::ml::explain))
         .route("/router/experiments", get(crate::experiment::experiments))

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::config::SecretString;
+use crate::config::WarningKind;
 use crate::config::coerce;
 use crate::config::load::{Above, Loader, check_url};
 use crate::config::schema::{self, MapSchema, Node, Unknown, join};
@@ -41,21 +42,19 @@ pub(in crate::config) static LITELLM_PARAMS: MapSchema = MapSchema {
         ("region_name", Node::Any),
         ("aws_profile_name", Node::Any),
         ("aws_bedrock_runtime_endpoint", Node::Any),
+        ("custom_llm_provider", Node::Any),
+        ("order", Node::Any),
     ],
     documented: &[
         // Routing and limits.
-        "custom_llm_provider",
         "base_model",
         "itpm",
         "otpm",
-        "order",
         "max_parallel_requests",
         "num_retries",
         "cooldown_time",
         "tags",
         "tag_regex",
-        "max_budget",
-        "budget_duration",
         "default_api_key_tpm_limit",
         "default_api_key_rpm_limit",
         "keepalive_seconds",
@@ -114,6 +113,13 @@ pub(in crate::config) static LITELLM_PARAMS: MapSchema = MapSchema {
         "watsonx_region_name",
     ],
     free: &[],
+    unenforceable: &[
+        ("max_budget", "this deployment's spend (provider budget)"),
+        (
+            "budget_duration",
+            "this deployment's spend (provider budget)",
+        ),
+    ],
     unknown: Unknown::CollectUnlessTypo,
 };
 
@@ -141,9 +147,28 @@ pub struct LitellmParams {
     pub region_name: Option<String>,
     /// AWS settings (`bedrock/` deployments).
     pub aws: AwsParams,
+    /// LiteLLM's `custom_llm_provider`: names the provider when `model` has no prefix (or a
+    /// prefix that is part of the upstream name).
+    pub custom_llm_provider: Option<String>,
+    /// LiteLLM's `order`: deployments with a lower order are tried first; higher orders only
+    /// when every lower one is cooling down, circuit-open, at its limits or failed for this
+    /// request. Unset sorts after every set order.
+    pub order: Option<u32>,
+    /// Keys whose `os.environ/` variable was not set at load: the deployment loads (with a
+    /// warning, as LiteLLM does) and requests routed only to it get an error naming them.
+    pub unresolved_env: Vec<UnresolvedEnv>,
     /// Other parameters: merged into every upstream request body for this deployment
     /// (e.g. `temperature`, `max_tokens`, provider extras).
     pub extra: Map<String, Value>,
+}
+
+/// A `litellm_params` key whose `os.environ/NAME` was not set at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnresolvedEnv {
+    /// e.g. `api_key`.
+    pub key: String,
+    /// The environment variable, e.g. `AZURE_API_KEY_EU`.
+    pub var: String,
 }
 
 /// `aws_*` keys of `litellm_params`. Unset keys fall back to the standard AWS configuration
@@ -204,6 +229,10 @@ pub(in crate::config) struct RawLitellmParams {
     pub aws_profile_name: Option<String>,
     #[serde(default, deserialize_with = "coerce::opt_string")]
     pub aws_bedrock_runtime_endpoint: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub custom_llm_provider: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_u32")]
+    pub order: Option<u32>,
 }
 
 impl RawLitellmParams {
@@ -222,41 +251,49 @@ impl RawLitellmParams {
                 cx.problem(&model_path, "must not be empty");
                 ok = false;
             }
-            Some(model) => match ProviderKind::parse(model) {
-                Err(prefix) => {
-                    let known = ProviderKind::known_prefixes();
-                    let mut msg = format!("unknown provider '{prefix}' in model '{model}'");
-                    if let Some(s) = schema::suggest(&prefix, &known) {
-                        msg.push_str(&format!("; did you mean '{s}'?"));
-                    } else {
-                        msg.push_str(
-                            " (use a LiteLLM provider prefix such as 'openai/', 'azure/', \
-                             'anthropic/')",
+            Some(model) => {
+                let custom = self.custom_llm_provider.as_deref();
+                match ProviderKind::parse_with(model, custom) {
+                    Err(prefix) => {
+                        // LiteLLM loads it and fails its requests: so does RouteIQ.
+                        let known = ProviderKind::known_prefixes();
+                        let mut msg = format!(
+                            "unknown provider '{prefix}' in model '{model}': requests routed \
+                             only to this deployment will fail"
                         );
+                        if let Some(s) = schema::suggest(&prefix, &known) {
+                            msg.push_str(&format!("; did you mean '{s}'?"));
+                        } else {
+                            msg.push_str(
+                                " (use a LiteLLM provider prefix such as 'openai/', 'azure/', \
+                                 'anthropic/', or set custom_llm_provider)",
+                            );
+                        }
+                        cx.warn(&model_path, WarningKind::Unusable, msg);
+                        kind = Some(ProviderKind::Unsupported(prefix));
                     }
-                    cx.problem(&model_path, msg);
-                    ok = false;
+                    Ok((k, name)) => {
+                        if name.trim().is_empty() {
+                            cx.problem(
+                                &model_path,
+                                format!("model name missing after '{}/'", k.name()),
+                            );
+                            ok = false;
+                        }
+                        if let ProviderKind::Unsupported(p) = &k {
+                            cx.warn(
+                                &model_path,
+                                WarningKind::Unusable,
+                                format!(
+                                    "provider '{p}' is not supported by RouteIQ yet; requests \
+                                     routed only to this deployment will fail"
+                                ),
+                            );
+                        }
+                        kind = Some(k);
+                    }
                 }
-                Ok((k, name)) => {
-                    if name.trim().is_empty() {
-                        cx.problem(
-                            &model_path,
-                            format!("model name missing after '{}/'", k.name()),
-                        );
-                        ok = false;
-                    }
-                    if let ProviderKind::Unsupported(p) = &k {
-                        cx.warn(
-                            &model_path,
-                            format!(
-                                "provider '{p}' is not supported by RouteIQ yet; requests routed \
-                                 only to this deployment will fail"
-                            ),
-                        );
-                    }
-                    kind = Some(k);
-                }
-            },
+            }
         }
         let no_default_base = match &kind {
             Some(ProviderKind::Compatible(c)) if c.default_api_base().is_none() => Some(c.prefix()),
@@ -267,7 +304,9 @@ impl RawLitellmParams {
                 cx.problem(join(path, "api_base"), msg);
                 ok = false;
             }
-        } else if let Some(prefix) = no_default_base {
+        } else if let Some(prefix) = no_default_base
+            && !cx.failed(&join(path, "api_base"))
+        {
             cx.problem(
                 join(path, "api_base"),
                 format!("missing required key 'api_base' ({prefix} has no default endpoint)"),
@@ -313,6 +352,7 @@ impl RawLitellmParams {
             ok = false;
         }
         let extra = cx.take_extras(path);
+        let unresolved_env = cx.unresolved_under(path);
         if !ok {
             return None;
         }
@@ -338,6 +378,9 @@ impl RawLitellmParams {
                 profile_name: self.aws_profile_name,
                 bedrock_runtime_endpoint: self.aws_bedrock_runtime_endpoint,
             },
+            custom_llm_provider: self.custom_llm_provider.map(|p| p.trim().to_string()),
+            order: self.order,
+            unresolved_env,
             extra,
         })
     }

@@ -15,10 +15,11 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 pub(super) use litellm_params::LITELLM_PARAMS;
-pub use litellm_params::{AwsParams, LitellmParams};
+pub use litellm_params::{AwsParams, LitellmParams, UnresolvedEnv};
 pub(super) use model_info::MODEL_INFO;
 pub use model_info::ModelInfo;
 
+use super::coerce;
 use super::load::{Loader, kind};
 use super::schema::{self, MapSchema, Node, Unknown, join};
 use litellm_params::RawLitellmParams;
@@ -30,10 +31,16 @@ pub(in crate::config) static DEPLOYMENT: MapSchema = MapSchema {
         ("model_name", Node::Any),
         ("litellm_params", Node::Map(&LITELLM_PARAMS)),
         ("model_info", Node::Map(&MODEL_INFO)),
+        // LiteLLM also reads these beside litellm_params (litellm_params wins).
+        ("rpm", Node::Any),
+        ("tpm", Node::Any),
+        ("weight", Node::Any),
+        ("order", Node::Any),
     ],
     documented: &[],
     free: &[],
-    unknown: Unknown::Deny,
+    unenforceable: &[],
+    unknown: Unknown::Warn,
 };
 
 /// One entry of `model_list`: a deployment serving the group `model_name`.
@@ -56,6 +63,14 @@ pub(super) struct RawDeployment {
     pub litellm_params: Option<RawLitellmParams>,
     #[serde(default)]
     pub model_info: Option<RawModelInfo>,
+    #[serde(default, deserialize_with = "coerce::opt_u64")]
+    pub rpm: Option<u64>,
+    #[serde(default, deserialize_with = "coerce::opt_u64")]
+    pub tpm: Option<u64>,
+    #[serde(default, deserialize_with = "coerce::opt_f64")]
+    pub weight: Option<f64>,
+    #[serde(default, deserialize_with = "coerce::opt_u32")]
+    pub order: Option<u32>,
 }
 
 /// `model_list`: each deployment deserialized and validated on its own, so one bad entry
@@ -136,7 +151,15 @@ impl RawDeployment {
                 ids.insert(id, path.to_string());
             }
         }
-        let (litellm_params, costs) = litellm_params?;
+        if let Some(w) = self.weight.filter(|w| !(w.is_finite() && *w > 0.0)) {
+            cx.problem(join(path, "weight"), format!("must be > 0, got {w}"));
+            return None;
+        }
+        let (mut litellm_params, costs) = litellm_params?;
+        litellm_params.rpm = litellm_params.rpm.or(self.rpm);
+        litellm_params.tpm = litellm_params.tpm.or(self.tpm);
+        litellm_params.weight = litellm_params.weight.or(self.weight);
+        litellm_params.order = litellm_params.order.or(self.order);
         if model_info.input_cost_per_token.is_none() {
             model_info.input_cost_per_token = costs.0;
         }
@@ -236,6 +259,25 @@ mod tests {
 
     use super::*;
     use crate::config::load::testing::{BASIC, load, problems};
+
+    #[test]
+    fn limits_beside_litellm_params_count() {
+        let l = load(
+            "model_list:\n  - model_name: a\n    litellm_params: {model: gpt-4o, rpm: 5}\n    \
+             rpm: 60\n    tpm: '100_000'\n    weight: 2\n    order: 1\n",
+        )
+        .unwrap();
+        let lp = &l.config.model_list[0].litellm_params;
+        assert_eq!(
+            (lp.rpm, lp.tpm, lp.weight, lp.order),
+            (Some(5), Some(100_000), Some(2.0), Some(1))
+        );
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let p = problems(
+            "model_list:\n  - {model_name: a, litellm_params: {model: gpt-4o}, weight: 0}\n",
+        );
+        assert_eq!(p[0].path, "model_list[0].weight");
+    }
 
     #[test]
     fn basic_deployment() {

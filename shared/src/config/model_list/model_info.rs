@@ -4,20 +4,30 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::config::WarningKind;
 use crate::config::coerce;
 use crate::config::load::Loader;
 use crate::config::schema::{self, MapSchema, Node, Unknown, join};
 
-/// Values of `model_info.mode` RouteIQ knows.
+/// Values of `model_info.mode` LiteLLM uses (its model map and health checks). Another value
+/// is a warning: RouteIQ routes by it only to pick the endpoint a deployment serves.
 const MODES: &[&str] = &[
     "chat",
     "completion",
     "embedding",
     "image_generation",
+    "image_edit",
     "audio_transcription",
     "audio_speech",
     "moderation",
     "rerank",
+    "batch",
+    "responses",
+    "realtime",
+    "ocr",
+    "search",
+    "video_generation",
+    "vector_store",
 ];
 
 /// `model_list[i].model_info`: free-form metadata in LiteLLM, so every key is kept.
@@ -84,6 +94,7 @@ pub(in crate::config) static MODEL_INFO: MapSchema = MapSchema {
         "cache_creation_input_token_cost",
         "cache_read_input_token_cost",
     ],
+    unenforceable: &[],
     unknown: Unknown::CollectUnlessTypo,
 };
 
@@ -148,8 +159,8 @@ impl RawModelInfo {
             if let Some(s) = schema::suggest(mode, MODES) {
                 msg.push_str(&format!("; did you mean '{s}'?"));
             }
-            msg.push_str(&format!(" (valid: {})", MODES.join(", ")));
-            cx.problem(join(path, "mode"), msg);
+            msg.push_str(&format!(" (LiteLLM's: {}); loaded as is", MODES.join(", ")));
+            cx.warn(join(path, "mode"), WarningKind::Unknown, msg);
         }
         for (key, v) in [
             ("input_cost_per_token", raw.input_cost_per_token),
@@ -208,12 +219,24 @@ mod tests {
         assert_eq!(mi.extra["supports_vision"], JsonValue::from(true));
         assert_eq!(l.config.model_list[1].model_info.id.as_deref(), Some("2"));
 
-        let dup = "model_list:\n  - model_name: a\n    litellm_params: {model: gpt-4o}\n    model_info: {id: x, mode: chatt}\n\
+        // Every mode LiteLLM has loads; another one is a warning with a "did you mean".
+        let l = load(
+            "model_list:\n  - model_name: a\n    litellm_params: {model: gpt-4o}\n    model_info: {mode: batch}\n\
+             \x20 - model_name: b\n    litellm_params: {model: gpt-4o}\n    model_info: {mode: chatt}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            l.config.model_list[0].model_info.mode.as_deref(),
+            Some("batch")
+        );
+        assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+        assert_eq!(l.warnings[0].path, "model_list[1].model_info.mode");
+        assert!(l.warnings[0].message.contains("did you mean 'chat'?"));
+
+        let dup = "model_list:\n  - model_name: a\n    litellm_params: {model: gpt-4o}\n    model_info: {id: x}\n\
             \x20 - model_name: b\n    litellm_params: {model: gpt-4o}\n    model_info: {id: x}\n";
         let p = problems(dup);
-        assert_eq!(p[0].path, "model_list[0].model_info.mode");
-        assert!(p[0].message.contains("did you mean 'chat'?"));
-        assert_eq!(p[1].path, "model_list[1].model_info.id");
-        assert!(p[1].message.contains("also used by model_list[0]"));
+        assert_eq!(p[0].path, "model_list[1].model_info.id");
+        assert!(p[0].message.contains("also used by model_list[0]"));
     }
 }

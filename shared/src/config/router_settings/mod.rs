@@ -79,7 +79,6 @@ pub(in crate::config) static ROUTER_SETTINGS: MapSchema = MapSchema {
         "alerting_config",
         "assistants_config",
         "set_verbose",
-        "provider_budget_config",
         "model_group_retry_policy",
         "model_group_affinity_config",
         "router_general_settings",
@@ -91,7 +90,8 @@ pub(in crate::config) static ROUTER_SETTINGS: MapSchema = MapSchema {
         "max_retries",
     ],
     free: &[],
-    unknown: Unknown::Deny,
+    unenforceable: &[("provider_budget_config", "spend (per-provider budgets)")],
+    unknown: Unknown::Warn,
 };
 
 /// `router_settings.retry_policy` (LiteLLM's `RetryPolicy`).
@@ -110,7 +110,8 @@ pub(in crate::config) static RETRY_POLICY: MapSchema = MapSchema {
         "DefaultRetries",
     ],
     free: &[],
-    unknown: Unknown::Deny,
+    unenforceable: &[],
+    unknown: Unknown::Warn,
 };
 
 /// `router_settings` merged with the routing keys LiteLLM also accepts in `litellm_settings`

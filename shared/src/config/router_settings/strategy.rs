@@ -20,6 +20,7 @@ pub(in crate::config) static ROUTING_STRATEGY_ARGS: MapSchema = MapSchema {
     implemented: &[("ttl", Node::Any), ("lowest_latency_buffer", Node::Any)],
     documented: &[],
     free: &[],
+    unenforceable: &[],
     unknown: Unknown::Collect,
 };
 
