@@ -149,3 +149,92 @@ fn help_documents_flags_and_environment() {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
 }
+
+/// LiteLLM's own example configs (`tests/configs/litellm_corpus/`): each one the loader says
+/// serves (`expected.txt`, checked by `shared/tests/litellm_corpus.rs`) starts the gateway,
+/// which lists its model groups; each refused one stops it, naming the control RouteIQ cannot
+/// enforce. Every `os.environ/` variable is set to a placeholder.
+#[tokio::test]
+async fn litellm_example_configs_start_the_gateway() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/configs/litellm_corpus");
+    let expected = std::fs::read_to_string(dir.join("expected.txt")).unwrap();
+    let mut started = 0;
+    let mut refused = 0;
+    for line in expected.lines().filter_map(|l| l.strip_prefix("## ")) {
+        let Some((file, outcome)) = line.split_once(": ") else {
+            continue;
+        };
+        if !file.ends_with(".yaml") {
+            continue;
+        }
+        let yaml = std::fs::read_to_string(dir.join(file)).unwrap();
+        let vars: std::collections::BTreeSet<String> = yaml
+            .split("os.environ/")
+            .skip(1)
+            .map(|rest| {
+                rest.chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect()
+            })
+            .collect();
+        let values: Vec<(String, String)> = vars
+            .iter()
+            .map(|v| (v.clone(), litellm_placeholder(v)))
+            .collect();
+        let env: Vec<(&str, &str)> = values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        if outcome.starts_with("serves") {
+            let lookup = |name: &str| Some(litellm_placeholder(name));
+            let config = routeiq::config::load_str_with_env(&yaml, &lookup)
+                .unwrap()
+                .config;
+            let gw = GatewayProcess::start(bin(), &yaml, &env)
+                .await
+                .unwrap_or_else(|e| panic!("{file} did not start: {e:#}"));
+            let mut request = reqwest::Client::new().get(format!("{}/v1/models", gw.base_url()));
+            if let Some(key) = &config.general_settings.master_key {
+                request = request.bearer_auth(key.expose());
+            }
+            let models: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            let listed: Vec<&str> = models["data"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{file}: {models}"))
+                .iter()
+                .filter_map(|m| m["id"].as_str())
+                .collect();
+            for d in &config.model_list {
+                if !d.model_name.contains('*') {
+                    assert!(
+                        listed.contains(&d.model_name.as_str()),
+                        "{file}: {} not in /v1/models {listed:?}",
+                        d.model_name
+                    );
+                }
+            }
+            started += 1;
+        } else {
+            let (code, stderr) = GatewayProcess::start_expect_failure(bin(), &yaml, &env)
+                .await
+                .unwrap();
+            assert_ne!(code, 0, "{file}");
+            assert!(stderr.contains("cannot enforce"), "{file}: {stderr}");
+            refused += 1;
+        }
+    }
+    assert!(started >= 20, "{started} LiteLLM configs started");
+    assert!(refused > 0);
+}
+
+/// The placeholder for a LiteLLM config's `os.environ/NAME` (as in `shared/tests/litellm_corpus.rs`).
+fn litellm_placeholder(name: &str) -> String {
+    if name.contains("PORT") {
+        "6379".to_string()
+    } else if ["BASE", "URL", "ENDPOINT"].iter().any(|k| name.contains(k)) {
+        "https://placeholder.example.com".to_string()
+    } else {
+        format!("placeholder-{}", name.to_ascii_lowercase())
+    }
+}

@@ -265,6 +265,15 @@ fn check_build(
     let _ = rustls::crypto::ring::default_provider().install_default();
     match Gateway::build(config, env, Services::new(settings)) {
         Ok(gw) => {
+            // With the environment checked, a deployment that cannot be built is an error
+            // (the server starts without it).
+            for w in gw.config_warnings.iter() {
+                if w.kind == WarningKind::Unusable
+                    && !report.errors.iter().any(|f| f.path.starts_with(&w.path))
+                {
+                    report.error(w.path.clone(), w.message.clone());
+                }
+            }
             for (i, d) in config.model_list.iter().enumerate() {
                 let id = routeiq::router::Deployment::from_config(i, d).id;
                 if let Some(b) = gw.blocked_endpoint(&id) {
@@ -383,7 +392,15 @@ model_list:
             &env(&[("OPENAI_API_KEY", "sk"), ("MY_ANTHROPIC_KEY", "sk")]),
         );
         let paths: Vec<&str> = r.errors.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, vec!["model_list[4].litellm_params.api_base"]);
+        // The broken URL, and (now that one bad deployment no longer stops the build) the
+        // metadata address the SSRF guard refuses.
+        assert_eq!(
+            paths,
+            vec![
+                "model_list[4].litellm_params.api_base",
+                "model_list[3].litellm_params.api_base"
+            ]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
-use routeiq::config::{Config, ConfigWarning, SecretString};
+use routeiq::config::{Config, ConfigWarning, SecretString, WarningKind};
 use routeiq::openai::{
     ChatCompletionChunk, ChatCompletionRequest, CompletionRequest, EmbeddingRequest,
 };
@@ -89,7 +89,10 @@ pub struct Gateway {
     /// Deployments whose endpoint is an IP literal the SSRF guard refuses (IP literals never
     /// reach the guarded resolver): every call to them is refused.
     blocked_endpoints: HashMap<String, OutboundBlocked>,
-    /// What loading the config warned about (`GET /config/warnings`).
+    /// Deployments no client could be built for, with the reason (the router skips them).
+    unbuildable: Arc<HashMap<String, String>>,
+    /// What loading the config warned about, then what building it did
+    /// (`GET /config/warnings`).
     pub config_warnings: Arc<Vec<ConfigWarning>>,
 }
 
@@ -120,12 +123,6 @@ fn experiment_recorder(
 /// Why the gateway could not be built from a config.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("deployment '{deployment}' (model_list[{index}]): {source}")]
-    Provider {
-        deployment: String,
-        index: usize,
-        source: GatewayError,
-    },
     #[error("HTTP client: {0}")]
     Http(String),
     /// The ML routing strategy could not be set up (or its artifact reloaded).
@@ -141,9 +138,6 @@ impl BuildError {
     /// `(path, message)` of the problem.
     pub fn problem(&self) -> (String, String) {
         match self {
-            BuildError::Provider { index, source, .. } => {
-                (format!("model_list[{index}]"), source.to_string())
-            }
             BuildError::Http(m) => ("<http client>".to_string(), m.clone()),
             BuildError::Router(m) => ("router_settings.routing_strategy".to_string(), m.clone()),
             BuildError::EdgeHint { path, message } => (path.clone(), message.clone()),
@@ -196,20 +190,31 @@ impl Gateway {
             .map_err(BuildError::Router)?
             .with_circuit_breakers(services.settings.circuit_breakers);
         let mut providers = HashMap::new();
+        let mut unbuildable = HashMap::new();
+        let mut build_warnings = Vec::new();
         for (index, d) in router.deployments().enumerate() {
             // The router never routes to these (it answers with the reason instead).
             if d.unusable().is_some() {
                 continue;
             }
-            let p = crate::upstream::providers::for_deployment(d, &env_with_config).map_err(
-                |source| BuildError::Provider {
-                    deployment: d.id.clone(),
-                    index,
-                    source,
-                },
-            )?;
-            providers.insert(d.id.clone(), p);
+            match crate::upstream::providers::for_deployment(d, &env_with_config) {
+                Ok(p) => {
+                    providers.insert(d.id.clone(), p);
+                }
+                // LiteLLM starts without a deployment it cannot call (e.g. Azure without an
+                // endpoint) and fails its requests: so does RouteIQ, saying why.
+                Err(e) => {
+                    tracing::warn!(deployment = %d.id, index, error = %e, "deployment cannot be called; requests routed only to it will fail");
+                    build_warnings.push(ConfigWarning::new(
+                        format!("model_list[{index}]"),
+                        WarningKind::Unusable,
+                        format!("{e}: requests routed only to this deployment will fail"),
+                    ));
+                    unbuildable.insert(d.id.clone(), e.to_string());
+                }
+            }
         }
+        let router = router.with_unusable(&unbuildable);
         let policy = Arc::new(services.settings.outbound.clone());
         let mut blocked_endpoints = HashMap::new();
         for (id, p) in &providers {
@@ -260,7 +265,8 @@ impl Gateway {
             edge_hint,
             experiment,
             blocked_endpoints,
-            config_warnings: Arc::default(),
+            unbuildable: Arc::new(unbuildable),
+            config_warnings: Arc::new(build_warnings),
         })
     }
 
@@ -288,7 +294,8 @@ impl Gateway {
                 self.services.clock.clone(),
             ),
         }
-        .with_circuit_breakers(self.services.settings.circuit_breakers);
+        .with_circuit_breakers(self.services.settings.circuit_breakers)
+        .with_unusable(&self.unbuildable);
         Ok(Gateway {
             router,
             providers: self.providers.clone(),
@@ -300,12 +307,15 @@ impl Gateway {
             edge_hint: self.edge_hint.clone(),
             experiment: self.experiment.clone(),
             blocked_endpoints: self.blocked_endpoints.clone(),
+            unbuildable: self.unbuildable.clone(),
             config_warnings: self.config_warnings.clone(),
         })
     }
 
-    /// The gateway with the warnings its config loaded with (`GET /config/warnings`).
-    pub fn with_config_warnings(mut self, warnings: Vec<ConfigWarning>) -> Gateway {
+    /// The gateway with the warnings its config loaded with, before those of building it
+    /// (`GET /config/warnings`).
+    pub fn with_config_warnings(mut self, mut warnings: Vec<ConfigWarning>) -> Gateway {
+        warnings.extend(self.config_warnings.iter().cloned());
         self.config_warnings = Arc::new(warnings);
         self
     }

@@ -18,6 +18,9 @@ pub(in crate::config) static GENERAL_SETTINGS: MapSchema = MapSchema {
         ("max_response_size_mb", Node::Any),
     ],
     documented: &[
+        // Guards LiteLLM's tag routing and tag budgets, which RouteIQ does not have: client
+        // tags change nothing here, so ignoring it opens nothing.
+        "reject_clientside_metadata_tags",
         "completion_model",
         "store_prompts_in_spend_logs",
         "forward_client_headers_to_llm_api",
@@ -102,10 +105,6 @@ pub(in crate::config) static GENERAL_SETTINGS: MapSchema = MapSchema {
         (
             "enforced_params",
             "requests (parameters every request must carry)",
-        ),
-        (
-            "reject_clientside_metadata_tags",
-            "requests (client-set metadata tags)",
         ),
         ("enable_oauth2_auth", "access (OAuth2 authentication)"),
         (

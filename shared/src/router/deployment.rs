@@ -91,6 +91,9 @@ impl Deployment {
                 format!("provider '{p}' is unknown (neither RouteIQ nor LiteLLM knows it)")
             });
         }
+        if let Some(why) = &self.params.unusable {
+            return Some(why.clone());
+        }
         if !self.params.unresolved_env.is_empty() {
             let unset: Vec<String> = self
                 .params

@@ -182,6 +182,25 @@ impl Router {
         self
     }
 
+    /// The same router with these deployments (by id) marked unusable, with the reason: the
+    /// gateway could not build a client for them (e.g. Azure without an endpoint). They are
+    /// skipped like [`Deployment::unusable`] ones.
+    pub fn with_unusable(mut self, reasons: &HashMap<String, String>) -> Router {
+        if reasons.is_empty() {
+            return self;
+        }
+        for deployments in self.groups.values_mut() {
+            for d in deployments.iter_mut() {
+                if let Some(why) = reasons.get(&d.id) {
+                    let mut marked = Deployment::clone(d);
+                    marked.params.unusable = Some(why.clone());
+                    *d = Arc::new(marked);
+                }
+            }
+        }
+        self
+    }
+
     /// The circuit breakers of every deployment.
     pub fn circuits(&self) -> &CircuitBreakers {
         &self.circuits
@@ -248,8 +267,11 @@ impl Router {
         if let Some(g) = self.resolve_group(model) {
             return Some((g, None));
         }
+        // A deployment id, else a deployment's `litellm_params.model` (LiteLLM routes a
+        // request naming one to that deployment, e.g. a fallback to `azure/gpt-4`).
         self.deployments()
             .find(|d| d.id == model)
+            .or_else(|| self.deployments().find(|d| d.params.model == model))
             .map(|d| (d.model_name.as_str(), Some(d.id.as_str())))
     }
 

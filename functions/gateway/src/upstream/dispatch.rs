@@ -264,11 +264,20 @@ impl Gateway {
         for (i, fb) in fallbacks.iter().enumerate() {
             tracing::info!(model_group = %group, fallback = %fb, error = %last_error, "falling back");
             let more = |_: &GatewayError| i + 1 < fallbacks.len();
+            // A fallback names a group (or alias), or one deployment by its litellm model.
+            let Some((fb_group, explicit)) = self.router.resolve_target(fb) else {
+                continue;
+            };
+            let fb_facts = RequestFacts {
+                deployment: explicit.map(Arc::from),
+                ..facts.clone()
+            };
+            let fb_group = fb_group.to_string();
             match self
-                .try_group(fb, facts.clone(), op, &mut tally, (started, &more))
+                .try_group(&fb_group, fb_facts, op, &mut tally, (started, &more))
                 .await
             {
-                Ok(a) => return Ok(a.dispatched(fb.clone(), tally, true)),
+                Ok(a) => return Ok(a.dispatched(fb_group, tally, true)),
                 Err(e) => last_error = e,
             }
         }

@@ -154,6 +154,9 @@ pub struct LitellmParams {
     /// when every lower one is cooling down, circuit-open, at its limits or failed for this
     /// request. Unset sorts after every set order.
     pub order: Option<u32>,
+    /// Why RouteIQ cannot call the deployment, found at load (an `api_base` that is not a
+    /// URL, no model name after the provider): it loads with a warning and is never routed to.
+    pub unusable: Option<String>,
     /// Keys whose `os.environ/` variable was not set at load: the deployment loads (with a
     /// warning, as LiteLLM does) and requests routed only to it get an error naming them.
     pub unresolved_env: Vec<UnresolvedEnv>,
@@ -239,6 +242,9 @@ impl RawLitellmParams {
     /// `None` when the deployment cannot serve (its problems are recorded).
     pub(super) fn load(self, path: &str, cx: &mut Loader) -> Option<LitellmParams> {
         let mut ok = true;
+        // Why the deployment cannot be called, found here: it loads (as in LiteLLM, which
+        // starts and fails its requests) and the router skips it, saying why.
+        let mut unusable: Option<String> = None;
         let model_path = join(path, "model");
         let mut kind = None;
         match self.model.as_deref().map(str::trim) {
@@ -274,11 +280,13 @@ impl RawLitellmParams {
                     }
                     Ok((k, name)) => {
                         if name.trim().is_empty() {
-                            cx.problem(
+                            let why = format!("no model name after '{}/'", k.name());
+                            cx.warn(
                                 &model_path,
-                                format!("model name missing after '{}/'", k.name()),
+                                WarningKind::Unusable,
+                                format!("{why}: requests routed only to this deployment will fail"),
                             );
-                            ok = false;
+                            unusable.get_or_insert(why);
                         }
                         if let ProviderKind::Unsupported(p) = &k {
                             cx.warn(
@@ -301,17 +309,24 @@ impl RawLitellmParams {
         };
         if let Some(base) = &self.api_base {
             if let Err(msg) = check_url(base) {
-                cx.problem(join(path, "api_base"), msg);
-                ok = false;
+                // Often a docs placeholder (`<your-azure-endpoint>`): LiteLLM starts with it.
+                cx.warn(
+                    join(path, "api_base"),
+                    WarningKind::Unusable,
+                    format!("{msg}: requests routed only to this deployment will fail"),
+                );
+                unusable.get_or_insert(format!("api_base {msg}"));
             }
         } else if let Some(prefix) = no_default_base
             && !cx.failed(&join(path, "api_base"))
         {
-            cx.problem(
+            let why = format!("no api_base ({prefix} has no default endpoint)");
+            cx.warn(
                 join(path, "api_base"),
-                format!("missing required key 'api_base' ({prefix} has no default endpoint)"),
+                WarningKind::Unusable,
+                format!("{why}: requests routed only to this deployment will fail"),
             );
-            ok = false;
+            unusable.get_or_insert(why);
         }
         if let Some(w) = self.weight.filter(|w| !(w.is_finite() && *w > 0.0)) {
             cx.problem(join(path, "weight"), format!("must be > 0, got {w}"));
@@ -379,6 +394,7 @@ impl RawLitellmParams {
                 bedrock_runtime_endpoint: self.aws_bedrock_runtime_endpoint,
             },
             custom_llm_provider: self.custom_llm_provider.map(|p| p.trim().to_string()),
+            unusable,
             order: self.order,
             unresolved_env,
             extra,

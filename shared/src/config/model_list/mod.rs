@@ -182,15 +182,24 @@ pub(in crate::config) struct ModelGroups {
     /// `model_name`s with `*` (LiteLLM wildcard routing, e.g. `openai/*`).
     wildcards: Vec<String>,
     aliases: BTreeSet<String>,
+    /// Deployments' `litellm_params.model` strings: LiteLLM routes a request (or a fallback)
+    /// naming one to that deployment.
+    litellm_models: BTreeSet<String>,
 }
 
 impl ModelGroups {
     pub(in crate::config) fn from_tree(model_list: Option<&Value>) -> ModelGroups {
         let mut names = BTreeSet::new();
+        let mut litellm_models = BTreeSet::new();
         if let Some(Value::Sequence(items)) = model_list {
             for item in items {
                 if let Some(Value::String(n)) = item.get("model_name") {
                     names.insert(n.clone());
+                }
+                if let Some(Value::String(m)) =
+                    item.get("litellm_params").and_then(|p| p.get("model"))
+                {
+                    litellm_models.insert(m.trim().to_string());
                 }
             }
         }
@@ -199,6 +208,7 @@ impl ModelGroups {
             names,
             wildcards,
             aliases: BTreeSet::new(),
+            litellm_models,
         }
     }
 
@@ -212,8 +222,10 @@ impl ModelGroups {
         self.names.contains(name) || self.wildcards.iter().any(|w| glob_match(w, name))
     }
 
+    /// A group, an alias, or a deployment's `litellm_params.model` (what a fallback or an
+    /// experiment arm may name).
     pub(in crate::config) fn is_group_or_alias(&self, name: &str) -> bool {
-        self.is_group(name) || self.aliases.contains(name)
+        self.is_group(name) || self.aliases.contains(name) || self.litellm_models.contains(name)
     }
 
     pub(in crate::config) fn unknown_message(&self, name: &str, with_aliases: bool) -> String {
@@ -280,6 +292,39 @@ mod tests {
     }
 
     #[test]
+    fn deployments_that_cannot_be_called_load_with_the_reason() {
+        // LiteLLM starts with these and fails their requests; so does RouteIQ (the router
+        // skips them and says why).
+        let yaml = "model_list:\n  - model_name: a\n    litellm_params: {model: gpt-4o, api_base: ftp://x}\n\
+            \x20 - model_name: b\n    litellm_params: {model: hosted_vllm/llama}\n\
+            \x20 - model_name: c\n    litellm_params: {model: azure/}\n";
+        let l = load(yaml).unwrap();
+        let paths: Vec<&str> = l.warnings.iter().map(|w| w.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "model_list[0].litellm_params.api_base",
+                "model_list[1].litellm_params.api_base",
+                "model_list[2].litellm_params.model",
+            ]
+        );
+        let why: Vec<Option<&str>> = l
+            .config
+            .model_list
+            .iter()
+            .map(|d| d.litellm_params.unusable.as_deref())
+            .collect();
+        assert_eq!(
+            why,
+            [
+                Some("api_base must be an http:// or https:// URL"),
+                Some("no api_base (hosted_vllm has no default endpoint)"),
+                Some("no model name after 'azure/'"),
+            ]
+        );
+    }
+
+    #[test]
     fn basic_deployment() {
         let l = load(BASIC).unwrap();
         let d = &l.config.model_list[0];
@@ -299,10 +344,8 @@ mod tests {
         assert_eq!(
             paths,
             [
-                "model_list[0].litellm_params.api_base",
                 "model_list[0].litellm_params.weight",
                 "model_list[0].litellm_params.timeout",
-                "model_list[1].litellm_params.api_base",
                 "model_list[2].model_name",
                 "model_list[3].litellm_params",
             ]
