@@ -1,10 +1,14 @@
-//! `general_settings`: the proxy's own settings. RouteIQ acts on `master_key` and the
-//! request and response size limits.
+//! `general_settings`: the proxy's own settings. RouteIQ acts on `master_key`, the request
+//! and response size limits, and the routing keys LiteLLM also reads here (`num_retries`,
+//! `retry_after`, `model_group_alias`, merged into `router_settings`).
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 use super::coerce;
 use super::load::Loader;
+use super::router_settings::RawAlias;
 use super::schema::{MapSchema, Node, Unknown, join};
 use super::{SecretString, WarningKind};
 
@@ -16,6 +20,11 @@ pub(in crate::config) static GENERAL_SETTINGS: MapSchema = MapSchema {
         ("master_key", Node::Any),
         ("max_request_size_mb", Node::Any),
         ("max_response_size_mb", Node::Any),
+        // Routing keys LiteLLM also reads here: they fill `RouterSettings` where neither
+        // router_settings nor litellm_settings sets them (read by `RawRouterSettings::load`).
+        ("num_retries", Node::Any),
+        ("retry_after", Node::Any),
+        ("model_group_alias", Node::Any),
     ],
     documented: &[
         // Guards LiteLLM's tag routing and tag budgets, which RouteIQ does not have: client
@@ -151,9 +160,16 @@ pub(in crate::config) struct RawGeneralSettings {
     pub(in crate::config) max_request_size_mb: Option<f64>,
     #[serde(default, deserialize_with = "coerce::opt_f64")]
     pub(in crate::config) max_response_size_mb: Option<f64>,
+    #[serde(default, deserialize_with = "coerce::opt_u32")]
+    pub(in crate::config) num_retries: Option<u32>,
+    #[serde(default, deserialize_with = "coerce::opt_f64")]
+    pub(in crate::config) retry_after: Option<f64>,
+    #[serde(default)]
+    pub(in crate::config) model_group_alias: Option<BTreeMap<String, RawAlias>>,
 }
 
 impl RawGeneralSettings {
+    /// The keys RouteIQ acts on here (the routing ones are read by `RawRouterSettings::load`).
     pub(in crate::config) fn load(self, cx: &mut Loader) -> GeneralSettings {
         let d = GeneralSettings::default();
         if let Some(key) = &self.master_key {

@@ -119,7 +119,7 @@ pub fn load_str_with_env(
     let litellm: RawLitellmSettings = l.section(&mut top, "litellm_settings");
     let general: RawGeneralSettings = l.section(&mut top, "general_settings");
 
-    let router_settings = router.load(&litellm, &groups, &mut l);
+    let router_settings = router.load(&litellm, &general, &groups, &mut l);
     let litellm_settings = litellm.load(&mut l);
     let general_settings = general.load(&mut l);
 

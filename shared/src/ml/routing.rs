@@ -237,12 +237,21 @@ fn info_from_json(v: &Map<String, Value>) -> CandidateInfo {
     };
     let per_1k = num("cost_per_1k_tokens").map(|c| c / 1000.0);
     let per_m = |k: &str| num(k).map(|p| p / 1e6);
+    // `cost: {input, output}` in USD per million tokens (the models.dev form the seed uses).
+    let cost_per_m = |k: &str| {
+        v.get("cost")
+            .and_then(|c| c.get(k))
+            .and_then(|x| x.as_f64().or_else(|| x.as_str()?.trim().parse().ok()))
+            .map(|p| p / 1e6)
+    };
     CandidateInfo {
         input_cost_per_token: num("input_cost_per_token")
             .or(per_m("input_price"))
+            .or(cost_per_m("input"))
             .or(per_1k),
         output_cost_per_token: num("output_cost_per_token")
             .or(per_m("output_price"))
+            .or(cost_per_m("output"))
             .or(per_1k),
         quality_score: num("quality_score"),
         size_b: v.get("size").and_then(parse_size_b),
@@ -270,7 +279,8 @@ fn info_from_json(v: &Map<String, Value>) -> CandidateInfo {
 /// Parses `llm_candidates.json`: an object of model name → fields, or a list of objects with
 /// a `name` (or `model`). Fields: `provider`, `capabilities`, `cost_per_1k_tokens`,
 /// `quality_score`, `size`; also `input_price`/`output_price` (USD per million tokens, as
-/// in LLMRouter's `default_llm.json`) and `input_cost_per_token`/`output_cost_per_token`.
+/// in LLMRouter's `default_llm.json`), `cost: {input, output}` (USD per million tokens) and
+/// `input_cost_per_token`/`output_cost_per_token`.
 pub fn parse_candidates(json: &[u8]) -> Result<BTreeMap<String, CandidateInfo>, String> {
     let v: Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
     let mut out = BTreeMap::new();
@@ -1397,6 +1407,10 @@ mod tests {
         assert_eq!(c["small"].size_b, Some(7.0));
         let list = parse_candidates(br#"[{"name": "m", "quality_score": 0.5}]"#).unwrap();
         assert_eq!(list["m"].quality_score, Some(0.5));
+        // The seed's form: `cost: {input, output}` per million tokens.
+        let seed = parse_candidates(br#"{"s": {"cost": {"input": 3.0, "output": "15"}}}"#).unwrap();
+        assert_eq!(seed["s"].input_cost_per_token, Some(3.0 / 1e6));
+        assert_eq!(seed["s"].output_cost_per_token, Some(15.0 / 1e6));
         assert!(parse_candidates(b"[1]").is_err());
 
         let env = |k: &str| match k {

@@ -23,6 +23,7 @@ pub use strategy::{RoutingStrategyArgs, RoutingStrategyName};
 
 use super::MAX_DURATION;
 use super::coerce;
+use super::general_settings::RawGeneralSettings;
 use super::litellm_settings::RawLitellmSettings;
 use super::load::{Above, Loader};
 use super::model_list::ModelGroups;
@@ -313,6 +314,7 @@ impl RawRouterSettings {
     pub(in crate::config) fn load(
         self,
         ls: &RawLitellmSettings,
+        gs: &RawGeneralSettings,
         groups: &ModelGroups,
         cx: &mut Loader,
     ) -> RouterSettings {
@@ -330,8 +332,20 @@ impl RawRouterSettings {
 
         let mut model_group_alias = BTreeMap::new();
         let mut hidden_aliases = Vec::new();
-        for (alias, target) in self.model_group_alias.unwrap_or_default() {
-            let p = join(&join(RS, "model_group_alias"), &alias);
+        // router_settings' aliases, then general_settings' (LiteLLM reads both) where the
+        // former does not set the alias.
+        let rs_aliases = self.model_group_alias.unwrap_or_default();
+        let gs_aliases = gs.model_group_alias.clone().unwrap_or_default();
+        let all_aliases = rs_aliases.into_iter().map(|(a, t)| (RS, a, t)).chain(
+            gs_aliases
+                .into_iter()
+                .map(|(a, t)| ("general_settings", a, t)),
+        );
+        for (section, alias, target) in all_aliases {
+            if model_group_alias.contains_key(&alias) {
+                continue;
+            }
+            let p = join(&join(section, "model_group_alias"), &alias);
             if !groups.is_group(&target.model) {
                 cx.problem(p, groups.unknown_message(&target.model, false));
             }
@@ -382,6 +396,14 @@ impl RawRouterSettings {
             })
             .unwrap_or_default();
 
+        let gs_retry_after = cx
+            .seconds(
+                "general_settings.retry_after",
+                gs.retry_after,
+                Above::OrAtZero,
+            )
+            .ok()
+            .flatten();
         let mut secs = |key: &str, rs: Option<f64>, ls: Option<f64>, min: Above| {
             let rs = cx.seconds(&join(RS, key), rs, min).ok().flatten();
             let ls = cx.seconds(&join(LS, key), ls, min).ok().flatten();
@@ -447,9 +469,13 @@ impl RawRouterSettings {
             routing_strategy_args,
             model_group_alias,
             hidden_aliases,
-            num_retries: self.num_retries.or(ls.num_retries).unwrap_or(d.num_retries),
+            num_retries: self
+                .num_retries
+                .or(ls.num_retries)
+                .or(gs.num_retries)
+                .unwrap_or(d.num_retries),
             retry_policy,
-            retry_after: retry_after.unwrap_or(d.retry_after),
+            retry_after: retry_after.or(gs_retry_after).unwrap_or(d.retry_after),
             allowed_fails: self
                 .allowed_fails
                 .or(ls.allowed_fails)
@@ -582,6 +608,33 @@ mod tests {
         let p = problems(&bad);
         assert_eq!(p[0].path, "router_settings.model_group_alias.x");
         assert!(p[0].message.contains("did you mean 'gpt-4o'?"));
+    }
+
+    #[test]
+    fn general_settings_routing_keys_fill_router_settings() {
+        let yaml = format!(
+            "{BASIC}  - model_name: mini\n    litellm_params: {{model: openai/gpt-4o-mini}}\n\
+             general_settings:\n  num_retries: 4\n  retry_after: 2\n  \
+             model_group_alias: {{gpt4: gpt-4o, small: mini}}\n\
+             router_settings:\n  model_group_alias: {{small: gpt-4o}}\n"
+        );
+        let l = load(&yaml).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let rs = &l.config.router_settings;
+        assert_eq!(rs.num_retries, 4);
+        assert_eq!(rs.retry_after, Duration::from_secs(2));
+        // router_settings wins for an alias both set.
+        assert_eq!(rs.model_group_alias["small"], "gpt-4o");
+        assert_eq!(rs.model_group_alias["gpt4"], "gpt-4o");
+        let p = problems("general_settings:\n  model_group_alias: {x: nope}\n  retry_after: -1\n");
+        let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "general_settings.model_group_alias.x",
+                "general_settings.retry_after"
+            ]
+        );
     }
 
     #[test]

@@ -8,11 +8,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::config::WarningKind;
 use crate::config::coerce;
 use crate::config::load::{Above, Loader};
 use crate::config::schema::{self, MapSchema, Node, Unknown, join};
 use crate::ml::MlStrategyName;
-use crate::ml::routing::MlSettings;
+use crate::ml::routing::{ARG_KEYS as ML_ARG_KEYS, MlSettings};
 use crate::router::experiment::ExperimentSettings;
 
 /// `router_settings.routing_strategy_args`: strategy-specific, other keys go to `extra`.
@@ -140,6 +141,15 @@ pub(super) fn load_name(raw: Option<String>, cx: &mut Loader) -> RoutingStrategy
     RoutingStrategyName::default()
 }
 
+/// `routing_strategy_args` keys the gateway's edge-hint verification reads
+/// (`functions/gateway/src/edge_hint.rs`), whatever the strategy.
+const EDGE_HINT_ARGS: [&str; 4] = [
+    "edge_hint",
+    "edge_hint_max_age",
+    "edge_hint_min_confidence",
+    "edge_hint_secret",
+];
+
 impl RawRoutingStrategyArgs {
     /// The args of `strategy`: the common keys checked, an `experiment` and the ML strategies'
     /// args validated; other keys are kept in [`RoutingStrategyArgs::extra`].
@@ -176,6 +186,32 @@ impl RawRoutingStrategyArgs {
                 Err(problems) => cx.problems_under(problems, path),
             }
         }
+        // Strategy-specific keys nobody reads would vanish: each is named in a warning.
+        let is_ml = matches!(strategy, RoutingStrategyName::LlmRouter(_));
+        for key in args.extra.keys() {
+            let ml_key = ML_ARG_KEYS.contains(&key.as_str()) || key == "public_key";
+            if EDGE_HINT_ARGS.contains(&key.as_str()) || (ml_key && is_ml) {
+                continue;
+            }
+            let message = if ml_key {
+                format!(
+                    "read only by the llmrouter-* strategies; ignored with '{}'",
+                    strategy.as_str()
+                )
+            } else {
+                let mut known: Vec<&str> = vec!["ttl", "lowest_latency_buffer", "experiment"];
+                known.extend(EDGE_HINT_ARGS);
+                if is_ml {
+                    known.extend(ML_ARG_KEYS);
+                }
+                let mut m = format!("unknown key '{key}', ignored");
+                if let Some(s) = schema::suggest(key, &known) {
+                    m.push_str(&format!("; did you mean '{s}'?"));
+                }
+                m
+            };
+            cx.warn(join(path, key), WarningKind::Unknown, message);
+        }
         args
     }
 }
@@ -184,6 +220,38 @@ impl RawRoutingStrategyArgs {
 mod tests {
     use super::*;
     use crate::config::schema::testing::assert_schema_matches;
+
+    #[test]
+    fn args_nobody_reads_warn() {
+        let l = crate::config::load_str_with_env(
+            "router_settings:\n  routing_strategy: latency-based-routing\n  routing_strategy_args: \
+             {ttl: 60, edge_hint: ignore, cost_weight: 0.5, lowest_latency_bufer: 1, k: 3}\n",
+            &|_| None,
+        )
+        .unwrap();
+        let w: Vec<(&str, &str)> = l
+            .warnings
+            .iter()
+            .map(|w| (w.path.as_str(), w.message.as_str()))
+            .collect();
+        assert_eq!(
+            w,
+            [
+                (
+                    "router_settings.routing_strategy_args.cost_weight",
+                    "read only by the llmrouter-* strategies; ignored with 'latency-based-routing'"
+                ),
+                (
+                    "router_settings.routing_strategy_args.k",
+                    "unknown key 'k', ignored"
+                ),
+                (
+                    "router_settings.routing_strategy_args.lowest_latency_bufer",
+                    "unknown key 'lowest_latency_bufer', ignored; did you mean 'lowest_latency_buffer'?"
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn schema_matches_raw_type() {
