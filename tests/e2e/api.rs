@@ -251,3 +251,45 @@ model_list:
     assert_eq!(out["choices"][0]["message"]["content"], "canned reply");
     assert!(mock.requests().is_empty());
 }
+
+/// LiteLLM's `litellm_params.extra_body` is merged into the upstream body and
+/// `extra_headers` are sent as headers (never forwarded as literal fields), and
+/// `model_info.max_tokens` (a context window in LiteLLM) is not sent as an output length.
+#[tokio::test]
+async fn deployment_extra_body_and_headers_reach_the_upstream() {
+    let config = r#"
+model_list:
+  - model_name: tuned
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_base: "{MOCK}"
+      api_key: sk-upstream
+      extra_body: {top_k: 5, guided_choice: [yes, no]}
+      extra_headers: {X-Tenant: acme, X-Route-Tier: "2"}
+  - model_name: claude
+    litellm_params:
+      model: anthropic/claude-test
+      api_base: "{MOCK_ROOT}"
+      api_key: sk-ant-upstream
+      extra_headers: {anthropic-beta: tools-2024}
+    model_info:
+      max_tokens: 200000
+"#;
+    let (mock, gw) = start(config).await;
+    let resp = post(&gw, "/v1/chat/completions", &chat_body("tuned", "hi")).await;
+    assert_eq!(resp.status(), 200);
+    let sent = mock.last_request().unwrap();
+    assert_eq!(sent.body["top_k"], 5);
+    assert_eq!(sent.body["guided_choice"], json!(["yes", "no"]));
+    assert!(sent.body.get("extra_body").is_none(), "{}", sent.body);
+    assert!(sent.body.get("extra_headers").is_none(), "{}", sent.body);
+    assert_eq!(sent.header("x-tenant"), Some("acme"));
+    assert_eq!(sent.header("x-route-tier"), Some("2"));
+
+    let resp = post(&gw, "/v1/chat/completions", &chat_body("claude", "hi")).await;
+    assert_eq!(resp.status(), 200);
+    let sent = mock.last_request().unwrap();
+    assert_eq!(sent.header("anthropic-beta"), Some("tools-2024"));
+    // Anthropic needs max_tokens: the provider default, not the 200k context window.
+    assert_eq!(sent.body["max_tokens"], 4096);
+}

@@ -625,8 +625,9 @@ mod tests {
                 .expose(),
             "sk-real"
         );
+        // Resolved inside extra_body, which is merged into the body fields.
         assert_eq!(
-            c.model_list[1].litellm_params.extra["extra_body"]["x"],
+            c.model_list[1].litellm_params.extra["x"],
             JsonValue::from("42")
         );
         assert_eq!(

@@ -154,6 +154,9 @@ pub struct LitellmParams {
     /// when every lower one is cooling down, circuit-open, at its limits or failed for this
     /// request. Unset sorts after every set order.
     pub order: Option<u32>,
+    /// Headers sent with every request to this deployment (`extra_headers`, or LiteLLM's
+    /// `headers`); values may be secrets.
+    pub headers: Vec<(String, SecretString)>,
     /// Why RouteIQ cannot call the deployment, found at load (an `api_base` that is not a
     /// URL, no model name after the provider): it loads with a warning and is never routed to.
     pub unusable: Option<String>,
@@ -366,7 +369,52 @@ impl RawLitellmParams {
             cx.problem(join(path, "aws_bedrock_runtime_endpoint"), msg);
             ok = false;
         }
-        let extra = cx.take_extras(path);
+        let mut extra = cx.take_extras(path);
+        // `extra_body` is merged into the body and `extra_headers` (or LiteLLM's `headers`)
+        // sent as headers, as the OpenAI SDK and LiteLLM do: never forwarded as fields.
+        match extra.remove("extra_body") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(body)) => extra.extend(body),
+            Some(other) => {
+                cx.problem(
+                    join(path, "extra_body"),
+                    format!("must be a mapping of body fields, got {other}"),
+                );
+                ok = false;
+            }
+        }
+        let mut headers = Vec::new();
+        for key in ["headers", "extra_headers"] {
+            match extra.remove(key) {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(map)) => {
+                    for (name, value) in map {
+                        let text = match value {
+                            Value::String(s) => s,
+                            Value::Number(n) => n.to_string(),
+                            Value::Bool(b) => b.to_string(),
+                            _ => {
+                                // The value may be a secret: its kind only.
+                                cx.problem(
+                                    join(&join(path, key), &name),
+                                    "must be a string or a number",
+                                );
+                                ok = false;
+                                continue;
+                            }
+                        };
+                        headers.push((name, SecretString::new(text)));
+                    }
+                }
+                Some(_) => {
+                    cx.problem(
+                        join(path, key),
+                        "must be a mapping of header names to values",
+                    );
+                    ok = false;
+                }
+            }
+        }
         let unresolved_env = cx.unresolved_under(path);
         if !ok {
             return None;
@@ -395,6 +443,7 @@ impl RawLitellmParams {
             },
             custom_llm_provider: self.custom_llm_provider.map(|p| p.trim().to_string()),
             unusable,
+            headers,
             order: self.order,
             unresolved_env,
             extra,
@@ -406,6 +455,43 @@ impl RawLitellmParams {
 mod tests {
     use super::{LITELLM_PARAMS, RawLitellmParams};
     use crate::config::schema::testing::assert_schema_matches;
+
+    #[test]
+    fn extra_body_merges_and_extra_headers_become_headers() {
+        let l = load(
+            "model_list:\n  - model_name: a\n    litellm_params:\n      model: gpt-4o\n      \
+             temperature: 0.1\n      extra_body: {guided_json: {type: object}, top_k: 5}\n      \
+             extra_headers: {X-Tenant: acme, X-Retries: 3}\n      headers: {X-Env: prod}\n",
+        )
+        .unwrap();
+        let lp = &l.config.model_list[0].litellm_params;
+        assert_eq!(lp.extra["top_k"], JsonValue::from(5));
+        assert!(lp.extra.contains_key("guided_json"));
+        assert!(!lp.extra.contains_key("extra_body"));
+        assert!(!lp.extra.contains_key("extra_headers") && !lp.extra.contains_key("headers"));
+        let headers: Vec<(&str, &str)> = lp
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose()))
+            .collect();
+        assert_eq!(
+            headers,
+            [("X-Env", "prod"), ("X-Retries", "3"), ("X-Tenant", "acme")]
+        );
+        let p = crate::config::load::testing::problems(
+            "model_list:\n  - model_name: a\n    litellm_params: {model: gpt-4o, extra_body: [1], \
+             extra_headers: {X-Secret: {sk-nested: 1}}}\n",
+        );
+        let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "model_list[0].litellm_params.extra_body",
+                "model_list[0].litellm_params.extra_headers.X-Secret"
+            ]
+        );
+        assert!(!p[1].message.contains("sk-nested"));
+    }
 
     #[test]
     fn schema_matches_raw_type() {

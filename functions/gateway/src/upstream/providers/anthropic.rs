@@ -15,8 +15,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::http::{
-    SseStream, StreamEnd, Upstream, json_bytes, merge_defaults, now_secs, parse_endpoint,
-    resolve_api_base, resolve_key, secret_header, to_object, translate_events, wants_stream_usage,
+    SseStream, StreamEnd, Upstream, add_deployment_headers, json_bytes, merge_defaults, now_secs,
+    parse_endpoint, resolve_api_base, resolve_key, secret_header, to_object, translate_events,
+    wants_stream_usage,
 };
 use super::{Answer, CallContext, ChunkStream, InferenceProvider};
 use crate::error::GatewayError;
@@ -89,6 +90,7 @@ impl AnthropicProvider {
                 secret_header(d, "", &key)?,
             );
         }
+        add_deployment_headers(d, &mut headers)?;
         let url = parse_endpoint(d, &messages_url(&base))?;
         Ok(AnthropicProvider {
             upstream: Upstream::new(d.provider.name()),
@@ -96,11 +98,8 @@ impl AnthropicProvider {
             headers,
             model: d.upstream_model.clone(),
             defaults: d.params.extra.clone(),
-            default_max_tokens: d
-                .info
-                .max_output_tokens
-                .or(d.info.max_tokens)
-                .unwrap_or(DEFAULT_MAX_TOKENS),
+            // `model_info.max_tokens` is a context window in LiteLLM, not an output length.
+            default_max_tokens: d.info.max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         })
     }
 
@@ -1072,6 +1071,17 @@ mod tests {
         .unwrap();
         let r = req(json!({"model":"g","messages":[{"role":"user","content":"x"}]}));
         assert_eq!(p.body(&r, false).unwrap()["max_tokens"], 8192);
+        // LiteLLM's `model_info.max_tokens` is the context window: never the output length.
+        let window = ModelInfo {
+            max_tokens: Some(200_000),
+            ..ModelInfo::default()
+        };
+        let p = AnthropicProvider::new(
+            &deployment_with_info(params("anthropic/claude-3-5-haiku-latest"), window),
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(p.body(&r, false).unwrap()["max_tokens"], DEFAULT_MAX_TOKENS);
 
         let mut ps = params("anthropic/claude-3-5-haiku-latest");
         ps.extra.insert("max_tokens".into(), json!(256));

@@ -73,6 +73,12 @@ impl BedrockProvider {
     /// The endpoint is `aws_bedrock_runtime_endpoint`, else `api_base`, else the SDK's
     /// (regional endpoint, or `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`).
     pub fn new(d: &Deployment) -> Result<Self, GatewayError> {
+        if !d.params.headers.is_empty() {
+            return Err(GatewayError::NotSupported(format!(
+                "deployment '{}': extra_headers cannot be sent to bedrock deployments (the AWS SDK signs its own)",
+                d.id
+            )));
+        }
         let endpoint = d
             .params
             .aws
@@ -92,11 +98,8 @@ impl BedrockProvider {
             model_id: d.upstream_model.clone(),
             aws: d.params.aws.clone(),
             endpoint,
-            default_max_tokens: d
-                .info
-                .max_output_tokens
-                .or(d.info.max_tokens)
-                .unwrap_or(DEFAULT_MAX_TOKENS),
+            // `model_info.max_tokens` is a context window in LiteLLM, not an output length.
+            default_max_tokens: d.info.max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
             defaults: d.params.extra.clone(),
             client: OnceCell::new(),
         })

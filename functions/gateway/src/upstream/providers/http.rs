@@ -714,6 +714,28 @@ pub(super) fn is_litellm_only(key: &str) -> bool {
     LITELLM_ONLY_PARAMS.contains(&key)
 }
 
+/// Adds the deployment's own headers (`litellm_params.extra_headers`) to `headers`, marked
+/// sensitive (their values may be credentials). A name or value that is not a valid header
+/// fails the deployment's construction.
+pub(super) fn add_deployment_headers(
+    d: &Deployment,
+    headers: &mut ::http::HeaderMap,
+) -> Result<(), GatewayError> {
+    for (name, value) in &d.params.headers {
+        let bad = |what: &str| {
+            GatewayError::Internal(format!(
+                "deployment '{}': extra_headers '{name}' is not a valid header {what}",
+                d.id
+            ))
+        };
+        let name = ::http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("name"))?;
+        let mut value = HeaderValue::from_str(value.expose()).map_err(|_| bad("value"))?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    Ok(())
+}
+
 /// A non-empty value.
 pub(super) fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.trim().is_empty())

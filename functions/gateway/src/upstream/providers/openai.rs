@@ -14,8 +14,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::http::{
-    StreamEnd, Upstream, is_litellm_only, json_bytes, merge_defaults, non_empty, parse_endpoint,
-    resolve_api_base, resolve_key, secret_header, to_object, translate_events, wants_stream_usage,
+    StreamEnd, Upstream, add_deployment_headers, is_litellm_only, json_bytes, merge_defaults,
+    non_empty, parse_endpoint, resolve_api_base, resolve_key, secret_header, to_object,
+    translate_events, wants_stream_usage,
 };
 use super::{Answer, ChunkStream, InferenceProvider, JsonStream};
 use crate::error::GatewayError;
@@ -108,9 +109,10 @@ impl OpenAiCompatibleClient {
     pub(super) fn new(
         d: &Deployment,
         urls: UrlScheme,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         stream_usage: bool,
     ) -> Result<Self, GatewayError> {
+        add_deployment_headers(d, &mut headers)?;
         let parse = |op: Endpoint| parse_endpoint(d, &urls.url(op));
         let parsed = [
             parse(Endpoint::Chat)?,
