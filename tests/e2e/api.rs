@@ -293,3 +293,55 @@ model_list:
     // Anthropic needs max_tokens: the provider default, not the 200k context window.
     assert_eq!(sent.body["max_tokens"], 4096);
 }
+
+/// `litellm_settings.drop_params`: OpenAI parameters Anthropic has no counterpart for are
+/// dropped; without it the request is a 400 naming them (LiteLLM's UnsupportedParamsError),
+/// never silently ignored. A deployment's own `drop_params` wins.
+#[tokio::test]
+async fn drop_params_drops_unsupported_parameters_and_without_it_they_are_refused() {
+    let config = r#"
+model_list:
+  - model_name: claude
+    litellm_params:
+      model: anthropic/claude-test
+      api_base: "{MOCK_ROOT}"
+      api_key: sk-ant-upstream
+  - model_name: claude-strict
+    litellm_params:
+      model: anthropic/claude-test
+      api_base: "{MOCK_ROOT}"
+      api_key: sk-ant-upstream
+      drop_params: false
+litellm_settings:
+  drop_params: true
+"#;
+    let (mock, gw) = start(config).await;
+    let mut body = chat_body("claude", "hi");
+    body["seed"] = json!(7);
+    body["logit_bias"] = json!({"50256": -100});
+    let resp = post(&gw, "/v1/chat/completions", &body).await;
+    assert_eq!(resp.status(), 200);
+    let sent = mock.last_request().unwrap();
+    assert!(sent.body.get("seed").is_none(), "{}", sent.body);
+    assert!(sent.body.get("logit_bias").is_none(), "{}", sent.body);
+
+    body["model"] = json!("claude-strict");
+    let before = mock.requests().len();
+    let resp = post(&gw, "/v1/chat/completions", &body).await;
+    assert_eq!(resp.status(), 400);
+    let err = crate::error_of(resp).await;
+    let message = err["message"].as_str().unwrap();
+    assert!(
+        message.contains("anthropic does not support parameters"),
+        "{err}"
+    );
+    assert!(
+        message.contains("seed") && message.contains("logit_bias"),
+        "{err}"
+    );
+    assert_eq!(
+        mock.requests().len(),
+        before,
+        "nothing reached the upstream"
+    );
+}

@@ -121,6 +121,13 @@ pub fn load_str_with_env(
 
     let router_settings = router.load(&litellm, &general, &groups, &mut l);
     let litellm_settings = litellm.load(&mut l);
+    let mut model_list = model_list;
+    for d in &mut model_list {
+        // A deployment's own drop_params wins over litellm_settings'.
+        d.litellm_params
+            .drop_params
+            .get_or_insert(litellm_settings.drop_params);
+    }
     let general_settings = general.load(&mut l);
 
     if !l.problems.is_empty() {

@@ -44,6 +44,7 @@ pub(in crate::config) static LITELLM_PARAMS: MapSchema = MapSchema {
         ("aws_bedrock_runtime_endpoint", Node::Any),
         ("custom_llm_provider", Node::Any),
         ("order", Node::Any),
+        ("drop_params", Node::Any),
     ],
     documented: &[
         // Routing and limits.
@@ -60,7 +61,6 @@ pub(in crate::config) static LITELLM_PARAMS: MapSchema = MapSchema {
         "keepalive_seconds",
         "allow_client_keepalive_override",
         "provider_affinity_header",
-        "drop_params",
         "additional_drop_params",
         "configurable_clientside_auth_params",
         "litellm_credential_name",
@@ -154,6 +154,10 @@ pub struct LitellmParams {
     /// when every lower one is cooling down, circuit-open, at its limits or failed for this
     /// request. Unset sorts after every set order.
     pub order: Option<u32>,
+    /// LiteLLM's `drop_params` for this deployment; unset, `litellm_settings.drop_params`
+    /// applies (the loader fills it in). True: OpenAI parameters the provider does not
+    /// support are dropped; false: such a request is a 400 naming them.
+    pub drop_params: Option<bool>,
     /// Headers sent with every request to this deployment (`extra_headers`, or LiteLLM's
     /// `headers`); values may be secrets.
     pub headers: Vec<(String, SecretString)>,
@@ -239,6 +243,8 @@ pub(in crate::config) struct RawLitellmParams {
     pub custom_llm_provider: Option<String>,
     #[serde(default, deserialize_with = "coerce::opt_u32")]
     pub order: Option<u32>,
+    #[serde(default, deserialize_with = "coerce::opt_bool")]
+    pub drop_params: Option<bool>,
 }
 
 impl RawLitellmParams {
@@ -444,6 +450,7 @@ impl RawLitellmParams {
             custom_llm_provider: self.custom_llm_provider.map(|p| p.trim().to_string()),
             unusable,
             headers,
+            drop_params: self.drop_params,
             order: self.order,
             unresolved_env,
             extra,

@@ -27,8 +27,9 @@ const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// (Anthropic requires it).
 const DEFAULT_MAX_TOKENS: u64 = 4096;
 
-/// OpenAI parameters with no Anthropic counterpart. They are dropped (logged at debug level),
-/// as LiteLLM does with `drop_params`; any other unknown parameter is passed through, so
+/// OpenAI parameters with no Anthropic counterpart. With `drop_params` they are dropped
+/// (logged at debug level); without, a request carrying one is a 400 naming them, as in
+/// LiteLLM ([`check_unsupported`]). Any other unknown parameter is passed through, so
 /// Anthropic-native ones (`top_k`, `thinking`...) work from requests and `litellm_params`.
 const DROPPED_PARAMS: &[&str] = &[
     "audio",
@@ -70,6 +71,8 @@ pub struct AnthropicProvider {
     model: String,
     defaults: Map<String, Value>,
     default_max_tokens: u64,
+    /// `drop_params` (the deployment's, else `litellm_settings`').
+    drop_params: bool,
 }
 
 impl AnthropicProvider {
@@ -100,6 +103,7 @@ impl AnthropicProvider {
             defaults: d.params.extra.clone(),
             // `model_info.max_tokens` is a context window in LiteLLM, not an output length.
             default_max_tokens: d.info.max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            drop_params: d.params.drop_params.unwrap_or(false),
         })
     }
 
@@ -109,6 +113,7 @@ impl AnthropicProvider {
         stream: bool,
     ) -> Result<Map<String, Value>, GatewayError> {
         let req = with_defaults(req, &self.defaults)?;
+        check_unsupported(&req, "anthropic", self.drop_params)?;
         build_request(&req, &self.model, self.default_max_tokens, stream)
     }
 
@@ -215,6 +220,45 @@ pub(super) fn with_defaults<'a>(
         })?;
     merged.metadata = req.metadata.clone();
     Ok(Cow::Owned(merged))
+}
+
+/// LiteLLM's `UnsupportedParamsError`: without `drop_params`, a request (or a deployment's
+/// `litellm_params`) setting an OpenAI parameter `provider` has no counterpart for is a 400
+/// naming every such parameter and how to drop them.
+pub(super) fn check_unsupported(
+    req: &ChatCompletionRequest,
+    provider: &str,
+    drop_params: bool,
+) -> Result<(), GatewayError> {
+    if drop_params {
+        return Ok(());
+    }
+    let unsupported: Vec<&str> = req
+        .extra
+        .iter()
+        .filter(|(k, v)| DROPPED_PARAMS.contains(&k.as_str()) && asks_for_something(v))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let Some(first) = unsupported.first() else {
+        return Ok(());
+    };
+    Err(GatewayError::invalid_param(
+        format!(
+            "{provider} does not support parameters: {unsupported:?}. To drop them, set \
+             `drop_params: true` in litellm_settings (or in the deployment's litellm_params)"
+        ),
+        *first,
+    ))
+}
+
+/// Whether a parameter's value changes anything: `null`, `false` and `0` are OpenAI's defaults
+/// (clients such as LangChain send `presence_penalty: 0`), so they are dropped silently.
+fn asks_for_something(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => false,
+        Value::Number(n) => n.as_f64().is_none_or(|x| x != 0.0),
+        Value::Bool(true) | Value::String(_) | Value::Array(_) | Value::Object(_) => true,
+    }
 }
 
 /// Translates an OpenAI chat request into a Messages API body (Bedrock's Converse input is
@@ -1089,7 +1133,7 @@ mod tests {
             "thinking".into(),
             json!({"type":"enabled","budget_tokens":1024}),
         );
-        ps.extra.insert("drop_params".into(), json!(true));
+        ps.drop_params = Some(true);
         let p = AnthropicProvider::new(&deployment(ps), &|_| None).unwrap();
         let body = p.body(&r, true).unwrap();
         assert_eq!(body["max_tokens"], 256);
@@ -1102,6 +1146,30 @@ mod tests {
 
         let p = AnthropicProvider::new(&deployment(params("anthropic/c")), &|_| None).unwrap();
         assert_eq!(p.body(&r, false).unwrap()["max_tokens"], 4096);
+    }
+
+    #[test]
+    fn unsupported_params_fail_unless_dropped() {
+        let r = req(
+            json!({"model":"g","messages":[{"role":"user","content":"x"}],
+            "seed": 7, "logit_bias": {"1": 2}, "presence_penalty": 0, "top_k": 3}),
+        );
+        let strict = AnthropicProvider::new(&deployment(params("anthropic/c")), &|_| None).unwrap();
+        match strict.body(&r, false) {
+            Err(GatewayError::InvalidRequest { message, param }) => {
+                assert!(message.contains(r#"["logit_bias", "seed"]"#), "{message}");
+                assert!(message.contains("drop_params: true"), "{message}");
+                assert_eq!(param.as_deref(), Some("logit_bias"));
+            }
+            other => panic!("expected a 400, got {other:?}"),
+        }
+        let mut ps = params("anthropic/c");
+        ps.drop_params = Some(true);
+        let dropping = AnthropicProvider::new(&deployment(ps), &|_| None).unwrap();
+        let body = dropping.body(&r, false).unwrap();
+        assert!(!body.contains_key("seed") && !body.contains_key("logit_bias"));
+        // Anthropic-native parameters pass through either way.
+        assert_eq!(body["top_k"], 3);
     }
 
     #[test]

@@ -33,7 +33,7 @@ use routeiq::router::Deployment;
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
-use super::anthropic::{build_request, with_defaults};
+use super::anthropic::{build_request, check_unsupported, with_defaults};
 use super::http::{classify, now_secs, parse_http_url};
 use super::{Answer, CallContext, ChunkStream, InferenceProvider};
 use crate::error::GatewayError;
@@ -64,6 +64,8 @@ pub struct BedrockProvider {
     /// Endpoint override, parsed at start-up.
     endpoint: Option<http::Uri>,
     default_max_tokens: u64,
+    /// `drop_params` (the deployment's, else `litellm_settings`').
+    drop_params: bool,
     defaults: Map<String, Value>,
     /// Built on first use: the AWS configuration chain is async.
     client: OnceCell<Client>,
@@ -100,6 +102,7 @@ impl BedrockProvider {
             endpoint,
             // `model_info.max_tokens` is a context window in LiteLLM, not an output length.
             default_max_tokens: d.info.max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            drop_params: d.params.drop_params.unwrap_or(false),
             defaults: d.params.extra.clone(),
             client: OnceCell::new(),
         })
@@ -147,6 +150,7 @@ impl BedrockProvider {
     /// The Converse request parts for an OpenAI chat request.
     fn converse_input(&self, req: &ChatCompletionRequest) -> Result<ConverseInput, GatewayError> {
         let req = with_defaults(req, &self.defaults)?;
+        check_unsupported(&req, "bedrock", self.drop_params)?;
         let body = build_request(&req, &self.model_id, self.default_max_tokens, false)?;
         ConverseInput::from_anthropic_body(&body)
     }
