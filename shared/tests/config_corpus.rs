@@ -421,10 +421,10 @@ fn local_ollama_vllm() {
         ProviderKind::Compatible(CompatibleProvider::HostedVllm)
     );
     assert_eq!(vllm.api_base.as_deref(), Some("http://gpu-node-1:8000/v1"));
-    assert_eq!(
-        vllm.extra["extra_body"],
-        json!({"repetition_penalty": 1.05, "top_k": 40})
-    );
+    // extra_body is merged into the body fields (never sent as a literal `extra_body`).
+    assert_eq!(vllm.extra["repetition_penalty"], json!(1.05));
+    assert_eq!(vllm.extra["top_k"], json!(40));
+    assert!(!vllm.extra.contains_key("extra_body"));
     assert_eq!(
         c.model_list
             .iter()
