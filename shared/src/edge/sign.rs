@@ -9,7 +9,9 @@
 //!
 //! so a signed hint is bound to the body it classified (it cannot be replayed onto another
 //! request) and to a time (the gateway refuses signatures older than its window, and ones
-//! dated more than [`MAX_FUTURE_SKEW_SECS`] ahead). Verification is constant-time.
+//! dated more than [`MAX_FUTURE_SKEW`] ahead). Verification is constant-time.
+
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,7 +23,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// Domain-separation prefix of the signed message.
 const DOMAIN: &str = "routeiq-hint/1";
 /// How far in the future a signature's time may be (clock skew between edge and origin).
-pub const MAX_FUTURE_SKEW_SECS: u64 = 60;
+pub const MAX_FUTURE_SKEW: Duration = Duration::from_secs(60);
 /// The default window a signature stays valid for.
 pub const DEFAULT_MAX_AGE_SECS: u64 = 300;
 
@@ -34,10 +36,10 @@ pub enum SignatureError {
     Malformed,
     #[error("the signature does not match the hint and body")]
     Mismatch,
-    #[error("the signature is {age_secs} s old (window {max_age_secs} s)")]
-    Expired { age_secs: u64, max_age_secs: u64 },
-    #[error("the signature is dated {ahead_secs} s in the future")]
-    Future { ahead_secs: u64 },
+    #[error("the signature is {} s old (window {} s)", .age.as_secs(), .max_age.as_secs())]
+    Expired { age: Duration, max_age: Duration },
+    #[error("the signature is dated {} s in the future", .ahead.as_secs())]
+    Future { ahead: Duration },
 }
 
 impl SignatureError {
@@ -113,15 +115,15 @@ fn parse(header: &str) -> Result<(u64, Vec<u8>), SignatureError> {
     }
 }
 
-/// Checks a signature header for `hint` over `body` at `now` (Unix secs): the MAC
-/// first (constant time), then the age.
+/// Checks a signature header for `hint` over `body` at `now` (Unix seconds) with a window of
+/// `max_age_seconds`: the MAC first (constant time), then the age.
 pub fn verify(
     secret: &[u8],
     hint: &str,
     header: Option<&str>,
     body: &[u8],
     now: u64,
-    max_age_secs: u64,
+    max_age_seconds: u64,
 ) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let (timestamp, tag) = parse(header)?;
@@ -129,14 +131,14 @@ pub fn verify(
         .verify_slice(&tag)
         .map_err(|_| SignatureError::Mismatch)?;
     if timestamp > now {
-        let ahead_secs = timestamp - now;
-        if ahead_secs > MAX_FUTURE_SKEW_SECS {
-            return Err(SignatureError::Future { ahead_secs });
+        let ahead = Duration::from_secs(timestamp - now);
+        if ahead > MAX_FUTURE_SKEW {
+            return Err(SignatureError::Future { ahead });
         }
-    } else if now - timestamp > max_age_secs {
+    } else if now - timestamp > max_age_seconds {
         return Err(SignatureError::Expired {
-            age_secs: now - timestamp,
-            max_age_secs,
+            age: Duration::from_secs(now - timestamp),
+            max_age: Duration::from_secs(max_age_seconds),
         });
     }
     Ok(())
@@ -167,16 +169,25 @@ mod tests {
         assert_eq!(
             verify(KEY, HINT, Some(&sig), BODY, 1_301, 300),
             Err(SignatureError::Expired {
-                age_secs: 301,
-                max_age_secs: 300
+                age: Duration::from_secs(301),
+                max_age: Duration::from_secs(300)
             })
         );
         // A little clock skew is tolerated, a signature from the far future is not.
         assert_eq!(verify(KEY, HINT, Some(&sig), BODY, 990, 300), Ok(()));
         assert_eq!(
             verify(KEY, HINT, Some(&sig), BODY, 900, 300),
-            Err(SignatureError::Future { ahead_secs: 100 })
+            Err(SignatureError::Future {
+                ahead: Duration::from_secs(100)
+            })
         );
+        // The refusals name their ages in whole seconds.
+        let refusal = |now| match verify(KEY, HINT, Some(&sig), BODY, now, 300) {
+            Err(e) => e.to_string(),
+            Ok(()) => String::new(),
+        };
+        assert_eq!(refusal(1_301), "the signature is 301 s old (window 300 s)");
+        assert_eq!(refusal(900), "the signature is dated 100 s in the future");
     }
 
     #[test]

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::http::{
-    SseStream, StreamEnd, Upstream, json_bytes, merge_defaults, now_secs, parse_endpoint,
-    resolve_api_base, resolve_key, secret_header, to_object, translate_events, wants_stream_usage,
+    SseStream, StreamEnd, Upstream, json_bytes, merge_defaults, parse_endpoint, resolve_api_base,
+    resolve_key, secret_header, to_object, translate_events, unix_seconds_now, wants_stream_usage,
 };
 use super::{Answer, CallContext, ChunkStream, InferenceProvider};
 use crate::error::GatewayError;
@@ -638,7 +638,7 @@ fn to_chat_response(resp: MessagesResponse, model: &str) -> ChatCompletionRespon
     ChatCompletionResponse {
         id: chat_id(&resp.id),
         object: "chat.completion".into(),
-        created: now_secs(),
+        created: unix_seconds_now(),
         model: model.to_string(),
         choices: vec![ChatChoice {
             index: 0,
@@ -864,7 +864,7 @@ fn chat_chunks(
 ) -> ChunkStream {
     let state = ChatStream {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
-        created: now_secs(),
+        created: unix_seconds_now(),
         model: model.to_string(),
         include_usage,
         usage: AnthropicUsage::default(),
