@@ -501,7 +501,7 @@ mod tests {
                 Some(&s.signature),
                 body,
                 1_700_000_010,
-                300
+                edge::sign::DEFAULT_MAX_AGE
             ),
             Ok(())
         );
@@ -513,7 +513,7 @@ mod tests {
                 Some(&s.signature),
                 b"{}",
                 1_700_000_010,
-                300
+                edge::sign::DEFAULT_MAX_AGE
             )
             .is_err()
         );
@@ -524,7 +524,7 @@ mod tests {
                 Some(&s.signature),
                 body,
                 1_700_000_010,
-                300
+                edge::sign::DEFAULT_MAX_AGE
             )
             .is_err()
         );

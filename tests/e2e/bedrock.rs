@@ -1,7 +1,7 @@
 //! Bedrock deployments through the real binary: the AWS SDK signs and sends Converse /
 //! ConverseStream requests to the mock upstream (JSON and binary event-stream frames).
 
-use routeiq_testkit::{Behavior, read_sse};
+use routeiq_testkit::{Behavior, ChunkStream};
 use serde_json::{Value, json};
 
 use crate::{chat_body, error_of, header, post, start};
@@ -84,35 +84,17 @@ async fn converse_stream_event_frames_become_sse_chunks() {
     });
     let resp = post(&gw, "/v1/chat/completions", &body).await;
     assert_eq!(resp.status(), 200);
-    let out = read_sse(resp).await;
+    let out = ChunkStream::read(resp).await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    assert!(out.ends_with_done());
-    let chunks: Vec<Value> = out
-        .data()
-        .iter()
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    let text: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    assert!(out.done);
     assert_eq!(
-        text,
+        out.content(),
         "mock answer from anthropic.claude-3-5-haiku-20241022-v1:0"
     );
-    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    assert!(
-        chunks
-            .iter()
-            .any(|c| c["choices"][0]["finish_reason"] == "stop")
-    );
-    let usage = chunks
-        .iter()
-        .rev()
-        .find(|c| c["usage"].is_object())
-        .expect("usage chunk");
-    assert!(usage["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(out.chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert!(out.finished_with("stop"));
+    let usage = out.usage().expect("usage chunk");
+    assert!(usage["total_tokens"].as_u64().unwrap() > 0);
 }
 
 #[tokio::test]
@@ -144,12 +126,11 @@ async fn tool_use_round_trips_as_openai_tool_calls() {
         &json!({"model": "nova", "stream": true, "tools": tools, "messages": [{"role": "user", "content": "please use the tool"}]}),
     )
     .await;
-    let out = read_sse(resp).await;
-    assert!(out.ends_with_done());
+    let out = ChunkStream::read(resp).await;
+    assert!(out.done);
     let mut name = None;
     let mut arguments = String::new();
-    for d in out.data().iter().filter(|d| *d != "[DONE]") {
-        let v: Value = serde_json::from_str(d).unwrap();
+    for v in &out.chunks {
         if let Some(call) = v["choices"][0]["delta"]["tool_calls"].get(0) {
             if let Some(n) = call["function"]["name"].as_str() {
                 name = Some(n.to_string());
@@ -194,9 +175,9 @@ async fn stream_exception_after_first_chunk_ends_with_error_event() {
         json!({"model": "nova", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
     let resp = post(&gw, "/v1/chat/completions", &body).await;
     assert_eq!(resp.status(), 200);
-    let out = read_sse(resp).await;
-    assert!(!out.ends_with_done());
-    let last: Value = serde_json::from_str(out.data().last().unwrap()).unwrap();
+    let out = ChunkStream::read(resp).await;
+    assert!(!out.done);
+    let last = out.last().unwrap();
     assert!(
         last["error"]["message"]
             .as_str()

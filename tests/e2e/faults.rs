@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use routeiq_testkit::{Behavior, GatewayProcess, MockUpstream, closed_port_url, read_sse};
+use routeiq_testkit::{Behavior, ChunkStream, GatewayProcess, MockUpstream, closed_port_url};
 use serde_json::{Value, json};
 
 use crate::{metric_value, metrics_text};
@@ -179,17 +179,9 @@ async fn run_case(
                 assert_eq!(headers["x-routeiq-fallback"], "true", "{label}");
             }
             let content = if stream {
-                let out = read_sse(resp).await;
-                assert!(out.ends_with_done(), "{label}: {:?}", out.data());
-                out.data()
-                    .iter()
-                    .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-                    .filter_map(|v| {
-                        v["choices"][0]["delta"]["content"]
-                            .as_str()
-                            .map(str::to_string)
-                    })
-                    .collect::<String>()
+                let out = ChunkStream::read(resp).await;
+                assert!(out.done, "{label}: {:?}", out.data);
+                out.content()
             } else {
                 let body: Value = resp.json().await.unwrap_or_else(|e| panic!("{label}: {e}"));
                 body["choices"][0]["message"]["content"]
@@ -218,14 +210,14 @@ async fn run_case(
         }
         Expect::StreamError => {
             assert_eq!(status, 200, "{label}");
-            let out = read_sse(resp).await;
-            let data = out.data();
+            let out = ChunkStream::read(resp).await;
+            let data = &out.data;
             assert!(
-                !out.ends_with_done(),
+                !out.done,
                 "{label}: a broken stream must not end with [DONE]"
             );
             assert!(data.len() >= 2, "{label}: {data:?}");
-            let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
+            let last = out.last().unwrap();
             assert!(last["error"]["message"].is_string(), "{label}: {last}");
             assert!(last["error"]["type"].is_string(), "{label}: {last}");
         }

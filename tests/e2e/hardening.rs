@@ -115,7 +115,7 @@ fn stream_body(model: &str, text: &str) -> Value {
 }
 
 /// The `retry-after` header as whole seconds; an error naming what was there otherwise.
-fn retry_after_secs(resp: &reqwest::Response) -> Result<u64, String> {
+fn retry_after_seconds(resp: &reqwest::Response) -> Result<u64, String> {
     let raw = resp
         .headers()
         .get("retry-after")
@@ -481,7 +481,7 @@ async fn absurd_upstream_retry_after_is_a_prompt_429_and_serving_goes_on() {
     let (resp, took) = chat_timed(&gw, &chat_body("primary", "hi"), Duration::from_secs(10)).await;
     assert_eq!(resp.status(), 429, "{:?}", resp.headers());
     assert!(took < Duration::from_secs(5), "429 took {took:?}");
-    let secs = retry_after_secs(&resp).unwrap_or_else(|e| panic!("{e}"));
+    let secs = retry_after_seconds(&resp).unwrap_or_else(|e| panic!("{e}"));
     assert!(secs >= 1, "retry-after {secs}");
 
     // The gateway is still up and serving (another group: `primary` may rightly cool down).
@@ -555,7 +555,7 @@ model_list:
     let (resp, took) = chat_timed(&gw, &chat_body("p30", "hi"), Duration::from_secs(10)).await;
     assert_eq!(resp.status(), 429);
     assert!(took < Duration::from_secs(5), "429 took {took:?}");
-    let secs = retry_after_secs(&resp).unwrap_or_else(|e| panic!("{e}"));
+    let secs = retry_after_seconds(&resp).unwrap_or_else(|e| panic!("{e}"));
     assert!(
         (25..=30).contains(&secs),
         "retry-after {secs}, want 25..=30"
@@ -565,7 +565,7 @@ model_list:
     let (resp, took) = chat_timed(&gw, &chat_body("p100", "hi"), Duration::from_secs(10)).await;
     assert_eq!(resp.status(), 429);
     assert!(took < Duration::from_secs(5), "429 took {took:?}");
-    let secs = retry_after_secs(&resp).unwrap_or_else(|e| panic!("{e}"));
+    let secs = retry_after_seconds(&resp).unwrap_or_else(|e| panic!("{e}"));
     assert!(secs >= 95, "retry-after {secs}, want >= 95");
 }
 
@@ -659,12 +659,12 @@ router_settings:
 
     let (resp, _) = chat_timed(&gw, &chat_body("rl", "hi"), Duration::from_secs(10)).await;
     assert_eq!(resp.status(), 429);
-    let secs = retry_after_secs(&resp).unwrap_or_else(|e| panic!("429: {e}"));
+    let secs = retry_after_seconds(&resp).unwrap_or_else(|e| panic!("429: {e}"));
     assert!(secs >= 1, "retry-after {secs}");
 
     let (resp, _) = chat_timed(&gw, &chat_body("un", "hi"), Duration::from_secs(10)).await;
     assert_eq!(resp.status(), 503);
-    let secs = retry_after_secs(&resp).unwrap_or_else(|e| panic!("503: {e}"));
+    let secs = retry_after_seconds(&resp).unwrap_or_else(|e| panic!("503: {e}"));
     assert!(secs >= 1, "retry-after {secs}");
 }
 

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use routeiq_testkit::{Behavior, MockUpstream, gateway::free_port};
+use routeiq_testkit::{Behavior, ChunkStream, MockUpstream, gateway::free_port};
 use serde_json::{Value, json};
 
 /// A `cargo lambda watch` process group, killed on drop.
@@ -151,19 +151,9 @@ async fn streams_chunk_by_chunk_through_the_function_url() {
         arrivals.push(started.elapsed());
         text.push_str(&String::from_utf8_lossy(&chunk));
     }
-    assert!(text.contains("data: [DONE]"), "{text}\n{}", watch.logs());
-    let content: String = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .collect();
-    assert_eq!(content, "mock answer from gpt-4o-mini", "{text}");
+    let stream = ChunkStream::parse(&text);
+    assert!(stream.done, "{text}\n{}", watch.logs());
+    assert_eq!(stream.content(), "mock answer from gpt-4o-mini", "{text}");
     // The upstream sends a chunk every 200 ms: a streamed response arrives in several reads
     // spread over that time, a buffered one in one piece at the end.
     let first = arrivals[0];

@@ -4,26 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use routeiq_testkit::{Behavior, read_sse};
+use routeiq_testkit::{Behavior, ChunkStream};
 use serde_json::{Value, json};
 
 use crate::{BASIC, header, post, start};
 
 fn stream_body(model: &str) -> Value {
     json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "tell me a story"}]})
-}
-
-fn content_of(events: &[String]) -> String {
-    events
-        .iter()
-        .filter(|d| *d != "[DONE]")
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -33,20 +20,19 @@ async fn openai_stream_relays_chunks_and_done() {
     assert_eq!(resp.status(), 200);
     assert_eq!(header(&resp, "content-type"), "text/event-stream");
     assert!(resp.headers().contains_key("x-routeiq-model"));
-    let out = read_sse(resp).await;
+    let out = ChunkStream::read(resp).await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    assert!(out.ends_with_done());
-    let data = out.data();
-    let text = content_of(&data);
+    assert!(out.done);
+    let text = out.content();
     assert!(text.starts_with("mock answer from model-"), "{text}");
-    let first: Value = serde_json::from_str(&data[0]).unwrap();
-    assert_eq!(first["object"], "chat.completion.chunk");
+    assert_eq!(out.chunks[0]["object"], "chat.completion.chunk");
     assert!(mock.last_request().unwrap().is_stream());
     // The client did not ask for usage: no usage-only chunk.
-    assert!(data.iter().filter(|d| *d != "[DONE]").all(|d| {
-        let v: Value = serde_json::from_str(d).unwrap();
-        !v["choices"].as_array().unwrap().is_empty()
-    }));
+    assert!(
+        out.chunks
+            .iter()
+            .all(|v| !v["choices"].as_array().unwrap().is_empty())
+    );
 }
 
 #[tokio::test]
@@ -56,27 +42,13 @@ async fn anthropic_stream_becomes_openai_chunks_with_usage() {
     body["stream_options"] = json!({"include_usage": true});
     let resp = post(&gw, "/v1/chat/completions", &body).await;
     assert_eq!(resp.status(), 200);
-    let out = read_sse(resp).await;
-    assert!(out.ends_with_done());
-    let data = out.data();
-    assert_eq!(content_of(&data), "mock answer from claude-test");
-    let chunks: Vec<Value> = data
-        .iter()
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    assert!(
-        chunks
-            .iter()
-            .any(|c| c["choices"][0]["finish_reason"] == "stop")
-    );
-    let usage = chunks
-        .iter()
-        .rev()
-        .find(|c| c["usage"].is_object())
-        .expect("usage chunk");
-    assert!(usage["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    let out = ChunkStream::read(resp).await;
+    assert!(out.done);
+    assert_eq!(out.content(), "mock answer from claude-test");
+    assert_eq!(out.chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert!(out.finished_with("stop"));
+    let usage = out.usage().expect("usage chunk");
+    assert!(usage["total_tokens"].as_u64().unwrap() > 0);
 }
 
 #[tokio::test]
@@ -88,9 +60,9 @@ async fn stream_failing_before_first_byte_is_retried() {
     assert_eq!(resp.status(), 200);
     let attempts: u32 = header(&resp, "x-routeiq-attempts").parse().unwrap();
     assert!(attempts >= 2, "{attempts}");
-    let out = read_sse(resp).await;
-    assert!(out.ends_with_done());
-    assert!(content_of(&out.data()).starts_with("mock answer"));
+    let out = ChunkStream::read(resp).await;
+    assert!(out.done);
+    assert!(out.content().starts_with("mock answer"));
 }
 
 #[tokio::test]
@@ -100,9 +72,9 @@ async fn stream_cut_after_first_chunk_ends_with_error_event() {
     mock.script("model-b", vec![Behavior::CutStream { after_chunks: 2 }]);
     let resp = post(&gw, "/v1/chat/completions", &stream_body("gpt")).await;
     assert_eq!(resp.status(), 200);
-    let out = read_sse(resp).await;
-    assert!(!out.ends_with_done(), "a cut stream must not look complete");
-    let last: Value = serde_json::from_str(out.data().last().unwrap()).unwrap();
+    let out = ChunkStream::read(resp).await;
+    assert!(!out.done, "a cut stream must not look complete");
+    let last = out.last().unwrap();
     assert!(last["error"]["message"].is_string(), "{last}");
 }
 
@@ -115,9 +87,9 @@ async fn upstream_error_event_mid_stream_is_relayed_as_error() {
     );
     let resp = post(&gw, "/v1/chat/completions", &stream_body("claude")).await;
     assert_eq!(resp.status(), 200);
-    let out = read_sse(resp).await;
-    assert!(!out.ends_with_done());
-    let last: Value = serde_json::from_str(out.data().last().unwrap()).unwrap();
+    let out = ChunkStream::read(resp).await;
+    assert!(!out.done);
+    let last = out.last().unwrap();
     assert!(last["error"].is_object(), "{last}");
 }
 
@@ -164,14 +136,8 @@ async fn completions_stream() {
     )
     .await;
     assert_eq!(resp.status(), 200);
-    let out = read_sse(resp).await;
-    assert!(out.ends_with_done());
-    let text: String = out
-        .data()
-        .iter()
-        .filter(|d| *d != "[DONE]")
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| v["choices"][0]["text"].as_str().map(str::to_string))
-        .collect();
+    let out = ChunkStream::read(resp).await;
+    assert!(out.done);
+    let text = out.text();
     assert!(text.contains("mock answer"), "{text}");
 }

@@ -1,4 +1,11 @@
-//! Command line, in LiteLLM's conventions (`--config`, `--host`, `--port`).
+//! The gateway's command line, in LiteLLM's conventions (`--config`, `--host`, `--port`).
+//!
+//! - [`Args`]: `routeiq-gateway`'s arguments (also `routeiq serve`'s), with the `--help`
+//!   section on environment variables;
+//! - [`ConfigSource`]: where the config comes from (S3, a file, the embedded quickstart).
+//!
+//! The `routeiq` CLI's subcommands (`src/bin/routeiq.rs`) are not here: its tools need the
+//! trainer, which the gateway library does not depend on.
 
 use std::path::PathBuf;
 
@@ -122,54 +129,4 @@ impl Args {
             ConfigSource::Embedded
         }
     }
-}
-
-/// `routeiq`: the gateway and its tools, as subcommands.
-#[derive(Debug, Clone, Parser)]
-#[command(name = "routeiq", version, about = "RouteIQ: LLM gateway and tools")]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// `routeiq`'s subcommands. A new tool is one more variant with its own `clap::Args` struct
-/// and one more arm in `src/bin/routeiq.rs`.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum Command {
-    /// Run the gateway (the same as the `routeiq-gateway` binary).
-    Serve(Args),
-    /// Validate a config (and with --validate-env the environment) without starting; prints
-    /// every problem with its path and exits non-zero on errors.
-    Check(CheckArgs),
-    /// Train the llmrouter-* routers from routing data (LLMRouter JSON or RouteLLM CSVs) into
-    /// router artifacts with a manifest (optionally signed).
-    Train(routeiq_trainer::cli::TrainArgs),
-    /// Evaluate router artifacts on the held-out split: quality, cost, quality/cost curves,
-    /// AIQ, APGR; writes eval.md, eval.json and eval.png.
-    Eval(routeiq_trainer::cli::EvalArgs),
-    /// Train the edge Worker's tier classifier (hashed n-grams + cheap signals, int8) from
-    /// routing data; writes the model file, manifest.json and eval.md.
-    TrainEdge(routeiq_trainer::edge::EdgeTrainArgs),
-    /// Sign the router artifacts a manifest lists (checked against it first).
-    Sign(routeiq_trainer::cli::SignArgs),
-    /// Generate an ed25519 key for signing router artifacts (prints the public key).
-    Keygen(routeiq_trainer::cli::KeygenArgs),
-}
-
-/// `routeiq check`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CheckArgs {
-    /// Path to a LiteLLM config.yaml.
-    #[arg(long, short = 'c', env = "LITELLM_CONFIG_PATH")]
-    pub config: PathBuf,
-
-    /// Also check the environment: every `os.environ/` reference and provider key variable a
-    /// deployment needs is set, `api_base` URLs parse, and RouteIQ's own variables are valid.
-    #[arg(long)]
-    pub validate_env: bool,
-
-    /// Every warning (keys RouteIQ ignores, deployments it cannot call) is an error, as with
-    /// `ROUTEIQ_STRICT_CONFIG=true` on the server: for CI.
-    #[arg(long)]
-    pub strict: bool,
 }

@@ -19,6 +19,7 @@
 //! `advisory`, or `ignored:<reason>`; no header when no hint was sent.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue};
 use routeiq::config::{Config, ConfigProblem, SecretString};
@@ -36,7 +37,8 @@ const DEFAULT_MIN_CONFIDENCE: f32 = 0.6;
 pub struct EdgeHintSettings {
     pub mode: EdgeHintMode,
     pub secret: Option<SecretString>,
-    pub max_age_secs: u64,
+    /// How old a signed hint may be.
+    pub max_age: Duration,
     pub min_confidence: f32,
 }
 
@@ -45,7 +47,7 @@ impl Default for EdgeHintSettings {
         EdgeHintSettings {
             mode: EdgeHintMode::Ignore,
             secret: None,
-            max_age_secs: sign::DEFAULT_MAX_AGE_SECS,
+            max_age: sign::DEFAULT_MAX_AGE,
             min_confidence: DEFAULT_MIN_CONFIDENCE,
         }
     }
@@ -85,11 +87,12 @@ impl EdgeHintSettings {
             s.mode = EdgeHintMode::parse(&v).map_err(|e| ConfigProblem::new(path, e))?;
         }
         if let Some((path, v)) = get("edge_hint_max_age", "ROUTEIQ_EDGE_HINT_MAX_AGE_SECONDS")? {
-            s.max_age_secs = v
+            s.max_age = v
                 .trim()
                 .parse::<u64>()
                 .ok()
                 .filter(|n| (1..=86_400).contains(n))
+                .map(Duration::from_secs)
                 .ok_or_else(|| {
                     ConfigProblem::new(
                         path,
@@ -167,12 +170,12 @@ pub fn headers_of(headers: &HeaderMap) -> (Option<HeaderValue>, Option<HeaderVal
 }
 
 /// Checks a request's hint (`hint`, `signature`: its header values) against its raw body
-/// at `now_secs` (Unix).
+/// at `now_unix` (Unix seconds).
 pub fn check(
     settings: &EdgeHintSettings,
     (hint, signature): (Option<&HeaderValue>, Option<&HeaderValue>),
     body: &[u8],
-    now_secs: u64,
+    now_unix: u64,
 ) -> HintCheck {
     let Some(raw) = hint else {
         return HintCheck::Absent;
@@ -196,8 +199,8 @@ pub fn check(
         raw,
         signature,
         body,
-        now_secs,
-        settings.max_age_secs,
+        now_unix,
+        settings.max_age,
     ) {
         return HintCheck::Ignored(e.label());
     }
@@ -224,12 +227,12 @@ pub fn check_request(
     if headers.0.is_none() {
         return HintCheck::Absent;
     }
-    let now_secs = gw.services.clock.now_ms() / 1000;
+    let now_unix = gw.services.clock.now_ms() / 1000;
     let c = check(
         &gw.edge_hint,
         (headers.0.as_ref(), headers.1.as_ref()),
         body,
-        now_secs,
+        now_unix,
     );
     match &c {
         HintCheck::Absent => {}

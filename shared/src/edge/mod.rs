@@ -239,7 +239,7 @@ mod tests {
         let hint = c.classify(body, &ClientGeo::default()).unwrap().encode();
         let sig = sign::sign(b"k", &hint, 100, body);
         assert_eq!(
-            sign::verify(b"k", &hint, Some(&sig), body, 100, 300),
+            sign::verify(b"k", &hint, Some(&sig), body, 100, sign::DEFAULT_MAX_AGE),
             Ok(())
         );
         assert_eq!(EdgeHint::parse(&hint).unwrap().tier, Tier::Complex);

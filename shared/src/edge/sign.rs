@@ -9,7 +9,9 @@
 //!
 //! so a signed hint is bound to the body it classified (it cannot be replayed onto another
 //! request) and to a time (the gateway refuses signatures older than its window, and ones
-//! dated more than [`MAX_FUTURE_SKEW_SECS`] ahead). Verification is constant-time.
+//! dated more than [`MAX_FUTURE_SKEW`] ahead). Verification is constant-time.
+
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,9 +23,9 @@ type HmacSha256 = Hmac<Sha256>;
 /// Domain-separation prefix of the signed message.
 const DOMAIN: &str = "routeiq-hint/1";
 /// How far in the future a signature's time may be (clock skew between edge and origin).
-pub const MAX_FUTURE_SKEW_SECS: u64 = 60;
+pub const MAX_FUTURE_SKEW: Duration = Duration::from_secs(60);
 /// The default window a signature stays valid for.
-pub const DEFAULT_MAX_AGE_SECS: u64 = 300;
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// Why a signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,10 +36,10 @@ pub enum SignatureError {
     Malformed,
     #[error("the signature does not match the hint and body")]
     Mismatch,
-    #[error("the signature is {age_secs} s old (window {max_age_secs} s)")]
-    Expired { age_secs: u64, max_age_secs: u64 },
-    #[error("the signature is dated {ahead_secs} s in the future")]
-    Future { ahead_secs: u64 },
+    #[error("the signature is {} s old (window {} s)", .age.as_secs(), .max_age.as_secs())]
+    Expired { age: Duration, max_age: Duration },
+    #[error("the signature is dated {} s in the future", .ahead.as_secs())]
+    Future { ahead: Duration },
 }
 
 impl SignatureError {
@@ -113,30 +115,31 @@ fn parse(header: &str) -> Result<(u64, Vec<u8>), SignatureError> {
     }
 }
 
-/// Checks a signature header for `hint` over `body` at `now` (Unix secs): the MAC
-/// first (constant time), then the age.
+/// Checks a signature header for `hint` over `body` at `now` (Unix seconds) with a window of
+/// `max_age_seconds`: the MAC first (constant time), then the age.
 pub fn verify(
     secret: &[u8],
     hint: &str,
     header: Option<&str>,
     body: &[u8],
     now: u64,
-    max_age_secs: u64,
+    max_age: Duration,
 ) -> Result<(), SignatureError> {
+    let max_age_seconds = max_age.as_secs();
     let header = header.ok_or(SignatureError::Missing)?;
     let (timestamp, tag) = parse(header)?;
     mac(secret, hint, timestamp, &body_digest(body))
         .verify_slice(&tag)
         .map_err(|_| SignatureError::Mismatch)?;
     if timestamp > now {
-        let ahead_secs = timestamp - now;
-        if ahead_secs > MAX_FUTURE_SKEW_SECS {
-            return Err(SignatureError::Future { ahead_secs });
+        let ahead = Duration::from_secs(timestamp - now);
+        if ahead > MAX_FUTURE_SKEW {
+            return Err(SignatureError::Future { ahead });
         }
-    } else if now - timestamp > max_age_secs {
+    } else if now - timestamp > max_age_seconds {
         return Err(SignatureError::Expired {
-            age_secs: now - timestamp,
-            max_age_secs,
+            age: Duration::from_secs(now - timestamp),
+            max_age: Duration::from_secs(max_age_seconds),
         });
     }
     Ok(())
@@ -162,21 +165,30 @@ mod tests {
     fn a_signature_verifies_within_its_window() {
         let sig = sign(KEY, HINT, 1_000, BODY);
         assert!(sig.starts_with("t=1000;s="), "{sig}");
-        assert_eq!(verify(KEY, HINT, Some(&sig), BODY, 1_000, 300), Ok(()));
-        assert_eq!(verify(KEY, HINT, Some(&sig), BODY, 1_300, 300), Ok(()));
+        assert_eq!(verify(KEY, HINT, Some(&sig), BODY, 1_000, DEFAULT_MAX_AGE), Ok(()));
+        assert_eq!(verify(KEY, HINT, Some(&sig), BODY, 1_300, DEFAULT_MAX_AGE), Ok(()));
         assert_eq!(
-            verify(KEY, HINT, Some(&sig), BODY, 1_301, 300),
+            verify(KEY, HINT, Some(&sig), BODY, 1_301, DEFAULT_MAX_AGE),
             Err(SignatureError::Expired {
-                age_secs: 301,
-                max_age_secs: 300
+                age: Duration::from_secs(301),
+                max_age: Duration::from_secs(300)
             })
         );
         // A little clock skew is tolerated, a signature from the far future is not.
-        assert_eq!(verify(KEY, HINT, Some(&sig), BODY, 990, 300), Ok(()));
+        assert_eq!(verify(KEY, HINT, Some(&sig), BODY, 990, DEFAULT_MAX_AGE), Ok(()));
         assert_eq!(
-            verify(KEY, HINT, Some(&sig), BODY, 900, 300),
-            Err(SignatureError::Future { ahead_secs: 100 })
+            verify(KEY, HINT, Some(&sig), BODY, 900, DEFAULT_MAX_AGE),
+            Err(SignatureError::Future {
+                ahead: Duration::from_secs(100)
+            })
         );
+        // The refusals name their ages in whole seconds.
+        let refusal = |now| match verify(KEY, HINT, Some(&sig), BODY, now, DEFAULT_MAX_AGE) {
+            Err(e) => e.to_string(),
+            Ok(()) => String::new(),
+        };
+        assert_eq!(refusal(1_301), "the signature is 301 s old (window 300 s)");
+        assert_eq!(refusal(900), "the signature is dated 100 s in the future");
     }
 
     #[test]
@@ -184,7 +196,7 @@ mod tests {
         let sig = sign(KEY, HINT, 1_000, BODY);
         let mismatch = Err(SignatureError::Mismatch);
         assert_eq!(
-            verify(b"another key", HINT, Some(&sig), BODY, 1_000, 300),
+            verify(b"another key", HINT, Some(&sig), BODY, 1_000, DEFAULT_MAX_AGE),
             mismatch
         );
         assert_eq!(
@@ -194,20 +206,20 @@ mod tests {
                 Some(&sig),
                 BODY,
                 1_000,
-                300
+                DEFAULT_MAX_AGE
             ),
             mismatch
         );
-        assert_eq!(verify(KEY, HINT, Some(&sig), b"{}", 1_000, 300), mismatch);
+        assert_eq!(verify(KEY, HINT, Some(&sig), b"{}", 1_000, DEFAULT_MAX_AGE), mismatch);
         // Moving the timestamp (to dodge the window) breaks the MAC too.
         let moved = sig.replacen("t=1000", "t=2000", 1);
-        assert_eq!(verify(KEY, HINT, Some(&moved), BODY, 2_000, 300), mismatch);
+        assert_eq!(verify(KEY, HINT, Some(&moved), BODY, 2_000, DEFAULT_MAX_AGE), mismatch);
     }
 
     #[test]
     fn malformed_or_missing_signatures() {
         assert_eq!(
-            verify(KEY, HINT, None, BODY, 0, 300),
+            verify(KEY, HINT, None, BODY, 0, DEFAULT_MAX_AGE),
             Err(SignatureError::Missing)
         );
         for bad in [
@@ -220,7 +232,7 @@ mod tests {
             "t=1;t=2;s=AAAA",
         ] {
             assert_eq!(
-                verify(KEY, HINT, Some(bad), BODY, 1, 300),
+                verify(KEY, HINT, Some(bad), BODY, 1, DEFAULT_MAX_AGE),
                 Err(SignatureError::Malformed),
                 "{bad}"
             );

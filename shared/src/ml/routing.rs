@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -40,9 +41,9 @@ pub struct MlSettings {
     pub model_path: Option<String>,
     /// `manifest_path`: default `manifest.json` beside the artifact.
     pub manifest_path: Option<String>,
-    /// `hot_reload` (default false) and `reload_interval` (seconds, default 30).
+    /// `hot_reload` (default false) and `reload_interval` (seconds in the config, default 30).
     pub hot_reload: bool,
-    pub reload_interval_secs: f64,
+    pub reload_interval: Duration,
     /// `cost_weight`, `willingness_to_pay`, `expected_output_tokens`.
     pub cost: CostPolicy,
     /// `threshold`: the hybrid router's decision threshold (default: the artifact's).
@@ -118,7 +119,11 @@ impl MlSettings {
                 }
             }
         };
-        let reload_interval_secs = number("reload_interval", 0.1, 86_400.0).unwrap_or(30.0);
+        // In range (0.1 s to a day), so the conversion cannot fail.
+        let reload_interval = Duration::try_from_secs_f64(
+            number("reload_interval", 0.1, 86_400.0).unwrap_or(30.0),
+        )
+        .unwrap_or(Duration::from_secs(30));
         let cost_weight = number("cost_weight", 0.0, 1e6).unwrap_or(0.0);
         let willingness_to_pay = number("willingness_to_pay", 1e-12, 1e9);
         let expected_output_tokens =
@@ -185,7 +190,7 @@ impl MlSettings {
             model_path,
             manifest_path,
             hot_reload,
-            reload_interval_secs,
+            reload_interval,
             cost: CostPolicy {
                 cost_weight,
                 willingness_to_pay,

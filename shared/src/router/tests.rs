@@ -401,10 +401,10 @@ fn conversation(key: &str) -> RequestFacts {
     }
 }
 
-fn affinity_router(ttl_secs: f64) -> (Arc<ManualClock>, Router) {
+fn affinity_router(ttl: Duration) -> (Arc<ManualClock>, Router) {
     let mut cfg = two_deployments(RoutingStrategyName::SimpleShuffle);
     cfg.model_list.push(dep("gpt", "d", "openai/gpt-4o-mini"));
-    cfg.router_settings.deployment_affinity_ttl = Some(Duration::from_secs_f64(ttl_secs));
+    cfg.router_settings.deployment_affinity_ttl = Some(ttl);
     cfg.router_settings.cooldown_time = Duration::from_secs(30);
     router(cfg)
 }
@@ -422,7 +422,7 @@ fn routed(r: &Router, conv: &str, seed: u64) -> (Vec<String>, AffinityOutcome) {
 
 #[test]
 fn affinity_keeps_a_conversation_on_its_deployment_and_keeps_the_fallback_order() {
-    let (_, r) = affinity_router(600.0);
+    let (_, r) = affinity_router(Duration::from_secs(600));
     let (first, outcome) = routed(&r, "conv-1", 1);
     assert_eq!(outcome, AffinityOutcome::Set);
     for seed in 2..40 {
@@ -445,7 +445,7 @@ fn affinity_keeps_a_conversation_on_its_deployment_and_keeps_the_fallback_order(
 
 #[test]
 fn affinity_yields_to_cooldowns_and_rewrites_the_pin_then_expires() {
-    let (clock, r) = affinity_router(600.0);
+    let (clock, r) = affinity_router(Duration::from_secs(600));
     let (first, _) = routed(&r, "conv-2", 1);
     let pinned = r.deployments().find(|d| d.id == first[0]).unwrap().clone();
     assert!(block_on(r.record_failure(&pinned, FailureClass::Immediate)));
@@ -467,7 +467,7 @@ fn affinity_yields_to_cooldowns_and_rewrites_the_pin_then_expires() {
 
 #[test]
 fn affinity_slides_its_expiry_while_the_conversation_is_active() {
-    let (clock, r) = affinity_router(100.0);
+    let (clock, r) = affinity_router(Duration::from_secs(100));
     let (first, _) = routed(&r, "conv-3", 1);
     for seed in 0..10 {
         // 10 × 40 s = 400 s, four TTLs, but never 100 s idle.
@@ -482,7 +482,7 @@ fn affinity_slides_its_expiry_while_the_conversation_is_active() {
 
 #[test]
 fn explicit_deployments_are_served_alone_and_never_overridden_by_affinity() {
-    let (_, r) = affinity_router(600.0);
+    let (_, r) = affinity_router(Duration::from_secs(600));
     let (first, _) = routed(&r, "conv-4", 1);
     let other = ["a", "b", "d"]
         .into_iter()

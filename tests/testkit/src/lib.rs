@@ -3,7 +3,8 @@
 //! - [`mock`]: an in-process mock of the upstream LLM APIs (OpenAI, Azure OpenAI, Anthropic) with
 //!   scriptable failures; also the `mock-upstream` binary for benchmarks.
 //! - [`gateway`]: runs the `routeiq-gateway` binary as a child process.
-//! - [`sse`]: reads Server-Sent Events from responses.
+//! - [`sse`]: reads Server-Sent Events from responses, and OpenAI-style chunk streams
+//!   ([`ChunkStream`]).
 //! - [`client`]: a reqwest client for talking to both.
 
 // Test support: its helpers fail the test that uses them loudly, by design.
@@ -19,7 +20,7 @@ use std::time::Duration;
 pub use fixtures::{TempDir, dynamodb_state_env, s3_put};
 pub use gateway::GatewayProcess;
 pub use mock::{Behavior, MockOptions, MockUpstream, RecordedRequest, closed_port_url};
-pub use sse::{SseEvent, SseOutcome, parse_sse, read_sse, sse_events};
+pub use sse::{ChunkStream, SseEvent, SseOutcome, parse_sse, read_sse, sse_events};
 
 /// Installs rustls' `ring` crypto provider as the process default (needed before building any
 /// reqwest client; harmless when already installed).

@@ -1,6 +1,11 @@
 //! Reading Server-Sent Events from responses.
+//!
+//! - [`read_sse`], [`parse_sse`]: the events of a response or a text, as sent;
+//! - [`ChunkStream`]: an OpenAI-style stream read as the tests check it: its JSON chunks,
+//!   whether `[DONE]` closed it, the concatenated content, the usage chunk.
 
 use futures::StreamExt;
+use serde_json::Value;
 
 /// One SSE event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -130,6 +135,95 @@ pub async fn sse_events(resp: reqwest::Response) -> Vec<String> {
     read_sse(resp).await.data()
 }
 
+/// An OpenAI-style stream (`chat.completion.chunk` / completion chunks closed by `[DONE]`)
+/// read to its end.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkStream {
+    /// Every event's `data:` payload, in order (`[DONE]` included).
+    pub data: Vec<String>,
+    /// The payloads other than `[DONE]`, parsed (a payload that is not JSON fails the test).
+    pub chunks: Vec<Value>,
+    /// Whether the last event is `data: [DONE]`.
+    pub done: bool,
+    /// The transport error that ended the body, if it did not end cleanly.
+    pub error: Option<String>,
+}
+
+impl ChunkStream {
+    /// Reads a streaming response to its end (or to its transport error).
+    pub async fn read(resp: reqwest::Response) -> ChunkStream {
+        ChunkStream::from_outcome(read_sse(resp).await)
+    }
+
+    /// A whole SSE text (a buffered stream).
+    pub fn parse(text: &str) -> ChunkStream {
+        ChunkStream::from_outcome(SseOutcome {
+            events: parse_sse(text),
+            ..SseOutcome::default()
+        })
+    }
+
+    /// The events read by [`read_sse`].
+    ///
+    /// # Panics
+    /// If a payload other than `[DONE]` is not JSON.
+    pub fn from_outcome(outcome: SseOutcome) -> ChunkStream {
+        let done = outcome.ends_with_done();
+        let data = outcome.data();
+        let chunks = data
+            .iter()
+            .filter(|d| *d != "[DONE]")
+            .map(|d| {
+                serde_json::from_str(d)
+                    .unwrap_or_else(|e| panic!("an SSE payload is not JSON ({e}): {d:?}"))
+            })
+            .collect();
+        ChunkStream {
+            data,
+            chunks,
+            done,
+            error: outcome.error,
+        }
+    }
+
+    /// The chat answer: every chunk's `choices[0].delta.content`, concatenated.
+    pub fn content(&self) -> String {
+        self.chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect()
+    }
+
+    /// The completion answer: every chunk's `choices[0].text`, concatenated.
+    pub fn text(&self) -> String {
+        self.chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["text"].as_str())
+            .collect()
+    }
+
+    /// Whether a chunk's `choices[0].finish_reason` is `reason`.
+    pub fn finished_with(&self, reason: &str) -> bool {
+        self.chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == reason)
+    }
+
+    /// The `usage` object of the last chunk that has one (`stream_options.include_usage`).
+    pub fn usage(&self) -> Option<&Value> {
+        self.chunks
+            .iter()
+            .rev()
+            .map(|c| &c["usage"])
+            .find(|u| u.is_object())
+    }
+
+    /// The last chunk (after a failure, the error event).
+    pub fn last(&self) -> Option<&Value> {
+        self.chunks.last()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +237,28 @@ mod tests {
         assert_eq!(evs[0].event.as_deref(), Some("ping"));
         assert_eq!(evs[1].data, "a\nb");
         assert_eq!(evs[2].data, "[DONE]");
+    }
+
+    #[test]
+    fn chunk_stream_reads_content_usage_and_done() {
+        let s = ChunkStream::parse(concat!(
+            "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"a\"},\"text\":\"x\"}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"b\"},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"total_tokens\":3}}\n\n",
+            "data: [DONE]\n\n",
+        ));
+        assert!(s.done);
+        assert_eq!(s.data.len(), 5);
+        assert_eq!(s.chunks.len(), 4);
+        assert_eq!(s.content(), "ab");
+        assert_eq!(s.text(), "x");
+        assert!(s.finished_with("stop") && !s.finished_with("length"));
+        assert_eq!(s.usage().unwrap()["total_tokens"], 3);
+        assert_eq!(s.last().unwrap()["choices"], serde_json::json!([]));
+        let cut = ChunkStream::parse("data: {\"error\":{\"message\":\"m\"}}\n\n");
+        assert!(!cut.done);
+        assert_eq!(cut.usage(), None);
+        assert!(cut.last().unwrap()["error"]["message"].is_string());
     }
 }

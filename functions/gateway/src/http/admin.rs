@@ -1,5 +1,9 @@
-//! Control-plane endpoints: `POST /config/reload`, `GET /config/warnings`,
-//! `POST /router/reload` (admin keys), `GET /metrics` and readiness.
+//! Control-plane endpoints:
+//!
+//! - admin keys: `POST /config/reload`, `GET /config/warnings`, `POST /router/reload`,
+//!   `GET /router/experiments` (the running experiment's per-arm totals, see
+//!   [`crate::experiment`]);
+//! - `GET /metrics` and readiness.
 
 use std::sync::Arc;
 
@@ -112,6 +116,26 @@ pub async fn router_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> R
             Json(json!({"status": "reloaded", "reloaded": "router", "summary": s})).into_response()
         }
         Err(e) => rejected(&e),
+    }
+}
+
+/// `GET /router/experiments` (admin): the running experiment's per-arm totals over its
+/// retention window, after flushing this instance's pending counts.
+pub async fn experiments(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let gw = app.gateway();
+    if let Err(e) = authorize_admin(gw.master_key.as_ref(), &gw.settings().admin_keys, &headers) {
+        tracing::warn!(status = e.status_code().as_u16(), "admin request refused");
+        return e.into_response();
+    }
+    gw.services.counters.flush().await;
+    let Some(exp) = &gw.experiment else {
+        return Json(json!({"experiments": []})).into_response();
+    };
+    match exp.totals(gw.router.state().as_ref()).await {
+        Ok(v) => Json(json!({"experiments": [v]})).into_response(),
+        Err(e) => {
+            GatewayError::Internal(format!("reading experiment counters: {e}")).into_response()
+        }
     }
 }
 

@@ -18,13 +18,13 @@ use routeiq::router::RequestFacts;
 use serde::de::DeserializeOwned;
 
 use crate::error::GatewayError;
-use crate::experiment::RequestKeys;
 use crate::gateway::{
     ChatOp, ChatStreamOp, CompletionOp, CompletionStreamOp, EmbeddingsOp, Gateway,
 };
 use crate::http::auth::authorize;
 use crate::http::headers as names;
 use crate::http::observe::RequestCtx;
+use crate::http::request_keys::RequestKeys;
 use crate::upstream::dispatch::{Dispatched, Operation, StreamStart};
 use crate::upstream::providers::Answer;
 use crate::upstream::stream::{StreamChunk, sse_body};
@@ -179,7 +179,7 @@ fn decision_headers<T>(headers: &mut HeaderMap, d: &Dispatched<T>, started: Inst
     );
     headers.insert(
         HeaderName::from_static(names::OVERHEAD_MS),
-        crate::ml::millis_header(overhead),
+        crate::http::response_headers::millis_header(overhead),
     );
     headers.insert(
         HeaderName::from_static(names::ATTEMPTS),
@@ -191,7 +191,7 @@ fn decision_headers<T>(headers: &mut HeaderMap, d: &Dispatched<T>, started: Inst
             HeaderValue::from_static("true"),
         );
     }
-    crate::ml::decision_headers(
+    crate::http::response_headers::decision_headers(
         headers,
         d.decision.as_deref(),
         &d.deployment.id,
@@ -279,7 +279,8 @@ async fn request_facts(
     hint: &crate::edge_hint::HintCheck,
 ) -> Result<RequestFacts, GatewayError> {
     let features =
-        crate::ml::prompt_features(gw, text, profile, metadata, hint.hint().as_deref()).await?;
+        crate::http::prompt::prompt_features(gw, text, profile, metadata, hint.hint().as_deref())
+            .await?;
     Ok(RequestFacts {
         estimated_tokens,
         stream,
@@ -362,7 +363,7 @@ impl RoutedBody for ChatCompletionRequest {
     }
 
     fn prompt_text(&self) -> String {
-        crate::ml::chat_text(&self.messages)
+        crate::http::prompt::chat_text(&self.messages)
     }
 
     type Chunk = routeiq::openai::ChatCompletionChunk;

@@ -5,8 +5,12 @@
 pub mod admin;
 pub mod auth;
 pub mod client_params;
+pub mod explain;
 pub mod handlers;
 pub mod headers;
 pub mod limits;
 pub mod observe;
+pub mod prompt;
+pub mod request_keys;
+pub mod response_headers;
 pub mod server;

@@ -700,7 +700,7 @@ mod tests {
         let ml = rs.routing_strategy_args.ml.as_ref().unwrap();
         assert_eq!(ml.model_path.as_deref(), Some("models/routers/knn.json"));
         assert_eq!(ml.cost.cost_weight, 0.2);
-        assert!(ml.hot_reload && ml.reload_interval_secs == 5.0);
+        assert!(ml.hot_reload && ml.reload_interval == Duration::from_secs(5));
         let p = problems("router_settings:\n  routing_strategy: llmrouter-routerdc\n");
         assert!(
             p[0].message.contains("not supported by RouteIQ"),

@@ -15,9 +15,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::http::{
-    SseStream, StreamEnd, Upstream, add_deployment_headers, json_bytes, merge_defaults, now_secs,
+    SseStream, StreamEnd, Upstream, add_deployment_headers, json_bytes, merge_defaults,
     parse_endpoint, resolve_api_base, resolve_key, secret_header, to_object, translate_events,
-    wants_stream_usage,
+    unix_seconds_now, wants_stream_usage,
 };
 use super::{Answer, CallContext, ChunkStream, InferenceProvider};
 use crate::error::GatewayError;
@@ -681,7 +681,7 @@ fn to_chat_response(resp: MessagesResponse, model: &str) -> ChatCompletionRespon
     ChatCompletionResponse {
         id: chat_id(&resp.id),
         object: "chat.completion".into(),
-        created: now_secs(),
+        created: unix_seconds_now(),
         model: model.to_string(),
         choices: vec![ChatChoice {
             index: 0,
@@ -907,7 +907,7 @@ fn chat_chunks(
 ) -> ChunkStream {
     let state = ChatStream {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
-        created: now_secs(),
+        created: unix_seconds_now(),
         model: model.to_string(),
         include_usage,
         usage: AnthropicUsage::default(),

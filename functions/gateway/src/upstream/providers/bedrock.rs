@@ -34,7 +34,7 @@ use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
 use super::anthropic::{build_request, check_unsupported, with_defaults};
-use super::http::{classify, now_secs, parse_http_url};
+use super::http::{classify, parse_http_url, unix_seconds_now};
 use super::{Answer, CallContext, ChunkStream, InferenceProvider};
 use crate::error::GatewayError;
 
@@ -195,7 +195,7 @@ impl BedrockProvider {
         Ok(ChatCompletionResponse {
             id: new_id(),
             object: "chat.completion".into(),
-            created: now_secs(),
+            created: unix_seconds_now(),
             model: self.model_id.clone(),
             choices: vec![ChatChoice {
                 index: 0,
@@ -241,7 +241,7 @@ impl BedrockProvider {
             output: out,
             id: new_id(),
             model: self.model_id.clone(),
-            created: now_secs(),
+            created: unix_seconds_now(),
             include_usage,
             tool_index: HashMap::new(),
             finish: None,

@@ -637,7 +637,7 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// Seconds since the Unix epoch, for `created`.
-pub(super) fn now_secs() -> u64 {
+pub(super) fn unix_seconds_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -9,7 +9,7 @@ use routeiq::openai::{
 };
 use serde_json::{Map, Value, json};
 
-use super::http::{now_secs, wants_stream_usage};
+use super::http::{unix_seconds_now, wants_stream_usage};
 use super::{Answer, CallContext, ChunkStream, InferenceProvider};
 use crate::error::{GatewayError, UpstreamErrorKind};
 
@@ -81,7 +81,7 @@ impl MockProvider {
         ChatCompletionResponse {
             id: new_id(),
             object: "chat.completion".into(),
-            created: now_secs(),
+            created: unix_seconds_now(),
             model: req.model.clone(),
             choices: vec![ChatChoice {
                 index: 0,
@@ -101,7 +101,7 @@ impl MockProvider {
     }
 
     fn chunks(&self, req: &ChatCompletionRequest) -> Vec<ChatCompletionChunk> {
-        let (id, created) = (new_id(), now_secs());
+        let (id, created) = (new_id(), unix_seconds_now());
         let chunk = |delta: Delta, finish_reason: Option<&str>| ChatCompletionChunk {
             id: id.clone(),
             object: "chat.completion.chunk".into(),

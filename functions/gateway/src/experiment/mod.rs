@@ -1,131 +1,38 @@
-//! Conversation keys, A/B experiments and their counters.
+//! A/B experiments: assigning requests to arms and counting their outcomes.
 //!
-//! - [`RequestKeys`]: the conversation key of a request (`x-routeiq-conversation-id`, else
-//!   `metadata.conversation_id` or `metadata.session_id`) and its OpenAI `user`. Conversation
-//!   affinity uses the conversation key, else `user` (affinity on only); experiments assign
-//!   arms by the conversation key, else `user`.
-//! - [`ExperimentRecorder`]: the configured experiment
-//!   (`routing_strategy_args.experiment`, see [`routeiq::router::experiment`]): assigns each
-//!   request to its model group an arm, applies it (another model group, or an ML routing
-//!   profile), and when the request ends adds its outcome to per-arm, per-hour counters
-//!   (requests, errors, prompt/completion tokens, cost in micro-dollars) and to Prometheus.
-//! - [`CounterBatcher`]: counter deltas are summed in process and written by one background
-//!   flush ([`StateStore::incr_many`], every [`FLUSH_INTERVAL`]), off the response path: the
-//!   state store sees one `incr` per counter and interval, not per request. A flush also runs
-//!   before `GET /router/experiments` answers. In AWS Lambda the flush runs while the
-//!   instance is thawed; deltas not yet flushed when an instance is reclaimed are lost (at
-//!   most one interval's worth).
-//! - `GET /router/experiments` (admin): per arm, the counters summed over the retention
-//!   window's hourly buckets.
+//! - [`route`]: applies conversation affinity and the configured experiment
+//!   (`routing_strategy_args.experiment`, see [`routeiq::router::experiment`]) to a request:
+//!   the model group to dispatch to, the arm's ML routing profile, the affinity key
+//!   ([`Routed`]); the arm is kept in the request's context ([`ExperimentTag`]);
+//! - [`ExperimentRecorder`]: when a request ends, adds its outcome to per-arm, per-hour
+//!   counters (requests, errors, prompt/completion tokens, cost in micro-dollars) and to
+//!   Prometheus; sums them over the retention window for `GET /router/experiments`
+//!   (`http/admin.rs`);
+//! - [`counters`]: the counters are batched in process and flushed in the background.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+pub mod counters;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderValue;
 use routeiq::ml::centroid::Profile;
 use routeiq::ml::routing::PromptFeatures;
 use routeiq::router::experiment::{ExperimentMetric, ExperimentSettings, counter_key, hour_of};
 use routeiq::state::{Clock, StateStore};
 use serde_json::{Map, Value, json};
 
-use crate::app::App;
-use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::http::observe::RequestCtx;
+use crate::http::request_keys::RequestKeys;
 use crate::telemetry::metrics::Metrics;
 
-/// Request header carrying the conversation key.
-pub const CONVERSATION_HEADER: &str = crate::http::headers::CONVERSATION_ID;
+pub use counters::{CounterBatcher, FLUSH_INTERVAL};
+
 /// Response header naming the experiment arm (`<experiment>/<arm>`).
 pub const EXPERIMENT_HEADER: &str = crate::http::headers::EXPERIMENT;
 /// Response header with the affinity outcome (`hit`, `miss`, `set`).
 pub const AFFINITY_HEADER: &str = crate::http::headers::AFFINITY;
-/// How often summed counter deltas are written to the state store.
-pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
-/// Longest accepted conversation key (bytes).
-const MAX_KEY_LEN: usize = 512;
-
-/// The keys a request can be grouped by.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestKeys {
-    /// `x-routeiq-conversation-id`, else `metadata.conversation_id` / `metadata.session_id`.
-    pub conversation: Option<String>,
-    /// The OpenAI `user` field.
-    pub user: Option<String>,
-}
-
-fn checked(v: &str, param: &str) -> Result<Option<String>, GatewayError> {
-    let v = v.trim();
-    if v.len() > MAX_KEY_LEN {
-        return Err(GatewayError::invalid_param(
-            format!("{param} is longer than {MAX_KEY_LEN} bytes"),
-            param,
-        ));
-    }
-    Ok((!v.is_empty()).then(|| v.to_string()))
-}
-
-impl RequestKeys {
-    /// The conversation header (call before the body is read; a bad value is a 400).
-    pub fn from_headers(headers: &HeaderMap) -> Result<RequestKeys, GatewayError> {
-        let conversation = match headers.get(CONVERSATION_HEADER) {
-            None => None,
-            Some(v) => {
-                let s = v.to_str().map_err(|_| {
-                    GatewayError::invalid(format!("{CONVERSATION_HEADER} is not valid text"))
-                })?;
-                checked(s, CONVERSATION_HEADER)?
-            }
-        };
-        Ok(RequestKeys {
-            conversation,
-            user: None,
-        })
-    }
-
-    /// Adds what the body says: `metadata.conversation_id` (or `session_id`) when no header
-    /// gave a key, and `user`.
-    pub fn with_body(
-        mut self,
-        metadata: Option<&Map<String, Value>>,
-        user: Option<&str>,
-    ) -> Result<RequestKeys, GatewayError> {
-        if self.conversation.is_none() {
-            for (field, path) in [
-                ("conversation_id", "metadata.conversation_id"),
-                ("session_id", "metadata.session_id"),
-            ] {
-                let value = match metadata.and_then(|m| m.get(field)) {
-                    None | Some(Value::Null) => continue,
-                    Some(Value::String(s)) => checked(s, path)?,
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    Some(_) => {
-                        return Err(GatewayError::invalid_param("must be a string", path));
-                    }
-                };
-                if value.is_some() {
-                    self.conversation = value;
-                    break;
-                }
-            }
-        }
-        self.user = match user {
-            Some(u) => checked(u, "user")?,
-            None => None,
-        };
-        Ok(self)
-    }
-
-    /// The key conversation affinity pins by: the conversation key, else `user`.
-    pub fn affinity_key(&self) -> Option<&str> {
-        self.conversation.as_deref().or(self.user.as_deref())
-    }
-}
 
 /// How a request is routed after its keys and the experiment are applied.
 #[derive(Debug, Clone)]
@@ -365,122 +272,6 @@ impl ExperimentRecorder {
     }
 }
 
-/// Counter deltas summed in process and written to the state store in batches (see the
-/// module docs).
-pub struct CounterBatcher {
-    state: Arc<dyn StateStore>,
-    /// key → (delta, ttl).
-    pending: Mutex<HashMap<String, (i64, Duration)>>,
-    interval: Duration,
-    flusher_started: AtomicBool,
-    /// Serialises flushes so `flush().await` returns after earlier deltas are written.
-    flushing: tokio::sync::Mutex<()>,
-}
-
-impl CounterBatcher {
-    pub fn new(state: Arc<dyn StateStore>, interval: Duration) -> Arc<CounterBatcher> {
-        Arc::new(CounterBatcher {
-            state,
-            pending: Mutex::new(HashMap::new()),
-            interval,
-            flusher_started: AtomicBool::new(false),
-            flushing: tokio::sync::Mutex::new(()),
-        })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, Duration)>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Adds `delta` to `key` (written at the next flush; the counter expires `ttl` after it).
-    /// Starts the background flusher on first use.
-    pub fn add(self: &Arc<Self>, key: String, delta: i64, ttl: Duration) {
-        {
-            let mut pending = self.lock();
-            let e = pending.entry(key).or_insert((0, ttl));
-            e.0 = e.0.saturating_add(delta);
-            e.1 = e.1.max(ttl);
-        }
-        if !self.flusher_started.swap(true, Ordering::AcqRel) {
-            self.start_flusher();
-        }
-    }
-
-    /// Deltas not yet written.
-    pub fn pending(&self) -> usize {
-        self.lock().len()
-    }
-
-    fn start_flusher(self: &Arc<Self>) {
-        let Some(handle) = crate::periodic::background() else {
-            // No runtime (a unit test): deltas wait for an explicit flush.
-            self.flusher_started.store(false, Ordering::Release);
-            return;
-        };
-        crate::periodic::spawn_while_alive(
-            &handle,
-            Arc::downgrade(self),
-            self.interval,
-            |batcher: Arc<Self>| async move {
-                batcher.flush().await;
-                true
-            },
-        );
-    }
-
-    /// Writes every pending delta now ([`StateStore::incr_many`], grouped by TTL). A failed
-    /// write is logged and its deltas dropped (a retry could count twice what was applied).
-    pub async fn flush(&self) {
-        let _one = self.flushing.lock().await;
-        let taken = std::mem::take(&mut *self.lock());
-        if taken.is_empty() {
-            return;
-        }
-        let mut by_ttl: HashMap<Duration, Vec<(String, i64)>> = HashMap::new();
-        for (key, (delta, ttl)) in taken {
-            if delta != 0 {
-                by_ttl.entry(ttl).or_default().push((key, delta));
-            }
-        }
-        for (ttl, deltas) in by_ttl {
-            let n = deltas.len();
-            match self.state.incr_many(&deltas, ttl).await {
-                Ok(()) => tracing::debug!(counters = n, "experiment counters flushed"),
-                Err(e) => tracing::warn!(
-                    counters = n,
-                    backend = self.state.backend(),
-                    error = %e,
-                    "experiment counter flush failed; these deltas are lost"
-                ),
-            }
-        }
-    }
-}
-
-/// `GET /router/experiments` (admin): the running experiment's per-arm totals over its
-/// retention window, after flushing this instance's pending counts.
-pub async fn experiments(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let gw = app.gateway();
-    if let Err(e) = crate::http::auth::authorize_admin(
-        gw.master_key.as_ref(),
-        &gw.settings().admin_keys,
-        &headers,
-    ) {
-        tracing::warn!(status = e.status_code().as_u16(), "admin request refused");
-        return e.into_response();
-    }
-    gw.services.counters.flush().await;
-    let Some(exp) = &gw.experiment else {
-        return Json(json!({"experiments": []})).into_response();
-    };
-    match exp.totals(gw.router.state().as_ref()).await {
-        Ok(v) => Json(json!({"experiments": [v]})).into_response(),
-        Err(e) => {
-            GatewayError::Internal(format!("reading experiment counters: {e}")).into_response()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use routeiq::state::{InMemoryStateStore, ManualClock};
@@ -552,38 +343,5 @@ mod tests {
         clock.advance(Duration::from_secs(2 * 3600));
         let t = r.totals(state.as_ref()).await.unwrap();
         assert_eq!(t["arms"]["a"]["requests"], 0, "{t}");
-    }
-
-    #[test]
-    fn keys_come_from_the_header_then_metadata_and_user() {
-        let mut h = HeaderMap::new();
-        assert_eq!(
-            RequestKeys::from_headers(&h).unwrap(),
-            RequestKeys::default()
-        );
-        let meta: Map<String, Value> =
-            serde_json::from_value(json!({"conversation_id": "m-1"})).unwrap();
-        let k = RequestKeys::from_headers(&h)
-            .unwrap()
-            .with_body(Some(&meta), Some("u-1"))
-            .unwrap();
-        assert_eq!(k.conversation.as_deref(), Some("m-1"));
-        assert_eq!(k.affinity_key(), Some("m-1"));
-        h.insert(CONVERSATION_HEADER, HeaderValue::from_static("h-1"));
-        let k = RequestKeys::from_headers(&h)
-            .unwrap()
-            .with_body(Some(&meta), Some("u-1"))
-            .unwrap();
-        assert_eq!(k.conversation.as_deref(), Some("h-1"));
-        let k = RequestKeys::default().with_body(None, Some("u-1")).unwrap();
-        assert_eq!(
-            (k.conversation.as_deref(), k.affinity_key()),
-            (None, Some("u-1"))
-        );
-        let bad: Map<String, Value> =
-            serde_json::from_value(json!({"conversation_id": [1]})).unwrap();
-        assert!(RequestKeys::default().with_body(Some(&bad), None).is_err());
-        let long = "x".repeat(MAX_KEY_LEN + 1);
-        assert!(RequestKeys::default().with_body(None, Some(&long)).is_err());
     }
 }
