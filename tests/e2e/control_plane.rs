@@ -281,3 +281,60 @@ async fn routeiq_serve_runs_the_gateway() {
     assert_eq!(chat(&gw, "alpha").await.status(), 200);
     let _ = std::fs::remove_file(script);
 }
+
+/// `CONFIG_HOT_RELOAD` with a file config: the file is watched (size and modification time)
+/// and a changed file is reloaded like `POST /config/reload`; a bad one is rejected and the
+/// running config keeps serving.
+#[tokio::test]
+async fn config_hot_reload_watches_a_config_file() {
+    let mock = routeiq_testkit::MockUpstream::start().await;
+    let gw = GatewayProcess::start(
+        crate::bin(),
+        &crate::render(ALPHA, &mock),
+        &[
+            ("CONFIG_HOT_RELOAD", "true"),
+            ("CONFIG_SYNC_INTERVAL", "0.2"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(chat(&gw, "alpha").await.status(), 200);
+    std::fs::write(gw.config_path(), crate::render(BETA, &mock)).unwrap();
+    let mut swapped = false;
+    for _ in 0..100 {
+        if chat(&gw, "beta").await.status() == 200 {
+            swapped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(swapped, "the changed file was not reloaded:\n{}", gw.logs());
+    assert_eq!(chat(&gw, "alpha").await.status(), 404);
+
+    // A bad file: rejected, logged, and beta keeps serving.
+    std::fs::write(gw.config_path(), "model_list: [unclosed").unwrap();
+    assert!(
+        gw.wait_for_log("config reload rejected", Duration::from_secs(10))
+            .await,
+        "{}",
+        gw.logs()
+    );
+    assert_eq!(chat(&gw, "beta").await.status(), 200);
+}
+
+#[tokio::test]
+async fn bad_config_sync_settings_stop_the_start() {
+    let (code, stderr) = GatewayProcess::start_expect_failure(
+        crate::bin(),
+        "model_list: []\n",
+        &[
+            ("CONFIG_HOT_RELOAD", "yes please"),
+            ("CONFIG_SYNC_INTERVAL", "1e300"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_ne!(code, 0);
+    assert!(stderr.contains("CONFIG_HOT_RELOAD"), "{stderr}");
+    assert!(stderr.contains("CONFIG_SYNC_INTERVAL"), "{stderr}");
+}

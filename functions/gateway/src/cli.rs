@@ -98,18 +98,22 @@ pub enum ConfigSource {
     Embedded,
 }
 
+/// The object key read from `CONFIG_S3_BUCKET` when `CONFIG_S3_KEY` is unset (the seed
+/// config guide's layout).
+pub const DEFAULT_CONFIG_S3_KEY: &str = "configs/config.yaml";
+
 /// The container default LiteLLM's images use.
 pub const DEFAULT_CONFIG_PATH: &str = "/app/config/config.yaml";
 
 impl Args {
-    /// `CONFIG_S3_BUCKET` + `CONFIG_S3_KEY` when both are set, then `--config`, then
-    /// `LITELLM_CONFIG_PATH` (both via clap), then `/app/config/config.yaml` when it exists, else
-    /// the embedded default.
+    /// `CONFIG_S3_BUCKET` (with `CONFIG_S3_KEY`, default [`DEFAULT_CONFIG_S3_KEY`]), then
+    /// `--config`, then `LITELLM_CONFIG_PATH` (both via clap), then `/app/config/config.yaml`
+    /// when it exists, else the embedded default. A bucket is never ignored: without a key the
+    /// documented default key is read (and a missing object fails the start).
     pub fn config_source_with(&self, env: &dyn Fn(&str) -> Option<String>) -> ConfigSource {
         let non_empty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        if let (Some(bucket), Some(key)) =
-            (non_empty("CONFIG_S3_BUCKET"), non_empty("CONFIG_S3_KEY"))
-        {
+        if let Some(bucket) = non_empty("CONFIG_S3_BUCKET") {
+            let key = non_empty("CONFIG_S3_KEY").unwrap_or_else(|| DEFAULT_CONFIG_S3_KEY.into());
             return ConfigSource::S3 { bucket, key };
         }
         self.config_source()
@@ -128,5 +132,44 @@ impl Args {
         } else {
             ConfigSource::Embedded
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn source(env: &[(&str, &str)]) -> ConfigSource {
+        let args = Args::parse_from(["routeiq-gateway", "--config", "local.yaml"]);
+        args.config_source_with(&|name| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn an_s3_bucket_without_a_key_reads_the_default_key() {
+        assert_eq!(
+            source(&[("CONFIG_S3_BUCKET", "cfg"), ("CONFIG_S3_KEY", "a/b.yaml")]),
+            ConfigSource::S3 {
+                bucket: "cfg".into(),
+                key: "a/b.yaml".into()
+            }
+        );
+        // Never a silent fall-back to the file (or the embedded quickstart).
+        assert_eq!(
+            source(&[("CONFIG_S3_BUCKET", "cfg")]),
+            ConfigSource::S3 {
+                bucket: "cfg".into(),
+                key: DEFAULT_CONFIG_S3_KEY.into()
+            }
+        );
+        assert_eq!(
+            source(&[("CONFIG_S3_KEY", "a/b.yaml")]),
+            ConfigSource::File("local.yaml".into())
+        );
     }
 }

@@ -93,7 +93,15 @@ pub struct RuntimeSettings {
     /// Serving threads (`--num_workers` / `NUM_WORKERS`; set by the server at start-up): the
     /// upstream client keeps one connection pool per thread.
     pub server_threads: usize,
+    /// `CONFIG_HOT_RELOAD`: watch the config's source (an S3 object's ETag, a file's size and
+    /// modification time) every `config_sync_interval` and reload when it changes.
+    pub config_hot_reload: bool,
+    /// `CONFIG_SYNC_INTERVAL` (seconds, default 60).
+    pub config_sync_interval: Duration,
 }
+
+/// Default `CONFIG_SYNC_INTERVAL`.
+pub const DEFAULT_CONFIG_SYNC_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Default for RuntimeSettings {
     fn default() -> Self {
@@ -109,6 +117,8 @@ impl Default for RuntimeSettings {
             lambda: false,
             ml: MlEnv::default(),
             server_threads: 1,
+            config_hot_reload: false,
+            config_sync_interval: DEFAULT_CONFIG_SYNC_INTERVAL,
         }
     }
 }
@@ -202,13 +212,40 @@ impl Reader<'_> {
     }
 
     /// `ROUTEIQ_<suffix>`, else the `LLMROUTER_<suffix>` spelling; the name read, and its value.
-    fn either(&self, suffix: &str) -> Option<(String, String)> {
-        ["ROUTEIQ_", "LLMROUTER_"].iter().find_map(|prefix| {
-            let var = format!("{prefix}{suffix}");
-            self.get(&var).map(|v| (var, v))
-        })
+    /// The first of `names` that is set, with its name (the names of one setting, in order
+    /// of precedence).
+    fn first_of(&self, names: &[&str]) -> Option<(String, String)> {
+        names
+            .iter()
+            .find_map(|var| self.get(var).map(|v| (var.to_string(), v)))
     }
 }
+
+/// The SSRF guard's variables: RouteIQ's names, then the seed's (`LLMROUTER_SSRF_*`,
+/// `LLMROUTER_ALLOW_PRIVATE_IPS`, `LLMROUTER_OUTBOUND_*`), the first set wins.
+const SSRF_ALLOW_PRIVATE: [&str; 4] = [
+    "ROUTEIQ_SSRF_ALLOW_PRIVATE",
+    "LLMROUTER_SSRF_ALLOW_PRIVATE",
+    "LLMROUTER_ALLOW_PRIVATE_IPS",
+    "LLMROUTER_OUTBOUND_ALLOW_PRIVATE",
+];
+const SSRF_HOST_ALLOWLIST: [&str; 4] = [
+    "ROUTEIQ_SSRF_HOST_ALLOWLIST",
+    "LLMROUTER_SSRF_HOST_ALLOWLIST",
+    "LLMROUTER_SSRF_ALLOWLIST_HOSTS",
+    "LLMROUTER_OUTBOUND_HOST_ALLOWLIST",
+];
+const SSRF_CIDR_ALLOWLIST: [&str; 4] = [
+    "ROUTEIQ_SSRF_CIDR_ALLOWLIST",
+    "LLMROUTER_SSRF_CIDR_ALLOWLIST",
+    "LLMROUTER_SSRF_ALLOWLIST_CIDRS",
+    "LLMROUTER_OUTBOUND_CIDR_ALLOWLIST",
+];
+const SSRF_URL_ALLOWLIST: [&str; 3] = [
+    "ROUTEIQ_SSRF_URL_ALLOWLIST",
+    "LLMROUTER_SSRF_URL_ALLOWLIST",
+    "LLMROUTER_OUTBOUND_URL_ALLOWLIST",
+];
 
 fn list(raw: &str) -> impl Iterator<Item = &str> {
     raw.split(',').map(str::trim).filter(|s| !s.is_empty())
@@ -281,13 +318,30 @@ impl RuntimeSettings {
             .filter(|n: &usize| *n > 0)
             .unwrap_or(DEFAULT_MAX_SSE_LINE_BYTES);
         let mut outbound = OutboundPolicy::default();
-        if let Some((var, _)) = r.either("SSRF_ALLOW_PRIVATE") {
+        if let Some((var, _)) = r.first_of(&SSRF_ALLOW_PRIVATE) {
             outbound.allow_private = r.flag(&var).unwrap_or(false);
         }
-        if let Some((_, raw)) = r.either("SSRF_HOST_ALLOWLIST") {
+        if let Some((_, raw)) = r.first_of(&SSRF_HOST_ALLOWLIST) {
             outbound.host_allowlist = list(&raw).map(|h| h.to_ascii_lowercase()).collect();
         }
-        if let Some((var, raw)) = r.either("SSRF_CIDR_ALLOWLIST") {
+        // A URL allow-list (the seed's `LLMROUTER_OUTBOUND_URL_ALLOWLIST`) allows the hosts of
+        // its URLs.
+        if let Some((var, raw)) = r.first_of(&SSRF_URL_ALLOWLIST) {
+            for item in list(&raw) {
+                match item.parse::<http::Uri>().ok().and_then(|u| {
+                    matches!(u.scheme_str(), Some("http" | "https"))
+                        .then(|| u.host().map(str::to_ascii_lowercase))
+                        .flatten()
+                }) {
+                    Some(host) => outbound.host_allowlist.push(host),
+                    None => r.problems.push(EnvProblem {
+                        var: var.clone(),
+                        message: format!("'{item}' is not an http:// or https:// URL"),
+                    }),
+                }
+            }
+        }
+        if let Some((var, raw)) = r.first_of(&SSRF_CIDR_ALLOWLIST) {
             for item in list(&raw) {
                 match crate::upstream::guard::parse_cidr(item) {
                     Some(net) => outbound.cidr_allowlist.push(net),
@@ -306,6 +360,10 @@ impl RuntimeSettings {
             }));
             MlEnv::default()
         });
+        let config_hot_reload = r.flag("CONFIG_HOT_RELOAD").unwrap_or(false);
+        let config_sync_interval = r
+            .positive_seconds("CONFIG_SYNC_INTERVAL")
+            .unwrap_or(DEFAULT_CONFIG_SYNC_INTERVAL);
         if !r.problems.is_empty() {
             return Err(EnvError(r.problems));
         }
@@ -321,6 +379,8 @@ impl RuntimeSettings {
             lambda,
             ml,
             server_threads: 1,
+            config_hot_reload,
+            config_sync_interval,
         })
     }
 }
@@ -381,6 +441,41 @@ mod tests {
         assert_eq!(s.outbound.host_allowlist, vec!["metadata.internal"]);
         assert_eq!(s.outbound.cidr_allowlist.len(), 2);
         assert!(s.lambda);
+    }
+
+    #[test]
+    fn the_seeds_ssrf_variable_names_work() {
+        let s = RuntimeSettings::from_env(&env(&[
+            ("LLMROUTER_ALLOW_PRIVATE_IPS", "true"),
+            ("LLMROUTER_SSRF_ALLOWLIST_HOSTS", "vllm.internal"),
+            ("LLMROUTER_SSRF_ALLOWLIST_CIDRS", "10.1.0.0/16"),
+            (
+                "LLMROUTER_OUTBOUND_URL_ALLOWLIST",
+                "http://Ollama.Local:11434/v1, https://tgi.internal",
+            ),
+        ]))
+        .unwrap();
+        assert!(s.outbound.allow_private);
+        assert_eq!(
+            s.outbound.host_allowlist,
+            ["vllm.internal", "ollama.local", "tgi.internal"]
+        );
+        assert_eq!(s.outbound.cidr_allowlist.len(), 1);
+        let s = RuntimeSettings::from_env(&env(&[
+            ("LLMROUTER_OUTBOUND_ALLOW_PRIVATE", "false"),
+            ("LLMROUTER_OUTBOUND_HOST_ALLOWLIST", "a.internal"),
+            ("LLMROUTER_OUTBOUND_CIDR_ALLOWLIST", "192.168.0.0/24"),
+        ]))
+        .unwrap();
+        assert!(!s.outbound.allow_private);
+        assert_eq!(s.outbound.host_allowlist, ["a.internal"]);
+        assert_eq!(s.outbound.cidr_allowlist.len(), 1);
+        let err = RuntimeSettings::from_env(&env(&[(
+            "LLMROUTER_OUTBOUND_URL_ALLOWLIST",
+            "ftp://x, not a url",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
     }
 
     #[test]

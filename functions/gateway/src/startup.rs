@@ -257,47 +257,77 @@ pub async fn services_from_env(
 /// How long a failing state backend is left alone before it is tried again.
 const STATE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// With the config in S3 and `CONFIG_HOT_RELOAD=true`, checks the object's ETag every
-/// `CONFIG_SYNC_INTERVAL` seconds (default 60) and reloads the config when it changes; a bad
-/// new config is rejected and the running one keeps serving (see [`App::reload_config`]).
+/// `CONFIG_HOT_RELOAD=true`: checks the config's source every `CONFIG_SYNC_INTERVAL` (default
+/// 60 s) and reloads when it changed — an S3 object by its ETag, a file by its size and
+/// modification time. A bad new config is rejected and the running one keeps serving (see
+/// [`App::reload_config`]); it is not retried until the source changes again.
 async fn spawn_config_sync(
     app: &Arc<App>,
     source: &ConfigSource,
     env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) {
-    let ConfigSource::S3 { bucket, key } = source else {
-        return;
-    };
-    let hot = env("CONFIG_HOT_RELOAD").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let interval = env("CONFIG_SYNC_INTERVAL")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or(60.0);
-    if !(hot && interval.is_finite() && interval > 0.0) {
+    let settings = app.gateway().settings().clone();
+    if !settings.config_hot_reload {
         return;
     }
-    let object = crate::s3::S3Object::new(bucket.clone(), key.clone(), env).await;
-    let mut last = object.etag().await.ok().flatten();
+    let every = settings.config_sync_interval;
     let app = app.clone();
-    tracing::info!(bucket = %bucket, key = %key, interval_secs = interval, "watching the config object");
-    tokio::spawn(async move {
-        let process_env = |name: &str| std::env::var(name).ok();
-        loop {
-            tokio::time::sleep(Duration::from_secs_f64(interval)).await;
-            let etag = match object.etag().await {
-                Ok(etag) => etag,
-                Err(e) => {
-                    tracing::warn!(error = %e, "config sync: cannot read the object's ETag");
-                    continue;
-                }
-            };
-            if etag == last {
+    match source {
+        ConfigSource::S3 { bucket, key } => {
+            let object = Arc::new(crate::s3::S3Object::new(bucket.clone(), key.clone(), env).await);
+            let last = object.etag().await.ok();
+            tracing::info!(bucket = %bucket, key = %key, interval_ms = every.as_millis() as u64, "watching the config object");
+            tokio::spawn(watch(app, every, last, move || {
+                let object = object.clone();
+                async move { object.etag().await.map_err(|e| e.to_string()) }
+            }));
+        }
+        ConfigSource::File(path) => {
+            let path = path.clone();
+            let last = file_fingerprint(&path).ok();
+            tracing::info!(path = %path.display(), interval_ms = every.as_millis() as u64, "watching the config file");
+            tokio::spawn(watch(app, every, last, move || {
+                let path = path.clone();
+                async move { file_fingerprint(&path).map_err(|e| e.to_string()) }
+            }));
+        }
+        ConfigSource::Embedded => tracing::warn!(
+            "CONFIG_HOT_RELOAD is set but the config is the embedded quickstart: nothing to watch"
+        ),
+    }
+}
+
+/// What a config file is watched by: its size and modification time.
+fn file_fingerprint(path: &Path) -> std::io::Result<(u64, Option<std::time::SystemTime>)> {
+    let meta = std::fs::metadata(path)?;
+    Ok((meta.len(), meta.modified().ok()))
+}
+
+/// Polls `read` (the source's fingerprint) every `every`; reloads when it differs from the
+/// last one seen.
+async fn watch<T, F, Fut>(app: Arc<App>, every: Duration, mut last: Option<T>, read: F)
+where
+    T: PartialEq + std::fmt::Debug + Send,
+    F: Fn() -> Fut + Send,
+    Fut: std::future::Future<Output = Result<T, String>> + Send,
+{
+    let process_env = |name: &str| std::env::var(name).ok();
+    loop {
+        tokio::time::sleep(every).await;
+        let now = match read().await {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::warn!(error = %e, "config sync: cannot read the config's source");
                 continue;
             }
-            tracing::info!(etag = ?etag, "config object changed: reloading");
-            // A rejected config is logged by reload_config; remember its ETag so it is not
-            // retried every interval (the next upload gets a new ETag).
-            let _ = app.reload_config(&process_env).await;
-            last = etag;
+        };
+        if last.as_ref() == Some(&now) {
+            continue;
         }
-    });
+        tracing::info!(fingerprint = ?now, "config source changed: reloading");
+        // A rejected config is logged by reload_config; remember its fingerprint so it is not
+        // retried every interval.
+        let _ = app.reload_config(&process_env).await;
+        last = Some(now);
+    }
 }

@@ -165,8 +165,14 @@ mod tests {
     fn a_signature_verifies_within_its_window() {
         let sig = sign(KEY, HINT, 1_000, BODY);
         assert!(sig.starts_with("t=1000;s="), "{sig}");
-        assert_eq!(verify(KEY, HINT, Some(&sig), BODY, 1_000, DEFAULT_MAX_AGE), Ok(()));
-        assert_eq!(verify(KEY, HINT, Some(&sig), BODY, 1_300, DEFAULT_MAX_AGE), Ok(()));
+        assert_eq!(
+            verify(KEY, HINT, Some(&sig), BODY, 1_000, DEFAULT_MAX_AGE),
+            Ok(())
+        );
+        assert_eq!(
+            verify(KEY, HINT, Some(&sig), BODY, 1_300, DEFAULT_MAX_AGE),
+            Ok(())
+        );
         assert_eq!(
             verify(KEY, HINT, Some(&sig), BODY, 1_301, DEFAULT_MAX_AGE),
             Err(SignatureError::Expired {
@@ -175,7 +181,10 @@ mod tests {
             })
         );
         // A little clock skew is tolerated, a signature from the far future is not.
-        assert_eq!(verify(KEY, HINT, Some(&sig), BODY, 990, DEFAULT_MAX_AGE), Ok(()));
+        assert_eq!(
+            verify(KEY, HINT, Some(&sig), BODY, 990, DEFAULT_MAX_AGE),
+            Ok(())
+        );
         assert_eq!(
             verify(KEY, HINT, Some(&sig), BODY, 900, DEFAULT_MAX_AGE),
             Err(SignatureError::Future {
@@ -196,7 +205,14 @@ mod tests {
         let sig = sign(KEY, HINT, 1_000, BODY);
         let mismatch = Err(SignatureError::Mismatch);
         assert_eq!(
-            verify(b"another key", HINT, Some(&sig), BODY, 1_000, DEFAULT_MAX_AGE),
+            verify(
+                b"another key",
+                HINT,
+                Some(&sig),
+                BODY,
+                1_000,
+                DEFAULT_MAX_AGE
+            ),
             mismatch
         );
         assert_eq!(
@@ -210,10 +226,16 @@ mod tests {
             ),
             mismatch
         );
-        assert_eq!(verify(KEY, HINT, Some(&sig), b"{}", 1_000, DEFAULT_MAX_AGE), mismatch);
+        assert_eq!(
+            verify(KEY, HINT, Some(&sig), b"{}", 1_000, DEFAULT_MAX_AGE),
+            mismatch
+        );
         // Moving the timestamp (to dodge the window) breaks the MAC too.
         let moved = sig.replacen("t=1000", "t=2000", 1);
-        assert_eq!(verify(KEY, HINT, Some(&moved), BODY, 2_000, DEFAULT_MAX_AGE), mismatch);
+        assert_eq!(
+            verify(KEY, HINT, Some(&moved), BODY, 2_000, DEFAULT_MAX_AGE),
+            mismatch
+        );
     }
 
     #[test]

@@ -120,10 +120,9 @@ impl MlSettings {
             }
         };
         // In range (0.1 s to a day), so the conversion cannot fail.
-        let reload_interval = Duration::try_from_secs_f64(
-            number("reload_interval", 0.1, 86_400.0).unwrap_or(30.0),
-        )
-        .unwrap_or(Duration::from_secs(30));
+        let reload_interval =
+            Duration::try_from_secs_f64(number("reload_interval", 0.1, 86_400.0).unwrap_or(30.0))
+                .unwrap_or(Duration::from_secs(30));
         let cost_weight = number("cost_weight", 0.0, 1e6).unwrap_or(0.0);
         let willingness_to_pay = number("willingness_to_pay", 1e-12, 1e9);
         let expected_output_tokens =
