@@ -7,12 +7,14 @@
 //!   shared by two processes; an unreachable backend degrades readiness and keeps routing).
 //! - `redis_killed_mid_run_degrades_then_recovers`: Redis goes away under running gateways and
 //!   comes back on the same port.
+//! - `redis_over_tls_with_password_and_database`: `rediss://` (certificates made with
+//!   `openssl`), the password from `redis_password`, the database from the URL.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use routeiq_testkit::{
-    Behavior, GatewayProcess, MockUpstream, RedisServer, closed_port_url, redis_state_env,
+    Behavior, GatewayProcess, MockUpstream, RedisServer, TempDir, closed_port_url, redis_state_env,
     shared_redis_url,
 };
 use serde_json::Value;
@@ -301,4 +303,138 @@ async fn redis_killed_mid_run_degrades_then_recovers() {
         assert_eq!(header(&resp, "x-routeiq-model"), "two");
     }
     assert_eq!(mock.hits("one"), cooled);
+}
+
+/// Runs `openssl` in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl (Debian's openssl package): {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn redis_over_tls_with_password_and_database() {
+    // A CA of the test's own, a certificate for localhost signed by it, and another CA.
+    let dir = TempDir::new("redis-tls");
+    let d = dir.path();
+    let req = [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+    ];
+    openssl(
+        d,
+        &[
+            &req[..],
+            &["-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=ca"],
+        ]
+        .concat(),
+    );
+    openssl(
+        d,
+        &[
+            &req[..],
+            &[
+                "-keyout",
+                "other.key",
+                "-out",
+                "other.pem",
+                "-subj",
+                "/CN=other",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(d.join("ext.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let redis = RedisServer::start_tls(
+        &d.join("srv.pem"),
+        &d.join("srv.key"),
+        &["--requirepass", "tls-secret-pw"],
+    );
+    let mock = MockUpstream::start().await;
+    let with_ca = |ca: &str| Shared {
+        env: vec![("SSL_CERT_FILE".into(), d.join(ca).display().to_string())],
+        router_settings: format!(
+            "  redis_url: rediss://localhost:{}/2\n  redis_password: tls-secret-pw\n",
+            redis.port()
+        ),
+    };
+    let gw = gateway(USAGE, &mock, &with_ca("ca.pem")).await;
+    for _ in 0..2 {
+        let resp = post(&gw, "/v1/chat/completions", &chat_body("u", "hi")).await;
+        assert_eq!(resp.status(), 200);
+    }
+    let ready = readiness(&gw).await;
+    assert_eq!(
+        ready["state"]["status"],
+        "healthy",
+        "{ready}\n{}",
+        gw.logs()
+    );
+    assert_eq!(ready["state_backend"], "redis");
+    let endpoint = format!("rediss://localhost:{}/2", redis.port());
+    assert!(gw.logs().contains(&endpoint), "{}", gw.logs());
+    assert!(!gw.logs().contains("tls-secret-pw"));
+    // The state is in database 2 of that server.
+    let keys = std::process::Command::new("redis-cli")
+        .args(["--tls", "--cacert", &d.join("ca.pem").display().to_string()])
+        .args([
+            "-h",
+            "localhost",
+            "-p",
+            &redis.port().to_string(),
+            "-n",
+            "2",
+        ])
+        .args(["--no-auth-warning", "-a", "tls-secret-pw", "--scan"])
+        .output()
+        .expect("redis-cli");
+    let keys = String::from_utf8_lossy(&keys.stdout);
+    assert!(keys.contains("routeiq:rpm:"), "{keys}");
+
+    // A gateway that does not trust the server's CA does not talk to it.
+    let untrusting = gateway(USAGE, &mock, &with_ca("other.pem")).await;
+    let resp = post(&untrusting, "/v1/chat/completions", &chat_body("u", "hi")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(readiness(&untrusting).await["state"]["status"], "degraded");
 }

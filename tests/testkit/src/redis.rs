@@ -6,7 +6,7 @@
 //!   killed on drop.
 //! - [`redis_state_env`]: the environment of a gateway on a Redis's routing state.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,8 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     args: Vec<String>,
+    /// Serving TLS only, on `port`.
+    tls: bool,
 }
 
 impl RedisServer {
@@ -52,6 +54,29 @@ impl RedisServer {
             child: None,
             port,
             args: extra_args.iter().map(|a| a.to_string()).collect(),
+            tls: false,
+        };
+        server.restart();
+        server
+    }
+
+    /// Starts `redis-server` serving TLS only (`rediss://`) on a free port with this
+    /// certificate and key (clients are not asked for certificates), plus `extra_args`.
+    pub fn start_tls(cert: &Path, key: &Path, extra_args: &[&str]) -> RedisServer {
+        let mut args: Vec<String> = vec![
+            "--tls-cert-file".into(),
+            cert.display().to_string(),
+            "--tls-key-file".into(),
+            key.display().to_string(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        args.extend(extra_args.iter().map(|a| a.to_string()));
+        let mut server = RedisServer {
+            child: None,
+            port: free_port().expect("a free port"),
+            args,
+            tls: true,
         };
         server.restart();
         server
@@ -82,8 +107,14 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.kill();
         let bin = server_binary();
+        let port = self.port.to_string();
+        let ports: &[&str] = if self.tls {
+            &["--port", "0", "--tls-port", &port]
+        } else {
+            &["--port", &port]
+        };
         let child = Command::new(&bin)
-            .args(["--port", &self.port.to_string()])
+            .args(ports)
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--protected-mode", "no", "--loglevel", "warning"])
             .args(&self.args)

@@ -123,6 +123,9 @@ fn check_host(host: &str) -> Result<(), &'static str> {
     {
         return Err("must be a host name or IP");
     }
+    if host.contains(':') && host.trim().parse::<std::net::Ipv6Addr>().is_err() {
+        return Err("must be a host name or IP without a port; put the port in redis_port");
+    }
     Ok(())
 }
 
@@ -396,6 +399,15 @@ mod tests {
             ["router_settings.redis_port", "router_settings.redis_url"]
         );
         assert!(p.iter().all(|p| !p.message.contains("topsecret")), "{p:?}");
+        let p = problems(&format!(
+            "{BASIC}router_settings:\n  redis_host: 'cache:6380'\n"
+        ));
+        assert!(p[0].message.contains("redis_port"), "{p:?}");
+        let l = load(&format!("{BASIC}router_settings:\n  redis_host: '::1'\n")).unwrap();
+        assert_eq!(
+            l.config.router_settings.redis.unwrap().endpoint(),
+            "redis://[::1]:6379/0"
+        );
         let p = problems(&format!(
             "{BASIC}router_settings:\n  redis_host: 'redis://h'\n  redis_password: {{a: topsecret}}\n"
         ));
