@@ -4,7 +4,9 @@
 # compatibility test, one with moto's server, the AWS emulator (S3 + DynamoDB) the state store
 # tests run against on 127.0.0.1, and one with cargo-lambda, whose `cargo lambda watch` is the
 # Lambda runtime emulator of the Lambda tests; and the embedding models
-# (models/fetch_models.sh, cached in $cache/models). Extra arguments go to `cargo test`.
+# (models/fetch_models.sh, cached in $cache/models). Starts moto and a redis-server (Debian's
+# package, which must be installed: .ci/run installs it) on free loopback ports for the state
+# store tests. Extra arguments go to `cargo test`.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${ROUTEIQ_CACHE:-$HOME/.cache/routeiq}"
@@ -43,6 +45,25 @@ for _ in $(seq 1 100); do
   python3 -c "import socket; socket.create_connection(('127.0.0.1', $moto_port), 0.2)" 2>/dev/null && break
   sleep 0.1
 done
+
+# Redis for the Redis state store tests: redis-server on a free loopback port, nothing
+# persisted, stopped when the tests end (tests that kill Redis start their own servers, from
+# ROUTEIQ_TEST_REDIS_SERVER).
+redis_bin="$(command -v redis-server || true)"
+if [ -z "$redis_bin" ]; then
+  echo "tests/run.sh: redis-server not found: install Debian's redis-server package (apt-get install redis-server; .ci/run does)" >&2
+  exit 1
+fi
+redis_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$redis_bin" --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --protected-mode no \
+  >"${TMPDIR:-/tmp}/routeiq-redis-$redis_port.log" 2>&1 &
+redis_pid=$!
+trap 'kill "$moto_pid" "$redis_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  python3 -c "import socket; socket.create_connection(('127.0.0.1', $redis_port), 0.2)" 2>/dev/null && break
+  sleep 0.1
+done
+export ROUTEIQ_TEST_REDIS_URL="redis://127.0.0.1:$redis_port" ROUTEIQ_TEST_REDIS_SERVER="$redis_bin"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
 export AWS_ENDPOINT_URL_DYNAMODB="$AWS_ENDPOINT_URL" AWS_ENDPOINT_URL_S3="$AWS_ENDPOINT_URL"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
@@ -61,4 +82,4 @@ cd "$repo"
 # emulator starts it at once instead of compiling it while the other tests load both cores
 # (on a cold cache that compile alone can outlast the tests' start-up deadline).
 cargo build --quiet -p routeiq-gateway --bin routeiq-gateway
-cargo test --workspace --features routeiq/aws,routeiq/onnx "$@"
+cargo test --workspace --features routeiq/aws,routeiq/redis,routeiq/onnx "$@"

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use axum::extract::FromRef;
-use routeiq::config::{ConfigError, ConfigProblem};
+use routeiq::config::{Config, ConfigError, ConfigProblem};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::cli::ConfigSource;
@@ -84,6 +84,25 @@ impl ReloadError {
             }
         }
     }
+}
+
+/// The warning for a reload that changes `router_settings.redis_*`: routing state stays on
+/// the store chosen at start-up (its connections, and the state in it, belong to the running
+/// process), so a new address takes effect at the next restart.
+fn redis_change(running: &Config, new: &Config) -> Option<String> {
+    let (old, new) = (&running.router_settings.redis, &new.router_settings.redis);
+    if old == new {
+        return None;
+    }
+    let show = |r: &Option<routeiq::config::RedisSettings>| {
+        r.as_ref().map_or("none".to_string(), |r| r.endpoint())
+    };
+    Some(format!(
+        "router_settings.redis_*: changed (from {} to {}); routing state stays where it was at \
+         start-up until the gateway restarts",
+        show(old),
+        show(new)
+    ))
 }
 
 /// What a successful reload installed.
@@ -172,16 +191,22 @@ impl App {
             .await
             .map_err(ReloadError::from)
             .and_then(|loaded| {
-                let services = self.current.load().services.clone();
+                let current = self.current.load();
+                let services = current.services.clone();
                 let gw = Gateway::build(&loaded.config, env, services)?
                     .with_config_warnings(loaded.warnings.clone());
-                Ok((gw, loaded.warnings))
+                let redis_changed = redis_change(&current.config, &loaded.config);
+                Ok((gw, loaded.warnings, redis_changed))
             });
         let metrics = self.metrics();
         match result {
-            Ok((gw, warnings)) => {
+            Ok((gw, warnings, redis_changed)) => {
                 crate::startup::log_config_warnings(&warnings);
-                let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+                let mut warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+                if let Some(w) = redis_changed {
+                    tracing::warn!("{w}");
+                    warnings.push(w);
+                }
                 let s = summary(&gw, warnings);
                 self.current.store(Arc::new(gw));
                 metrics.observe_reload("config", "ok");
@@ -221,5 +246,27 @@ impl App {
                 Err(e.into())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(yaml: &str) -> Config {
+        routeiq::config::load_str_with_env(yaml, &|_| None)
+            .unwrap()
+            .config
+    }
+
+    #[test]
+    fn a_reload_that_moves_redis_is_warned_about() {
+        let a = config("router_settings:\n  redis_host: cache-a\n  redis_password: pw-a\n");
+        let b = config("router_settings:\n  redis_host: cache-b\n  redis_password: pw-b\n");
+        assert_eq!(redis_change(&a, &a), None);
+        let w = redis_change(&a, &b).unwrap();
+        assert!(w.contains("redis://cache-a:6379/0") && w.contains("redis://cache-b:6379/0"));
+        assert!(!w.contains("pw-"), "{w}");
+        assert!(redis_change(&config("{}\n"), &a).is_some());
     }
 }

@@ -5,7 +5,8 @@
 //! so the config's structure is checked on a machine that does not hold the secrets. With it,
 //! unset references are errors, and so are missing provider key variables a deployment needs,
 //! `api_base` URLs that do not parse (or that the SSRF guard refuses), deployments that cannot
-//! be built, and bad `ROUTEIQ_*` variables.
+//! be built, bad `ROUTEIQ_*` variables, and bad `REDIS_*` variables when the config names no
+//! Redis (the shared state would read them).
 
 use std::path::Path;
 
@@ -187,6 +188,15 @@ fn check_config(
             RuntimeSettings::default()
         }
     };
+    match crate::startup::state_backend(&config, env) {
+        Ok((_, None)) => {}
+        Ok((_, Some(ignored))) => report.warn("ROUTEIQ_STATE_TABLE", ignored),
+        Err(e) => {
+            for p in e.0 {
+                report.error(p.var, p.message);
+            }
+        }
+    }
     check_build(&mut report, &config, &with_config, settings);
     report
 }
@@ -401,6 +411,27 @@ model_list:
                 "model_list[3].litellm_params.api_base"
             ]
         );
+    }
+
+    #[test]
+    fn redis_variables_are_checked_when_they_would_be_used() {
+        const MOCK: &str = "model_list:\n  - {model_name: m, litellm_params: {model: openai/x, mock_response: hi}}\n";
+        let bad = &[("REDIS_HOST", "cache"), ("REDIS_PORT", "99999")];
+        let r = check_str(MOCK, VALIDATE_ENV, &env(bad));
+        let paths: Vec<&str> = r.errors.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["REDIS_PORT"]);
+        // Not read when the config names a Redis.
+        let with_redis = format!("{MOCK}router_settings:\n  redis_host: cache\n");
+        assert!(check_str(&with_redis, VALIDATE_ENV, &env(bad)).ok());
+        // Both DynamoDB and Redis: a warning says which one is used.
+        let r = check_str(
+            &with_redis,
+            VALIDATE_ENV,
+            &env(&[("ROUTEIQ_STATE_TABLE", "routeiq-state")]),
+        );
+        assert!(r.ok(), "{:?}", r.errors);
+        assert_eq!(r.warnings[0].path, "ROUTEIQ_STATE_TABLE");
+        assert!(r.warnings[0].message.contains("goes to DynamoDB"));
     }
 
     #[test]

@@ -1,4 +1,9 @@
 //! Start-up: find and load the config, set up logging and tracing, build the gateway, serve.
+//!
+//! - [`load_config`]: the config from a file, S3 or the embedded quickstart.
+//! - [`state_backend`] and [`services_from_env`]: where routing state lives (DynamoDB,
+//!   Redis, or process memory), chosen once at start-up.
+//! - [`run`]: the whole start, then serving (a listener, or the Lambda runtime).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -6,14 +11,16 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use routeiq::config::{ConfigError, LoadedConfig};
-use routeiq::state::{Clock, DynamoDbStateStore, FailoverStateStore, StateStore, SystemClock};
+use routeiq::config::{Config, ConfigError, LoadedConfig, RedisSettings};
+use routeiq::state::{
+    Clock, DynamoDbStateStore, FailoverStateStore, RedisStateStore, StateStore, SystemClock,
+};
 
 use crate::app::App;
 use crate::cli::{Args, ConfigSource};
 use crate::gateway::{BuildError, Gateway, Services};
 use crate::http::server;
-use crate::settings::{EnvError, RuntimeSettings};
+use crate::settings::{EnvError, EnvProblem, RuntimeSettings};
 
 /// The config served when none is given: deployments answering with `mock_response`, so the
 /// gateway runs with no API key and no network.
@@ -125,6 +132,8 @@ pub enum StartupError {
     },
     #[error("lambda runtime: {0}")]
     Lambda(String),
+    #[error("routing state: {0}")]
+    State(String),
 }
 
 /// Runs the gateway: loads the config, sets up logging and tracing, builds the gateway and
@@ -177,7 +186,7 @@ async fn serve(
     if !settings.lambda {
         settings.server_threads = args.server_threads();
     }
-    let services = services_from_env(settings, env).await;
+    let services = services_from_env(settings, &loaded.config, env).await?;
     let gateway =
         Gateway::build(&loaded.config, env, services)?.with_config_warnings(loaded.warnings);
     if gateway.master_key.is_none() {
@@ -224,35 +233,140 @@ async fn serve(
     result
 }
 
-/// Routing state from the environment: DynamoDB when `ROUTEIQ_STATE_TABLE` is set (keys
-/// prefixed with `ROUTEIQ_STATE_PREFIX`; `ROUTEIQ_STATE_CREATE_TABLE=true` creates the table
-/// if missing), wrapped so that a failing table degrades routing to in-memory state instead
-/// of failing requests; otherwise in-memory.
+/// Where routing state lives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateBackend {
+    /// Process memory: each instance has its own.
+    Memory,
+    /// `ROUTEIQ_STATE_TABLE`; `ROUTEIQ_STATE_CREATE_TABLE=true` creates it if missing.
+    DynamoDb { table: String, create_table: bool },
+    /// LiteLLM's Redis: `router_settings.redis_*`, else `REDIS_URL`/`REDIS_HOST`.
+    Redis {
+        settings: RedisSettings,
+        /// `router_settings` or `environment`, for the log.
+        source: &'static str,
+    },
+}
+
+/// The state backend for `config` and `env`, and a warning when settings were ignored.
+///
+/// Precedence: `ROUTEIQ_STATE_TABLE` (DynamoDB: RouteIQ's own, deliberate setting), then the
+/// config's `router_settings.redis_url`/`redis_host`, then `REDIS_URL`/`REDIS_HOST` (read
+/// only when the config names no Redis, as LiteLLM falls back to them), then memory. Bad
+/// `REDIS_*` values that would be used are errors naming the variable.
+pub fn state_backend(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(StateBackend, Option<String>), EnvError> {
+    let redis = match &config.router_settings.redis {
+        Some(settings) => Some((settings.clone(), "router_settings")),
+        None => RedisSettings::from_env(env)
+            .map_err(|problems| {
+                EnvError(
+                    problems
+                        .into_iter()
+                        .map(|p| EnvProblem {
+                            var: p.path,
+                            message: p.message,
+                        })
+                        .collect(),
+                )
+            })?
+            .map(|s| (s, "environment")),
+    };
+    let table = env("ROUTEIQ_STATE_TABLE").filter(|t| !t.trim().is_empty());
+    Ok(match (table, redis) {
+        (Some(table), redis) => {
+            let ignored = redis.map(|(s, source)| {
+                let keys = match source {
+                    "router_settings" => "router_settings.redis_*",
+                    _ => "REDIS_URL/REDIS_HOST",
+                };
+                format!(
+                    "both ROUTEIQ_STATE_TABLE and Redis ({keys}: {}) are set: routing state \
+                     goes to DynamoDB table '{table}' and Redis is not used; unset \
+                     ROUTEIQ_STATE_TABLE to share state through Redis",
+                    s.endpoint()
+                )
+            });
+            let create_table = env("ROUTEIQ_STATE_CREATE_TABLE")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+            (
+                StateBackend::DynamoDb {
+                    table,
+                    create_table,
+                },
+                ignored,
+            )
+        }
+        (None, Some((settings, source))) => (StateBackend::Redis { settings, source }, None),
+        (None, None) => (StateBackend::Memory, None),
+    })
+}
+
+/// Routing state as [`state_backend`] chooses it, keys prefixed with `ROUTEIQ_STATE_PREFIX`
+/// (default: none for DynamoDB, `routeiq:` for Redis, which other applications may share).
+/// A shared backend is wrapped so that when it fails routing degrades to in-memory state
+/// instead of failing requests, and goes back to it by itself. Neither backend is contacted
+/// here (DynamoDB only to create its table when asked), so the gateway starts while it is
+/// down.
 pub async fn services_from_env(
     settings: RuntimeSettings,
+    config: &Config,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Services {
+) -> Result<Services, StartupError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let table = env("ROUTEIQ_STATE_TABLE").filter(|t| !t.trim().is_empty());
-    let Some(table) = table else {
-        return Services::new(settings);
-    };
-    let prefix = env("ROUTEIQ_STATE_PREFIX").unwrap_or_default();
-    let dynamo = DynamoDbStateStore::from_env(table.clone(), prefix, clock.clone()).await;
-    // For local development and tests; deployed tables come from the SAM template.
-    if env("ROUTEIQ_STATE_CREATE_TABLE").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-        && let Err(e) = dynamo.create_table_if_missing().await
-    {
-        tracing::warn!(table = %table, error = %e, "could not create the state table");
+    let (backend, ignored) = state_backend(config, env)?;
+    if let Some(warning) = ignored {
+        tracing::warn!("{warning}");
     }
-    tracing::info!(table = %table, "routing state in DynamoDB");
+    let prefix = env("ROUTEIQ_STATE_PREFIX");
+    let primary: Arc<dyn StateStore> = match backend {
+        StateBackend::Memory => return Ok(Services::new(settings)),
+        StateBackend::DynamoDb {
+            table,
+            create_table,
+        } => {
+            let dynamo = DynamoDbStateStore::from_env(
+                table.clone(),
+                prefix.unwrap_or_default(),
+                clock.clone(),
+            )
+            .await;
+            // For local development and tests; deployed tables come from the SAM template.
+            if create_table && let Err(e) = dynamo.create_table_if_missing().await {
+                tracing::warn!(table = %table, error = %e, "could not create the state table");
+            }
+            tracing::info!(table = %table, "routing state in DynamoDB");
+            Arc::new(dynamo)
+        }
+        StateBackend::Redis {
+            settings: redis,
+            source,
+        } => {
+            let prefix = prefix.unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_string());
+            let store = RedisStateStore::new(&redis, prefix.clone())
+                .await
+                .map_err(|e| StartupError::State(e.to_string()))?;
+            tracing::info!(
+                endpoint = %store.endpoint(),
+                from = source,
+                prefix = %prefix,
+                "routing state in Redis"
+            );
+            Arc::new(store)
+        }
+    };
     let state: Arc<dyn StateStore> = Arc::new(FailoverStateStore::new(
-        Arc::new(dynamo),
+        primary,
         clock.clone(),
         STATE_RETRY_AFTER,
     ));
-    Services::with_state(settings, state, clock)
+    Ok(Services::with_state(settings, state, clock))
 }
+
+/// The key prefix in Redis when `ROUTEIQ_STATE_PREFIX` is not set.
+pub const DEFAULT_REDIS_PREFIX: &str = "routeiq:";
 
 /// How long a failing state backend is left alone before it is tried again.
 const STATE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
@@ -329,5 +443,73 @@ where
         // retried every interval.
         let _ = app.reload_config(&process_env).await;
         last = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use routeiq::config::load_str_with_env;
+
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |n| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    fn config(yaml: &str) -> Config {
+        load_str_with_env(yaml, &|_| None).unwrap().config
+    }
+
+    #[test]
+    fn state_backend_precedence() {
+        let plain = config("model_list: []\n");
+        let with_redis = config("router_settings:\n  redis_url: redis://:pw@cache:6380/1\n");
+        let backend = |c: &Config, e| state_backend(c, &e).unwrap();
+
+        assert_eq!(backend(&plain, env(&[])), (StateBackend::Memory, None));
+        // The config's Redis, before the environment's.
+        let (b, ignored) = backend(&with_redis, env(&[("REDIS_HOST", "other")]));
+        assert!(ignored.is_none());
+        let StateBackend::Redis { settings, source } = b else {
+            panic!("{b:?}")
+        };
+        assert_eq!(
+            (settings.endpoint().as_str(), source),
+            ("redis://cache:6380/1", "router_settings")
+        );
+        let (b, _) = backend(&plain, env(&[("REDIS_HOST", "other")]));
+        assert!(
+            matches!(
+                b,
+                StateBackend::Redis {
+                    source: "environment",
+                    ..
+                }
+            ),
+            "{b:?}"
+        );
+        // DynamoDB wins over Redis, with a warning that never shows the password.
+        let (b, ignored) = backend(&with_redis, env(&[("ROUTEIQ_STATE_TABLE", "t")]));
+        assert_eq!(
+            b,
+            StateBackend::DynamoDb {
+                table: "t".into(),
+                create_table: false
+            }
+        );
+        let ignored = ignored.unwrap();
+        assert!(
+            ignored.contains("redis://cache:6380/1") && !ignored.contains("pw"),
+            "{ignored}"
+        );
+        // Bad variables are errors only when they would be used.
+        let e = state_backend(&plain, &env(&[("REDIS_URL", "http://x")])).unwrap_err();
+        assert_eq!(e.0[0].var, "REDIS_URL");
+        assert!(state_backend(&with_redis, &env(&[("REDIS_URL", "http://x")])).is_ok());
     }
 }

@@ -91,6 +91,8 @@ const KEYS: &[(&str, Slot)] = &[
         "router_settings.deployment_affinity_ttl_seconds",
         Slot::Router("deployment_affinity_ttl_seconds"),
     ),
+    ("router_settings.redis_port", Slot::Router("redis_port")),
+    ("router_settings.redis_db", Slot::Router("redis_db")),
     (
         "router_settings.routing_strategy_args.ttl",
         Slot::StrategyArgs("ttl"),

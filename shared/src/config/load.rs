@@ -48,7 +48,7 @@ pub(super) enum Above {
 }
 
 /// Keys whose values are secrets: their errors never show the value.
-const SECRET_KEYS: &[&str] = &["api_key", "master_key"];
+const SECRET_KEYS: &[&str] = &["api_key", "master_key", "redis_password", "redis_url"];
 
 /// Loads a config from YAML text, resolving `os.environ/NAME` from the process environment
 /// (after the config's own `environment_variables`).
@@ -710,7 +710,7 @@ mod tests {
     #[test]
     fn warnings_one_per_key_with_path() {
         let yaml = format!(
-            "{BASIC}router_settings:\n  redis_host: h\n  redis_port: 1\n  enable_pre_call_checks: true\n\
+            "{BASIC}router_settings:\n  debug_level: INFO\n  set_verbose: false\n  enable_pre_call_checks: true\n\
              litellm_settings:\n  success_callback: [langfuse]\n  cache: true\n  cache_params: {{type: redis, host: h}}\n\
              general_settings:\n  alerting: [slack]\n  master_key: sk-1\n"
         );
@@ -719,8 +719,8 @@ mod tests {
         assert_eq!(
             paths,
             [
-                "router_settings.redis_host",
-                "router_settings.redis_port",
+                "router_settings.debug_level",
+                "router_settings.set_verbose",
                 "router_settings.enable_pre_call_checks",
                 "litellm_settings.success_callback",
                 "litellm_settings.cache",

@@ -31,7 +31,8 @@ pub use litellm_settings::LitellmSettings;
 pub use load::{load_str, load_str_with_env};
 pub use model_list::{AwsParams, DeploymentConfig, LitellmParams, ModelInfo, UnresolvedEnv};
 pub use router_settings::{
-    FallbackRule, RetryPolicy, RouterSettings, RoutingStrategyArgs, RoutingStrategyName,
+    DEFAULT_REDIS_PORT, FallbackRule, RedisSettings, RedisTarget, RetryPolicy, RouterSettings,
+    RoutingStrategyArgs, RoutingStrategyName,
 };
 pub use secret::SecretString;
 

@@ -1,6 +1,9 @@
 //! Routing state behind a [`StateStore`]: atomic counters with TTL, versioned values with
-//! conditional writes. In-memory here; a DynamoDB implementation maps each call onto one
-//! `UpdateItem` (`ADD` + TTL attribute), `BatchGetItem`, or conditional `PutItem`.
+//! conditional writes. In-memory here; shared backends behind cargo features:
+//! - `aws`: [`DynamoDbStateStore`] maps each call onto one `UpdateItem` (`ADD` + TTL
+//!   attribute), `BatchGetItem`, or conditional `PutItem`;
+//! - `redis`: [`RedisStateStore`] maps each call onto one Lua script or one pipeline;
+//! - [`FailoverStateStore`] wraps either, answering from memory while it is down.
 //!
 //! Time comes from a [`Clock`] so the crate needs no system clock on wasm and tests can move
 //! time by hand.
@@ -23,6 +26,10 @@ pub use failover::FailoverStateStore;
 pub mod dynamodb;
 #[cfg(feature = "aws")]
 pub use dynamodb::DynamoDbStateStore;
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(feature = "redis")]
+pub use redis::RedisStateStore;
 
 /// Milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync {
@@ -94,7 +101,7 @@ pub enum PutCondition {
 /// shares the backend; expired entries read as absent (counters as 0).
 #[async_trait]
 pub trait StateStore: Send + Sync {
-    /// Backend name for logs and readiness (`memory`, `dynamodb`).
+    /// Backend name for logs and readiness (`memory`, `dynamodb`, `redis`).
     fn backend(&self) -> &'static str;
 
     /// Whether the backend is answering (readiness reports a degraded store).

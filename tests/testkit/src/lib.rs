@@ -5,6 +5,7 @@
 //! - [`gateway`]: runs the `routeiq-gateway` binary as a child process.
 //! - [`sse`]: reads Server-Sent Events from responses, and OpenAI-style chunk streams
 //!   ([`ChunkStream`]).
+//! - [`redis`]: the run's Redis and dedicated `redis-server` processes for the state tests.
 //! - [`client`]: a reqwest client for talking to both.
 
 // Test support: its helpers fail the test that uses them loudly, by design.
@@ -13,6 +14,7 @@
 pub mod fixtures;
 pub mod gateway;
 pub mod mock;
+pub mod redis;
 pub mod sse;
 
 use std::time::Duration;
@@ -20,6 +22,7 @@ use std::time::Duration;
 pub use fixtures::{TempDir, dynamodb_state_env, s3_put};
 pub use gateway::GatewayProcess;
 pub use mock::{Behavior, MockOptions, MockUpstream, RecordedRequest, closed_port_url};
+pub use redis::{RedisServer, redis_state_env, shared_redis_url};
 pub use sse::{ChunkStream, SseEvent, SseOutcome, parse_sse, read_sse, sse_events};
 
 /// Installs rustls' `ring` crypto provider as the process default (needed before building any

@@ -2,11 +2,14 @@
 //!
 //! - [`strategy`]: `routing_strategy` and `routing_strategy_args`.
 //! - [`fallbacks`]: the fallback lists.
+//! - [`redis`]: `redis_url`/`redis_host`/`redis_port`/`redis_password`/`redis_db`, the shared
+//!   Redis for routing state (and the `REDIS_*` variables read when the config sets none).
 //! - LiteLLM also accepts the routing keys in `litellm_settings` (`num_retries`,
 //!   `allowed_fails`, `cooldown_time`, fallbacks, `request_timeout`): they fill
 //!   [`RouterSettings`] where `router_settings` does not set them.
 
 mod fallbacks;
+mod redis;
 mod strategy;
 
 use std::collections::BTreeMap;
@@ -18,16 +21,17 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 pub use fallbacks::FallbackRule;
 pub(in crate::config) use fallbacks::RawFallback;
+pub use redis::{DEFAULT_REDIS_PORT, RedisSettings, RedisTarget};
 pub(super) use strategy::ROUTING_STRATEGY_ARGS;
 pub use strategy::{RoutingStrategyArgs, RoutingStrategyName};
 
-use super::MAX_DURATION;
 use super::coerce;
 use super::general_settings::RawGeneralSettings;
 use super::litellm_settings::RawLitellmSettings;
 use super::load::{Above, Loader};
 use super::model_list::ModelGroups;
 use super::schema::{MapSchema, Node, Unknown, join};
+use super::{MAX_DURATION, SecretString};
 use strategy::RawRoutingStrategyArgs;
 
 const RS: &str = "router_settings";
@@ -54,13 +58,13 @@ pub(in crate::config) static ROUTER_SETTINGS: MapSchema = MapSchema {
         ("default_fallbacks", Node::Any),
         ("max_fallbacks", Node::Any),
         ("deployment_affinity_ttl_seconds", Node::Any),
+        ("redis_host", Node::Any),
+        ("redis_password", Node::Any),
+        ("redis_port", Node::Any),
+        ("redis_db", Node::Any),
+        ("redis_url", Node::Any),
     ],
     documented: &[
-        "redis_host",
-        "redis_password",
-        "redis_port",
-        "redis_db",
-        "redis_url",
         "enable_pre_call_checks",
         "enable_pre_call_check",
         "optional_pre_call_checks",
@@ -144,6 +148,10 @@ pub struct RouterSettings {
     /// `deployment_affinity_ttl_seconds`: conversation affinity on, pins kept this long
     /// (sliding); `None`: off (see [`crate::router::affinity`]).
     pub deployment_affinity_ttl: Option<Duration>,
+    /// `redis_url` or `redis_host` (+ `redis_port`, `redis_password`, `redis_db`): the Redis
+    /// that instances share routing state through. Read at start-up only: a reload that
+    /// changes it is warned about and takes effect at the next restart.
+    pub redis: Option<RedisSettings>,
 }
 
 impl Default for RouterSettings {
@@ -167,6 +175,7 @@ impl Default for RouterSettings {
             default_fallbacks: Vec::new(),
             max_fallbacks: 5,
             deployment_affinity_ttl: None,
+            redis: None,
         }
     }
 }
@@ -219,6 +228,17 @@ pub(in crate::config) struct RawRouterSettings {
     pub max_fallbacks: Option<u32>,
     #[serde(default, deserialize_with = "coerce::opt_f64")]
     pub deployment_affinity_ttl_seconds: Option<f64>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub redis_host: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_u32")]
+    pub redis_port: Option<u32>,
+    #[serde(default, deserialize_with = "coerce::opt_secret")]
+    pub redis_password: Option<SecretString>,
+    #[serde(default, deserialize_with = "coerce::opt_u32")]
+    pub redis_db: Option<u32>,
+    /// A secret: the URL may carry a password.
+    #[serde(default, deserialize_with = "coerce::opt_secret")]
+    pub redis_url: Option<SecretString>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -464,6 +484,15 @@ impl RawRouterSettings {
             cx,
         );
 
+        let redis = redis::RawRedis {
+            url: self.redis_url,
+            host: self.redis_host,
+            port: self.redis_port,
+            password: self.redis_password,
+            db: self.redis_db,
+        }
+        .load(cx);
+
         RouterSettings {
             routing_strategy,
             routing_strategy_args,
@@ -493,6 +522,7 @@ impl RawRouterSettings {
             default_fallbacks: df_rs.or(df_ls).unwrap_or_default(),
             max_fallbacks: self.max_fallbacks.unwrap_or(d.max_fallbacks),
             deployment_affinity_ttl: affinity_ttl,
+            redis,
         }
     }
 }
