@@ -1,10 +1,10 @@
 //! LiteLLM's own example configs (`tests/configs/litellm_corpus/`, sources in its
 //! `SOURCES.md`) load as the loading policy says: each serves, with the warnings recorded in
-//! `expected.txt`, or is refused only for an access or spend control RouteIQ cannot enforce.
+//! `expected.txt`, or is refused only for an access or spend control RouteIQ cannot enforce
+//! (or, in two docs examples, an unfilled placeholder: [`UNFILLED_PLACEHOLDERS`]).
 //!
-//! - Every `os.environ/NAME` is set to a placeholder (hosts 127.0.0.1, ports a closed one, URLs
-//!   `https://`), as a
-//!   user switching binaries would have them set.
+//! - Every `os.environ/NAME` is set to a placeholder (hosts 127.0.0.1, ports a closed one,
+//!   URLs `https://`), as a user switching binaries would have them set.
 //! - `expected.txt` is the golden outcome of every file; `ROUTEIQ_BLESS=1 cargo test -p routeiq
 //!   --test litellm_corpus` rewrites it (review the diff).
 
