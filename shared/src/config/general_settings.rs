@@ -27,6 +27,16 @@ pub(in crate::config) static GENERAL_SETTINGS: MapSchema = MapSchema {
         ("model_group_alias", Node::Any),
     ],
     documented: &[
+        // Newer LiteLLM settings (its example configs and docs use them).
+        "coordination_redis",
+        "use_shared_health_check",
+        "use_redis_transaction_buffer",
+        "team_metadata_validation_timeout",
+        "team_metadata_validation_error_message",
+        "otel",
+        "health_check_ignore_transient_errors",
+        "enable_health_check_routing",
+        "custom_team_metadata_validate",
         // Guards LiteLLM's tag routing and tag budgets, which RouteIQ does not have: client
         // tags change nothing here, so ignoring it opens nothing.
         "reject_clientside_metadata_tags",

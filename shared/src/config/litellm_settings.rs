@@ -30,6 +30,15 @@ pub(in crate::config) static LITELLM_SETTINGS: MapSchema = MapSchema {
         ("set_verbose", Node::Any),
     ],
     documented: &[
+        // Newer LiteLLM settings (its example configs and docs use them).
+        "websearch_interception_params",
+        "code_interpreter_interception_params",
+        "vertex_ai_safety_settings",
+        "priority_reservation",
+        "priority_reservation_settings",
+        "mcp_semantic_tool_filter",
+        "global_prompt_directory",
+        "forward_traceparent_to_llm_provider",
         "success_callback",
         "failure_callback",
         "callbacks",

@@ -305,6 +305,11 @@ pub(super) static TOP: MapSchema = MapSchema {
         ("environment_variables", Node::Any),
     ],
     documented: &[
+        // Newer LiteLLM sections (its example configs use them).
+        "sandbox_tools",
+        "worker_registry",
+        "callbacks",
+        "policy_attachments",
         "include",
         "callback_settings",
         "credential_list",

@@ -47,6 +47,12 @@ pub(in crate::config) static LITELLM_PARAMS: MapSchema = MapSchema {
         ("drop_params", Node::Any),
     ],
     documented: &[
+        // Bedrock batch (S3 input/output).
+        "s3_access_key_id",
+        "s3_secret_access_key",
+        "s3_region_name",
+        "s3_endpoint_url",
+        "aws_batch_role_arn",
         // Routing and limits.
         "base_model",
         "itpm",
