@@ -1208,6 +1208,37 @@ async fn an_oversize_upstream_answer_is_a_prompt_502_naming_the_limit() {
 }
 
 #[tokio::test]
+async fn an_oversize_stream_ends_with_an_error_naming_the_limit() {
+    let template = format!("{ONE_UPSTREAM}general_settings:\n  max_response_size_mb: 1\n");
+    let (mock, gw) = start_env(&template, &[]).await;
+    mock.script(
+        "up",
+        vec![Behavior::Huge {
+            content_bytes: 3 * 1024 * 1024,
+        }],
+    );
+    let (resp, took) = chat_timed(&gw, &stream_body("gpt", "hi"), Duration::from_secs(20)).await;
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let (status, text) = (resp.status(), resp.text().await.unwrap());
+    if status == 200 {
+        // Relayed until the limit, then a final error event: never a `[DONE]`.
+        let s = routeiq_testkit::ChunkStream::parse(&text);
+        assert!(!s.done, "an oversize stream must not end cleanly");
+        let last = s.chunks.last().cloned().unwrap_or_default();
+        let error = last["error"]["message"].as_str().unwrap_or_default();
+        assert!(error.contains("max_response_size_mb"), "{last}");
+        assert!(
+            s.content().len() < 1024 * 1024 + 64 * 1024,
+            "{} bytes of content relayed past a 1 MB limit",
+            s.content().len()
+        );
+    } else {
+        assert_eq!(status, 502, "{text}");
+        assert!(text.contains("max_response_size_mb"), "{text}");
+    }
+}
+
+#[tokio::test]
 async fn an_endless_sse_line_is_a_prompt_502_naming_the_line_limit() {
     let (mock, gw) = start_env(ONE_UPSTREAM, &[("ROUTEIQ_MAX_SSE_LINE_BYTES", "65536")]).await;
     mock.script("up", vec![Behavior::endless_line()]);

@@ -1261,7 +1261,11 @@ mod tests {
         .boxed();
         chat_chunks(
             up.clone(),
-            up.sse_from_bytes(bytes, StreamEnd::MessageStop, 1 << 20),
+            up.sse_from_bytes(
+                bytes,
+                StreamEnd::MessageStop,
+                crate::upstream::client::ResponseLimits::default(),
+            ),
             "claude-x",
             include_usage,
         )

@@ -308,7 +308,7 @@ impl Upstream {
         .any(|t| content_type.starts_with(t));
         if !not_a_stream {
             let bytes = resp.into_body().into_data_stream().boxed();
-            return self.sse_from_bytes(bytes, end, limits.max_sse_line_bytes);
+            return self.sse_from_bytes(bytes, end, limits);
         }
         let upstream = self.clone();
         stream::once(async move {
@@ -337,24 +337,32 @@ impl Upstream {
     /// member), or the bytes ending before that terminator yield one error item, then the
     /// stream ends: a cut stream is never mistaken for a complete one.
     ///
-    /// A line longer than `max_line` bytes ends the stream with a bad-answer error, so an
-    /// upstream that never ends a line cannot make the gateway buffer without end.
+    /// A line longer than `limits.max_sse_line_bytes`, or a stream longer in all than
+    /// `limits.max_body_bytes` (`general_settings.max_response_size_mb`), ends the stream with
+    /// a bad-answer error, so an upstream cannot make the gateway relay or buffer without end.
     pub(super) fn sse_from_bytes<E>(
         &self,
         bytes: BoxStream<'static, Result<Bytes, E>>,
         end: StreamEnd,
-        max_line: usize,
+        limits: ResponseLimits,
     ) -> SseStream
     where
         E: std::error::Error + Send + Sync + 'static,
     {
         let mut line = 0usize;
+        let mut total = 0usize;
         let bytes = bytes
             .map(move |chunk| match chunk {
-                Ok(b) => match longest_line(&mut line, &b) {
-                    n if n > max_line => Err(SseRead::LineTooLong(max_line)),
-                    _ => Ok(b),
-                },
+                Ok(b) => {
+                    total = total.saturating_add(b.len());
+                    if total > limits.max_body_bytes {
+                        Err(SseRead::TooLarge(limits.max_body_bytes))
+                    } else if longest_line(&mut line, &b) > limits.max_sse_line_bytes {
+                        Err(SseRead::LineTooLong(limits.max_sse_line_bytes))
+                    } else {
+                        Ok(b)
+                    }
+                }
                 Err(e) => Err(SseRead::Transport(e)),
             })
             .boxed();
@@ -376,9 +384,9 @@ impl Upstream {
                     Some(Err(EventStreamError::Transport(SseRead::Transport(e)))) => {
                         Err(st.upstream.transport_error(&e))
                     }
-                    Some(Err(EventStreamError::Transport(e @ SseRead::LineTooLong(_)))) => {
-                        Err(st.upstream.bad_response(e.to_string()))
-                    }
+                    Some(Err(EventStreamError::Transport(
+                        e @ (SseRead::LineTooLong(_) | SseRead::TooLarge(_)),
+                    ))) => Err(st.upstream.bad_response(e.to_string())),
                     Some(Err(e)) => Err(st.upstream.bad_response(format!("invalid SSE: {e}"))),
                     Some(Ok(ev)) => {
                         if ev.data == "[DONE]" {
@@ -467,6 +475,8 @@ enum SseRead<E> {
     Transport(E),
     /// A line longer than the limit (`ROUTEIQ_MAX_SSE_LINE_BYTES`).
     LineTooLong(usize),
+    /// More bytes in all than the limit (`general_settings.max_response_size_mb`).
+    TooLarge(usize),
 }
 
 impl<E: std::fmt::Display> std::fmt::Display for SseRead<E> {
@@ -476,6 +486,10 @@ impl<E: std::fmt::Display> std::fmt::Display for SseRead<E> {
             SseRead::LineTooLong(max) => write!(
                 f,
                 "the event stream sent a line longer than {max} bytes (ROUTEIQ_MAX_SSE_LINE_BYTES)"
+            ),
+            SseRead::TooLarge(max) => write!(
+                f,
+                "the event stream sent more than {max} bytes (general_settings.max_response_size_mb)"
             ),
         }
     }
@@ -976,7 +990,10 @@ mod tests {
     use super::*;
 
     /// No line in these tests comes near it.
-    const TEST_MAX_LINE: usize = 1 << 20;
+    const TEST_LIMITS: ResponseLimits = ResponseLimits {
+        max_body_bytes: 64 << 20,
+        max_sse_line_bytes: 1 << 20,
+    };
 
     #[test]
     fn longest_line_spans_chunks() {
@@ -997,9 +1014,16 @@ mod tests {
             Ok(Bytes::from(format!("data: {long}"))),
             Ok(Bytes::from(long.clone())),
         ];
-        let items =
-            collect(upstream().sse_from_bytes(stream::iter(chunks).boxed(), StreamEnd::Done, 150))
-                .await;
+        let limits = ResponseLimits {
+            max_sse_line_bytes: 150,
+            ..ResponseLimits::default()
+        };
+        let items = collect(upstream().sse_from_bytes(
+            stream::iter(chunks).boxed(),
+            StreamEnd::Done,
+            limits,
+        ))
+        .await;
         assert_eq!(items.len(), 2, "{items:?}");
         assert!(items[0].is_ok());
         let Err(e) = &items[1] else {
@@ -1007,6 +1031,29 @@ mod tests {
         };
         assert!(matches!(e, GatewayError::BadUpstreamResponse { .. }), "{e}");
         assert!(e.to_string().contains("ROUTEIQ_MAX_SSE_LINE_BYTES"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_stream_longer_than_the_response_limit_is_a_bad_answer() {
+        let event = Bytes::from("data: {\"choices\":[]}\n\n");
+        let chunks: Vec<Result<Bytes, std::io::Error>> =
+            (0..10).map(|_| Ok(event.clone())).collect();
+        let limits = ResponseLimits {
+            max_body_bytes: event.len() * 3,
+            ..ResponseLimits::default()
+        };
+        let items = collect(upstream().sse_from_bytes(
+            stream::iter(chunks).boxed(),
+            StreamEnd::Done,
+            limits,
+        ))
+        .await;
+        assert_eq!(items.len(), 4, "{items:?}");
+        assert!(items[..3].iter().all(Result::is_ok));
+        let Err(e) = &items[3] else {
+            panic!("expected an error: {items:?}")
+        };
+        assert!(e.to_string().contains("max_response_size_mb"), "{e}");
     }
     use futures::TryStreamExt;
     use http::header::HeaderValue;
@@ -1156,7 +1203,7 @@ mod tests {
                 ":2}\n\ndata: [DONE]\n\n",
             ]),
             StreamEnd::Done,
-            TEST_MAX_LINE,
+            TEST_LIMITS,
         );
         let items: Vec<SseEvent> = s.try_collect().await.unwrap();
         assert_eq!(items.len(), 2);
@@ -1168,7 +1215,7 @@ mod tests {
         let items = collect(upstream().sse_from_bytes(
             bytes(&["data: {\"a\":1}\n\n"]),
             StreamEnd::Done,
-            TEST_MAX_LINE,
+            TEST_LIMITS,
         ))
         .await;
         assert_eq!(items.len(), 2);
@@ -1189,7 +1236,7 @@ mod tests {
                 "data: {\"a\":2}\n\n",
             ]),
             StreamEnd::Done,
-            TEST_MAX_LINE,
+            TEST_LIMITS,
         ))
         .await;
         assert_eq!(items.len(), 2);
@@ -1207,7 +1254,7 @@ mod tests {
                 "event: ping\ndata: {\"type\":\"ping\"}\n\n",
             ]),
             StreamEnd::MessageStop,
-            TEST_MAX_LINE,
+            TEST_LIMITS,
         );
         let items: Vec<SseEvent> = s.try_collect().await.unwrap();
         assert_eq!(items.len(), 2);
@@ -1216,7 +1263,7 @@ mod tests {
         let items = collect(upstream().sse_from_bytes(
             bytes(&["event: ping\ndata: {\"type\":\"ping\"}\n\n"]),
             StreamEnd::MessageStop,
-            TEST_MAX_LINE,
+            TEST_LIMITS,
         ))
         .await;
         assert!(matches!(items[1], Err(GatewayError::Connection { .. })));
@@ -1227,7 +1274,7 @@ mod tests {
         let events = upstream().sse_from_bytes(
             bytes(&["data: 1\n\ndata: x\n\ndata: 3\n\ndata: [DONE]\n\n"]),
             StreamEnd::Done,
-            TEST_MAX_LINE,
+            TEST_LIMITS,
         );
         let items: Vec<Result<u32, GatewayError>> = translate_events(events, (), |_, ev| {
             ev.data
@@ -1358,7 +1405,7 @@ data: [DONE]\n\n";
                 )
                 .boxed();
                 upstream()
-                    .sse_from_bytes(s, end, TEST_MAX_LINE)
+                    .sse_from_bytes(s, end, TEST_LIMITS)
                     .map(|r| r.map_err(|e| e.to_string()))
                     .collect()
                     .await

@@ -832,7 +832,11 @@ mod tests {
         .boxed();
         openai_chunks(
             up.clone(),
-            up.sse_from_bytes(bytes, StreamEnd::Done, 1 << 20),
+            up.sse_from_bytes(
+                bytes,
+                StreamEnd::Done,
+                crate::upstream::client::ResponseLimits::default(),
+            ),
             false,
         )
     }
