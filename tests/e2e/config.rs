@@ -168,7 +168,13 @@ async fn litellm_example_configs_start_the_gateway() {
         if !file.ends_with(".yaml") {
             continue;
         }
-        let yaml = std::fs::read_to_string(dir.join(file)).unwrap();
+        // `include:` is read beside the config; the harness writes the config to a temp file,
+        // so an include names the corpus copy by its absolute path.
+        let included = dir.join("included");
+        let yaml = std::fs::read_to_string(dir.join(file)).unwrap().replace(
+            "  - model_config.yaml",
+            &format!("  - {}", included.join("model_config.yaml").display()),
+        );
         let vars: std::collections::BTreeSet<String> = yaml
             .split("os.environ/")
             .skip(1)
@@ -188,7 +194,8 @@ async fn litellm_example_configs_start_the_gateway() {
             .collect();
         if outcome.starts_with("serves") {
             let lookup = |name: &str| Some(litellm_placeholder(name));
-            let config = routeiq::config::load_str_with_env(&yaml, &lookup)
+            let read = |name: &str| std::fs::read_to_string(name).map_err(|e| e.to_string());
+            let config = routeiq::config::load_str_with(&yaml, &lookup, Some(&read))
                 .unwrap()
                 .config;
             let gw = GatewayProcess::start(bin(), &yaml, &env)

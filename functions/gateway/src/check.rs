@@ -10,7 +10,9 @@
 
 use std::path::Path;
 
-use routeiq::config::{Config, ConfigError, ConfigWarning, DeploymentConfig, WarningKind};
+use routeiq::config::{
+    Config, ConfigError, ConfigWarning, DeploymentConfig, IncludeReader, WarningKind,
+};
 use routeiq::provider::ProviderKind;
 
 use crate::gateway::{Gateway, Services};
@@ -105,8 +107,13 @@ pub fn check_file(
     options: CheckOptions,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> CheckReport {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let read_include = |name: &str| -> Result<String, String> {
+        let p = dir.join(name);
+        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
+    };
     match std::fs::read_to_string(path) {
-        Ok(text) => check_str(&text, options, env),
+        Ok(text) => check_with(&text, options, env, Some(&read_include)),
         Err(e) => {
             let mut r = CheckReport::default();
             r.error(path.display().to_string(), format!("cannot read: {e}"));
@@ -115,13 +122,23 @@ pub fn check_file(
     }
 }
 
-/// Checks config text; see [`check_file`].
+/// Checks config text (its `include:` is a warning: there is no directory to read from); see
+/// [`check_file`].
 pub fn check_str(
     yaml: &str,
     options: CheckOptions,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> CheckReport {
-    let mut report = check_config(yaml, options.validate_env, env);
+    check_with(yaml, options, env, None)
+}
+
+fn check_with(
+    yaml: &str,
+    options: CheckOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+    include: Option<IncludeReader<'_>>,
+) -> CheckReport {
+    let mut report = check_config(yaml, options.validate_env, env, include);
     if options.strict {
         for w in std::mem::take(&mut report.warnings) {
             report.error(w.path, format!("{} (an error under --strict)", w.message));
@@ -134,11 +151,12 @@ fn check_config(
     yaml: &str,
     validate_env: bool,
     env: &dyn Fn(&str) -> Option<String>,
+    include: Option<IncludeReader<'_>>,
 ) -> CheckReport {
     let mut report = CheckReport::default();
     let lenient = |name: &str| env(name).or_else(|| Some(PLACEHOLDER.to_string()));
     let lookup: &dyn Fn(&str) -> Option<String> = if validate_env { env } else { &lenient };
-    let loaded = match routeiq::config::load_str_with_env(yaml, lookup) {
+    let loaded = match routeiq::config::load_str_with(yaml, lookup, include) {
         Ok(l) => l,
         Err(ConfigError::Yaml(m)) => {
             report.error("<root>", format!("not valid YAML: {m}"));
@@ -153,7 +171,7 @@ fn check_config(
             // the environment checks below still see every deployment.
             match (
                 validate_env,
-                routeiq::config::load_str_with_env(yaml, &lenient),
+                routeiq::config::load_str_with(yaml, &lenient, include),
             ) {
                 (true, Ok(l)) => routeiq::config::LoadedConfig {
                     warnings: Vec::new(),

@@ -72,7 +72,21 @@ pub async fn load_config(
             EMBEDDED_CONFIG.to_string(),
         ),
     };
-    let loaded = routeiq::config::load_str_with_env(&text, env);
+    // `include:` files are read beside a config file (LiteLLM's behaviour); a config from S3
+    // or the embedded one has no directory, so there `include` is a warning.
+    let dir = match source {
+        ConfigSource::File(p) => Some(p.parent().map(Path::to_path_buf).unwrap_or_default()),
+        ConfigSource::S3 { .. } | ConfigSource::Embedded => None,
+    };
+    let read_include = |name: &str| -> Result<String, String> {
+        let dir = dir.as_deref().unwrap_or_else(|| Path::new(""));
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let include: Option<routeiq::config::IncludeReader<'_>> = dir
+        .is_some()
+        .then_some(&read_include as routeiq::config::IncludeReader<'_>);
+    let loaded = routeiq::config::load_str_with(&text, env, include);
     let loaded = if strict_config(env).map_err(LoadError::Env)? {
         loaded.and_then(LoadedConfig::strict)
     } else {

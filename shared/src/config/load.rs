@@ -65,27 +65,103 @@ pub fn load_str_with_env(
     yaml: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<LoadedConfig, ConfigError> {
+    load_str_with(yaml, env, None)
+}
+
+/// Reads an included file (`include:`) by the name the config gives it; the gateway reads it
+/// beside a config file. `Err` carries why it could not be read.
+pub type IncludeReader<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
+/// [`load_str_with_env`] with LiteLLM's `include:` (one file or a list) read through
+/// `include`: each included file is a mapping whose lists extend the config's (`model_list`)
+/// and whose other sections fill the ones the config does not set. Without a reader (a config
+/// from S3 or the embedded one), `include` is a warning.
+pub fn load_str_with(
+    yaml: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    include: Option<IncludeReader<'_>>,
+) -> Result<LoadedConfig, ConfigError> {
+    let mut top = parse_mapping(yaml)?;
+    if let Some(read) = include
+        && let Some(names) = top.shift_remove("include")
+    {
+        let names = match names {
+            Value::Null => Vec::new(),
+            Value::String(s) => vec![s],
+            Value::Sequence(items) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s),
+                    other => Err(other),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|other| {
+                    invalid(
+                        "include",
+                        format!("expected file names, found {}", kind(&other)),
+                    )
+                })?,
+            other => {
+                return Err(invalid(
+                    "include",
+                    format!(
+                        "expected a file name or a list of them, found {}",
+                        kind(&other)
+                    ),
+                ));
+            }
+        };
+        for name in names {
+            let path = format!("include[{name}]");
+            let text = read(&name).map_err(|e| invalid(&path, format!("cannot read: {e}")))?;
+            let included = parse_mapping(&text).map_err(|e| match e {
+                ConfigError::Yaml(m) => invalid(&path, format!("not valid YAML: {m}")),
+                e @ ConfigError::Invalid { .. } => e,
+            })?;
+            for (key, value) in included {
+                match (top.get_mut(&key), value) {
+                    (Some(Value::Sequence(mine)), Value::Sequence(theirs)) => mine.extend(theirs),
+                    (Some(_), _) => {}
+                    (None, value) => {
+                        top.insert(key, value);
+                    }
+                }
+            }
+        }
+    }
+    load_mapping(top, env)
+}
+
+fn invalid(path: &str, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        problems: vec![ConfigProblem::new(path, message)],
+        warnings: Vec::new(),
+    }
+}
+
+/// The YAML text as the mapping of sections, merge keys applied.
+fn parse_mapping(yaml: &str) -> Result<Mapping, ConfigError> {
     let mut root: Value =
         serde_yaml_ng::from_str(yaml).map_err(|e| ConfigError::Yaml(e.to_string()))?;
     root.apply_merge()
         .map_err(|e| ConfigError::Yaml(format!("invalid merge key (<<): {e}")))?;
-    let mut top = match root {
-        Value::Null => Mapping::new(),
-        Value::Mapping(m) => m,
-        other => {
-            return Err(ConfigError::Invalid {
-                problems: vec![ConfigProblem::new(
-                    "<root>",
-                    format!(
-                        "the config must be a mapping of sections (model_list, router_settings, ...), found {}",
-                        kind(&other)
-                    ),
-                )],
-                warnings: Vec::new(),
-            });
-        }
-    };
+    match root {
+        Value::Null => Ok(Mapping::new()),
+        Value::Mapping(m) => Ok(m),
+        other => Err(invalid(
+            "<root>",
+            format!(
+                "the config must be a mapping of sections (model_list, router_settings, ...), found {}",
+                kind(&other)
+            ),
+        )),
+    }
+}
 
+fn load_mapping(
+    mut top: Mapping,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<LoadedConfig, ConfigError> {
     let checked = schema::check(&mut top);
     let mut l = Loader {
         problems: checked.problems,
@@ -785,6 +861,47 @@ mod tests {
         assert!(check_url("localhost:8000").is_err());
         assert!(check_url("https://").is_err());
         assert!(check_url("https://a b").is_err());
+    }
+
+    #[test]
+    fn include_merges_files_as_litellm_does() {
+        let files = |name: &str| match name {
+            "models.yaml" => Ok(
+                "model_list:\n  - {model_name: b, litellm_params: {model: openai/b}}\n\
+                                 litellm_settings: {drop_params: false}\n\
+                                 router_settings: {num_retries: 7}\n"
+                    .to_string(),
+            ),
+            "more.yaml" => Ok(
+                "model_list:\n  - {model_name: c, litellm_params: {model: openai/c}}\n".to_string(),
+            ),
+            other => Err(format!("{other}: no such file")),
+        };
+        let yaml = "include: [models.yaml, more.yaml]\n\
+                    model_list:\n  - {model_name: a, litellm_params: {model: openai/a}}\n\
+                    litellm_settings: {drop_params: true}\n";
+        let l = load_str_with(yaml, &|_| None, Some(&files)).unwrap();
+        let names: Vec<&str> = l
+            .config
+            .model_list
+            .iter()
+            .map(|d| d.model_name.as_str())
+            .collect();
+        // Lists extend; the config's own sections win; absent ones are filled.
+        assert_eq!(names, ["a", "b", "c"]);
+        assert!(l.config.litellm_settings.drop_params);
+        assert_eq!(l.config.router_settings.num_retries, 7);
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+
+        let p = match load_str_with("include: missing.yaml\n", &|_| None, Some(&files)) {
+            Err(e) => e.problems().to_vec(),
+            Ok(_) => panic!("a missing include must fail"),
+        };
+        assert_eq!(p[0].path, "include[missing.yaml]");
+        assert!(p[0].message.contains("no such file"), "{}", p[0].message);
+        // Without a reader (a config from S3): a warning, as before.
+        let l = load_str_with_env("include: [models.yaml]\n", &|_| None).unwrap();
+        assert_eq!(l.warnings[0].path, "include");
     }
 
     #[test]
