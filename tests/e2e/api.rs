@@ -345,3 +345,39 @@ litellm_settings:
         "nothing reached the upstream"
     );
 }
+
+/// `litellm_settings.forward_traceparent_to_llm_provider`: the client's W3C trace context
+/// reaches the provider; without it, it does not.
+#[tokio::test]
+async fn traceparent_is_forwarded_only_when_configured() {
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let config = r#"
+model_list:
+  - model_name: gpt
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_base: "{MOCK}"
+      api_key: sk-upstream
+litellm_settings:
+  forward_traceparent_to_llm_provider: FORWARD
+"#;
+    for (forward, expected) in [("true", Some(TRACEPARENT)), ("false", None)] {
+        let (mock, gw) = start(&config.replace("FORWARD", forward)).await;
+        let resp = routeiq_testkit::client()
+            .post(format!("{}/v1/chat/completions", gw.base_url()))
+            .header("traceparent", TRACEPARENT)
+            .header("tracestate", "vendor=1")
+            .json(&chat_body("gpt", "hi"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let sent = mock.last_request().unwrap();
+        assert_eq!(sent.header("traceparent"), expected, "forward: {forward}");
+        assert_eq!(
+            sent.header("tracestate"),
+            expected.map(|_| "vendor=1"),
+            "forward: {forward}"
+        );
+    }
+}

@@ -28,6 +28,7 @@ pub(in crate::config) static LITELLM_SETTINGS: MapSchema = MapSchema {
         ("drop_params", Node::Any),
         ("json_logs", Node::Any),
         ("set_verbose", Node::Any),
+        ("forward_traceparent_to_llm_provider", Node::Any),
     ],
     documented: &[
         // Newer LiteLLM settings (its example configs and docs use them).
@@ -38,7 +39,6 @@ pub(in crate::config) static LITELLM_SETTINGS: MapSchema = MapSchema {
         "priority_reservation_settings",
         "mcp_semantic_tool_filter",
         "global_prompt_directory",
-        "forward_traceparent_to_llm_provider",
         "success_callback",
         "failure_callback",
         "callbacks",
@@ -106,6 +106,9 @@ pub struct LitellmSettings {
     pub request_timeout: Option<Duration>,
     pub json_logs: bool,
     pub set_verbose: bool,
+    /// `forward_traceparent_to_llm_provider`: the client's W3C `traceparent` (and
+    /// `tracestate`) go on to the provider (not to Bedrock, whose SDK sets its own headers).
+    pub forward_traceparent: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -135,6 +138,8 @@ pub(in crate::config) struct RawLitellmSettings {
     pub(in crate::config) json_logs: Option<bool>,
     #[serde(default, deserialize_with = "coerce::opt_bool")]
     pub(in crate::config) set_verbose: Option<bool>,
+    #[serde(default, deserialize_with = "coerce::opt_bool")]
+    pub(in crate::config) forward_traceparent_to_llm_provider: Option<bool>,
 }
 
 impl RawLitellmSettings {
@@ -154,6 +159,7 @@ impl RawLitellmSettings {
             request_timeout,
             json_logs: self.json_logs.unwrap_or(false),
             set_verbose: self.set_verbose.unwrap_or(false),
+            forward_traceparent: self.forward_traceparent_to_llm_provider.unwrap_or(false),
         }
     }
 }

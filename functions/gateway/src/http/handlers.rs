@@ -445,11 +445,15 @@ async fn open<B: RoutedBody>(gw: &Gateway, req: Request) -> Result<Opened<B>, Ga
     let profile = req.headers().get(names::PROFILE).cloned();
     let keys = RequestKeys::from_headers(req.headers())?;
     let hint_headers = crate::edge_hint::headers_of(req.headers());
+    let trace = crate::http::client_params::trace_headers(gw, req.headers());
     let (mut body, raw): (B, _) = read_json_raw(gw, req).await?;
     let hint = crate::edge_hint::check_request(gw, &hint_headers, &raw);
     require_model(body.model())?;
     body.check(gw)?;
-    let extra_headers = crate::http::client_params::take(body.extra_mut())?;
+    let extra_headers = crate::http::client_params::with_trace(
+        crate::http::client_params::take(body.extra_mut())?,
+        trace,
+    );
     ctx.set_model_group(gw.router.resolve_group(body.model()));
     let keys = keys.with_body(body.metadata(), body.user())?;
     let routed = crate::experiment::route(gw, &ctx, body.model(), &keys);
@@ -534,9 +538,13 @@ async fn embeddings_inner(
 ) -> Result<Response, GatewayError> {
     authorize(gw.master_key.as_ref(), req.headers())?;
     let ctx = RequestCtx::of(&req);
+    let trace = crate::http::client_params::trace_headers(&gw, req.headers());
     let mut body: EmbeddingRequest = read_json(&gw, req).await?;
     require_model(&body.model)?;
-    let extra_headers = crate::http::client_params::take(&mut body.extra)?;
+    let extra_headers = crate::http::client_params::with_trace(
+        crate::http::client_params::take(&mut body.extra)?,
+        trace,
+    );
     ctx.set_model_group(gw.router.resolve_group(&body.model));
     let text = match &body.input {
         serde_json::Value::String(s) => s.clone(),

@@ -72,10 +72,15 @@ pub struct CallContext<'a> {
 }
 
 impl CallContext<'_> {
-    /// Refuses a call with client `extra_headers` on a provider that cannot send them.
+    /// Refuses a call with client `extra_headers` on a provider that cannot send them. The
+    /// forwarded trace headers (`forward_traceparent_to_llm_provider`) are not refused: such a
+    /// provider's SDK sets its own.
     pub fn refuse_extra_headers(&self) -> Result<(), GatewayError> {
+        let is_trace = |k: &::http::HeaderName| {
+            crate::http::client_params::TRACE_HEADERS.contains(&k.as_str())
+        };
         match self.extra_headers {
-            Some(h) if !h.is_empty() => Err(GatewayError::NotSupported(format!(
+            Some(h) if h.keys().any(|k| !is_trace(k)) => Err(GatewayError::NotSupported(format!(
                 "'extra_headers' cannot be sent to {} deployments",
                 self.deployment.provider.name()
             ))),
