@@ -197,6 +197,41 @@ fn refuse(key: &str, path: &str) -> Result<(), GatewayError> {
     Ok(())
 }
 
+/// W3C trace context headers, forwarded with `forward_traceparent_to_llm_provider`.
+pub const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
+
+/// The request's `traceparent`/`tracestate`, when `litellm_settings.forward_traceparent_to_llm_provider`
+/// is on (LiteLLM's behaviour: the client's trace continues at the provider).
+pub fn trace_headers(gw: &crate::gateway::Gateway, headers: &HeaderMap) -> Option<HeaderMap> {
+    if !gw.config.litellm_settings.forward_traceparent {
+        return None;
+    }
+    let mut out = HeaderMap::new();
+    for name in TRACE_HEADERS {
+        if let Some(v) = headers.get(name) {
+            out.insert(name, v.clone());
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The client's `extra_headers` with the forwarded trace headers added (the client's own
+/// `traceparent` in `extra_headers` wins).
+pub fn with_trace(extra: Option<HeaderMap>, trace: Option<HeaderMap>) -> Option<HeaderMap> {
+    let Some(trace) = trace else {
+        return extra;
+    };
+    let mut all = extra.unwrap_or_default();
+    for (name, value) in trace {
+        if let Some(name) = name
+            && !all.contains_key(&name)
+        {
+            all.insert(name, value);
+        }
+    }
+    Some(all)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -282,39 +317,4 @@ mod tests {
             None
         );
     }
-}
-
-/// W3C trace context headers, forwarded with `forward_traceparent_to_llm_provider`.
-pub const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
-
-/// The request's `traceparent`/`tracestate`, when `litellm_settings.forward_traceparent_to_llm_provider`
-/// is on (LiteLLM's behaviour: the client's trace continues at the provider).
-pub fn trace_headers(gw: &crate::gateway::Gateway, headers: &HeaderMap) -> Option<HeaderMap> {
-    if !gw.config.litellm_settings.forward_traceparent {
-        return None;
-    }
-    let mut out = HeaderMap::new();
-    for name in TRACE_HEADERS {
-        if let Some(v) = headers.get(name) {
-            out.insert(name, v.clone());
-        }
-    }
-    (!out.is_empty()).then_some(out)
-}
-
-/// The client's `extra_headers` with the forwarded trace headers added (the client's own
-/// `traceparent` in `extra_headers` wins).
-pub fn with_trace(extra: Option<HeaderMap>, trace: Option<HeaderMap>) -> Option<HeaderMap> {
-    let Some(trace) = trace else {
-        return extra;
-    };
-    let mut all = extra.unwrap_or_default();
-    for (name, value) in trace {
-        if let Some(name) = name
-            && !all.contains_key(&name)
-        {
-            all.insert(name, value);
-        }
-    }
-    Some(all)
 }
