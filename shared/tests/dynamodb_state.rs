@@ -3,11 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use routeiq::config::{Config, DeploymentConfig, LitellmParams, ModelInfo};
-use routeiq::router::{FailureClass, RequestFacts, Router};
 use routeiq::state::{
     Clock, DynamoDbStateStore, ManualClock, PutCondition, StateStore, SystemClock,
 };
@@ -168,52 +168,13 @@ async fn reads_batch_past_the_100_key_limit() {
     assert_eq!(got[150], 10);
 }
 
-fn deployment(id: &str) -> DeploymentConfig {
-    DeploymentConfig {
-        model_name: "pool".into(),
-        litellm_params: LitellmParams {
-            model: format!("openai/{id}"),
-            ..LitellmParams::default()
-        },
-        model_info: ModelInfo {
-            id: Some(id.into()),
-            ..ModelInfo::default()
-        },
-    }
-}
-
 #[tokio::test]
 async fn cooldowns_are_shared_between_router_instances() {
     let prefix = unique("router");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let mut config = Config {
-        model_list: vec![deployment("x"), deployment("y")],
-        ..Config::default()
-    };
-    config.router_settings.cooldown_time = std::time::Duration::from_secs(60);
-    let one = Router::new(
-        &config,
+    common::cooldowns_are_shared(
         Arc::new(store(&prefix, clock.clone()).await),
-        clock.clone(),
-    );
-    let two = Router::new(
-        &config,
-        Arc::new(store(&prefix, clock.clone()).await),
-        clock,
-    );
-    let x = one.deployments().find(|d| d.id == "x").unwrap().clone();
-    assert!(one.record_failure(&x, FailureClass::Immediate).await);
-    let mut rng = fastrand::Rng::with_seed(1);
-    for _ in 0..5 {
-        let s = two
-            .select("pool", RequestFacts::default(), &mut rng)
-            .await
-            .unwrap();
-        let ids: Vec<&str> = s.candidates.iter().map(|d| d.id.as_str()).collect();
-        assert_eq!(
-            ids,
-            vec!["y"],
-            "instance two must see instance one's cooldown"
-        );
-    }
+        Arc::new(store(&prefix, clock).await),
+    )
+    .await;
 }

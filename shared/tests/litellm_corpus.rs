@@ -19,21 +19,6 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/configs/litellm_corpus")
 }
 
-/// The placeholder for `os.environ/NAME`: what the value is used as decides its shape.
-pub fn placeholder(name: &str) -> String {
-    // Hosts and ports point at a closed loopback port: a Redis the config names is unreachable
-    // (the gateway degrades to in-memory state), and nothing leaves 127.0.0.1.
-    if name.contains("PORT") {
-        "9".to_string()
-    } else if name.ends_with("HOST") {
-        "127.0.0.1".to_string()
-    } else if ["BASE", "URL", "ENDPOINT"].iter().any(|k| name.contains(k)) {
-        "https://placeholder.example.com".to_string()
-    } else {
-        format!("placeholder-{}", name.to_ascii_lowercase())
-    }
-}
-
 /// Docs examples whose value at this path is an unfilled placeholder (`<your redis host>`):
 /// a bad value of a key RouteIQ implements, so an error, as for any user's config.
 const UNFILLED_PLACEHOLDERS: [(&str, &str); 2] = [
@@ -61,7 +46,7 @@ fn files() -> Vec<PathBuf> {
 fn outcome(path: &Path) -> (bool, String) {
     let name = path.file_name().unwrap().to_string_lossy().to_string();
     let yaml = std::fs::read_to_string(path).unwrap();
-    let env = |var: &str| Some(placeholder(var));
+    let env = |var: &str| Some(routeiq_testkit::litellm_placeholder(var));
     // `include:` reads beside the config, as the gateway does for a config file; the files
     // corpus configs include live in `included/` (so the corpus scan does not take them).
     let read = |name: &str| {

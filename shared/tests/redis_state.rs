@@ -4,13 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use routeiq::config::{
-    Config, DeploymentConfig, LitellmParams, ModelInfo, RedisSettings, RedisTarget, SecretString,
-};
-use routeiq::router::{FailureClass, RequestFacts, Router};
+use routeiq::config::{RedisSettings, RedisTarget, SecretString};
 use routeiq::state::{
     Clock, FailoverStateStore, PutCondition, RedisStateStore, StateStore, StoreHealth, SystemClock,
     Versioned,
@@ -445,44 +444,12 @@ async fn failover_degrades_to_memory_and_recovers_with_redis() {
     assert_eq!(store.incr("k", 2, ttl).await.unwrap(), 2);
 }
 
-fn deployment(id: &str) -> DeploymentConfig {
-    DeploymentConfig {
-        model_name: "pool".into(),
-        litellm_params: LitellmParams {
-            model: format!("openai/{id}"),
-            ..LitellmParams::default()
-        },
-        model_info: ModelInfo {
-            id: Some(id.into()),
-            ..ModelInfo::default()
-        },
-    }
-}
-
 #[tokio::test]
 async fn cooldowns_are_shared_between_router_instances() {
     let prefix = unique("router");
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let mut config = Config {
-        model_list: vec![deployment("x"), deployment("y")],
-        ..Config::default()
-    };
-    config.router_settings.cooldown_time = Duration::from_secs(60);
-    let one = Router::new(&config, Arc::new(store(&prefix).await), clock.clone());
-    let two = Router::new(&config, Arc::new(store(&prefix).await), clock);
-    let x = one.deployments().find(|d| d.id == "x").unwrap().clone();
-    assert!(one.record_failure(&x, FailureClass::Immediate).await);
-    let mut rng = fastrand::Rng::with_seed(1);
-    for _ in 0..5 {
-        let s = two
-            .select("pool", RequestFacts::default(), &mut rng)
-            .await
-            .unwrap();
-        let ids: Vec<&str> = s.candidates.iter().map(|d| d.id.as_str()).collect();
-        assert_eq!(
-            ids,
-            vec!["y"],
-            "instance two must see instance one's cooldown"
-        );
-    }
+    common::cooldowns_are_shared(
+        Arc::new(store(&prefix).await),
+        Arc::new(store(&prefix).await),
+    )
+    .await;
 }

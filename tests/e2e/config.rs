@@ -186,14 +186,14 @@ async fn litellm_example_configs_start_the_gateway() {
             .collect();
         let values: Vec<(String, String)> = vars
             .iter()
-            .map(|v| (v.clone(), litellm_placeholder(v)))
+            .map(|v| (v.clone(), routeiq_testkit::litellm_placeholder(v)))
             .collect();
         let env: Vec<(&str, &str)> = values
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         if outcome.starts_with("serves") {
-            let lookup = |name: &str| Some(litellm_placeholder(name));
+            let lookup = |name: &str| Some(routeiq_testkit::litellm_placeholder(name));
             let read = |name: &str| std::fs::read_to_string(name).map_err(|e| e.to_string());
             let config = routeiq::config::load_str_with(&yaml, &lookup, Some(&read))
                 .unwrap()
@@ -238,19 +238,4 @@ async fn litellm_example_configs_start_the_gateway() {
     }
     assert!(started >= 20, "{started} LiteLLM configs started");
     assert!(refused > 0);
-}
-
-/// The placeholder for a LiteLLM config's `os.environ/NAME` (as in `shared/tests/litellm_corpus.rs`).
-fn litellm_placeholder(name: &str) -> String {
-    // Hosts and ports point at a closed loopback port: a Redis the config names is unreachable
-    // (the gateway degrades to in-memory state), and nothing leaves 127.0.0.1.
-    if name.contains("PORT") {
-        "9".to_string()
-    } else if name.ends_with("HOST") {
-        "127.0.0.1".to_string()
-    } else if ["BASE", "URL", "ENDPOINT"].iter().any(|k| name.contains(k)) {
-        "https://placeholder.example.com".to_string()
-    } else {
-        format!("placeholder-{}", name.to_ascii_lowercase())
-    }
 }

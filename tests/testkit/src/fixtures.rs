@@ -81,3 +81,19 @@ pub fn dynamodb_state_env(prefix: &str) -> Vec<(String, String)> {
         ("ROUTEIQ_STATE_CREATE_TABLE".into(), "true".into()),
     ]
 }
+
+/// The value a LiteLLM config's `os.environ/NAME` gets in the corpus tests
+/// (`tests/configs/litellm_corpus/`): hosts are 127.0.0.1 and ports a closed one (a Redis
+/// the config names is unreachable, and nothing leaves the machine), URLs `https://`, the
+/// rest a named placeholder.
+pub fn litellm_placeholder(name: &str) -> String {
+    if name.contains("PORT") {
+        "9".to_string()
+    } else if name.ends_with("HOST") {
+        "127.0.0.1".to_string()
+    } else if ["BASE", "URL", "ENDPOINT"].iter().any(|k| name.contains(k)) {
+        "https://placeholder.example.com".to_string()
+    } else {
+        format!("placeholder-{}", name.to_ascii_lowercase())
+    }
+}

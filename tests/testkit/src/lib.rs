@@ -19,7 +19,7 @@ pub mod sse;
 
 use std::time::Duration;
 
-pub use fixtures::{TempDir, dynamodb_state_env, s3_put};
+pub use fixtures::{TempDir, dynamodb_state_env, litellm_placeholder, s3_put};
 pub use gateway::GatewayProcess;
 pub use mock::{Behavior, MockOptions, MockUpstream, RecordedRequest, closed_port_url};
 pub use redis::{RedisServer, redis_state_env, shared_redis_url};
