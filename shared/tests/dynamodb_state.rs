@@ -62,28 +62,11 @@ async fn counters_add_expire_and_restart() {
 async fn concurrent_writers_on_two_clients_lose_nothing() {
     let prefix = unique("concurrent");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let a = Arc::new(store(&prefix, clock.clone()).await);
-    let b = Arc::new(store(&prefix, clock).await);
-    let mut tasks = Vec::new();
-    for i in 0..16 {
-        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..25 {
-                s.incr("hits", 1, Duration::from_secs(300)).await.unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    assert_eq!(
-        a.get_counters(&["hits".to_string()]).await.unwrap(),
-        vec![400]
-    );
-    assert_eq!(
-        b.get_counters(&["hits".to_string()]).await.unwrap(),
-        vec![400]
-    );
+    common::concurrent_writers_lose_nothing(
+        Arc::new(store(&prefix, clock.clone()).await),
+        Arc::new(store(&prefix, clock).await),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -86,22 +86,11 @@ async fn counters_add_expire_and_restart() {
 #[tokio::test]
 async fn concurrent_writers_on_two_clients_lose_nothing() {
     let prefix = unique("concurrent");
-    let a = Arc::new(store(&prefix).await);
-    let b = Arc::new(store(&prefix).await);
-    let mut tasks = Vec::new();
-    for i in 0..16 {
-        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..25 {
-                s.incr("hits", 1, Duration::from_secs(300)).await.unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    assert_eq!(a.get_counters(&keys(&["hits"])).await.unwrap(), vec![400]);
-    assert_eq!(b.get_counters(&keys(&["hits"])).await.unwrap(), vec![400]);
+    common::concurrent_writers_lose_nothing(
+        Arc::new(store(&prefix).await),
+        Arc::new(store(&prefix).await),
+    )
+    .await;
 }
 
 #[tokio::test]

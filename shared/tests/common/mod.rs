@@ -1,5 +1,6 @@
 //! What the shared-state backends' tests (`dynamodb_state.rs`, `redis_state.rs`) check the
-//! same way: two routers on one backend see each other's cooldowns.
+//! same way: concurrent writers on two clients lose no increment, and two routers on one
+//! backend see each other's cooldowns.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -50,4 +51,23 @@ pub async fn cooldowns_are_shared(one: Arc<dyn StateStore>, two: Arc<dyn StateSt
             "instance two must see instance one's cooldown"
         );
     }
+}
+
+/// 16 tasks on two clients (`a`, `b`) of one backend add 25 each to one counter: both read 400.
+pub async fn concurrent_writers_lose_nothing(a: Arc<dyn StateStore>, b: Arc<dyn StateStore>) {
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                s.incr("hits", 1, Duration::from_secs(300)).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let hits = ["hits".to_string()];
+    assert_eq!(a.get_counters(&hits).await.unwrap(), vec![400]);
+    assert_eq!(b.get_counters(&hits).await.unwrap(), vec![400]);
 }
