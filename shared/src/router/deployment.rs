@@ -22,6 +22,38 @@ pub struct Deployment {
     pub output_cost_per_token: Option<f64>,
 }
 
+/// Why RouteIQ cannot call a deployment on `provider` with `params`, if it cannot: a provider
+/// RouteIQ does not implement (or nobody knows), what the config loader found
+/// (`params.unusable`: a bad `api_base`, no model name...), or a `litellm_params` value whose
+/// `os.environ/` variable was not set at load. `mock_response` deployments always answer.
+fn unusable_reason(provider: &ProviderKind, params: &LitellmParams) -> Option<String> {
+    if params.mock_response.is_some() {
+        return None;
+    }
+    if let ProviderKind::Unsupported(p) = provider {
+        return Some(if ProviderKind::is_litellm_provider(p) {
+            format!("provider '{p}' is not supported by RouteIQ yet")
+        } else {
+            format!("provider '{p}' is unknown (neither RouteIQ nor LiteLLM knows it)")
+        });
+    }
+    if let Some(why) = &params.unusable {
+        return Some(why.clone());
+    }
+    if params.unresolved_env.is_empty() {
+        return None;
+    }
+    let unset: Vec<String> = params
+        .unresolved_env
+        .iter()
+        .map(|u| format!("{} (os.environ/{})", u.key, u.var))
+        .collect();
+    Some(format!(
+        "{} not set when the config was loaded",
+        unset.join(", ")
+    ))
+}
+
 impl Deployment {
     /// The provider region it runs in: `region_name`, else `aws_region_name`.
     pub fn region(&self) -> Option<&str> {
@@ -57,12 +89,14 @@ impl Deployment {
                 .as_deref()
                 .unwrap_or(upstream_model.as_str()),
         );
+        let mut params = cfg.litellm_params.clone();
+        params.unusable = unusable_reason(&provider, &params);
         Deployment {
             id,
             model_name: cfg.model_name.clone(),
             provider,
             upstream_model,
-            params: cfg.litellm_params.clone(),
+            params,
             info: cfg.model_info.clone(),
             input_cost_per_token: cfg
                 .model_info
@@ -75,38 +109,11 @@ impl Deployment {
         }
     }
 
-    /// Why RouteIQ cannot call this deployment, if it cannot: its provider is one RouteIQ does
-    /// not implement (or nobody knows), or a `litellm_params` value came from an
-    /// `os.environ/` variable that was not set at load. The router skips such deployments;
-    /// a group with nothing else answers with these reasons. `mock_response` deployments
-    /// always answer.
-    pub fn unusable(&self) -> Option<String> {
-        if self.params.mock_response.is_some() {
-            return None;
-        }
-        if let ProviderKind::Unsupported(p) = &self.provider {
-            return Some(if ProviderKind::is_litellm_provider(p) {
-                format!("provider '{p}' is not supported by RouteIQ yet")
-            } else {
-                format!("provider '{p}' is unknown (neither RouteIQ nor LiteLLM knows it)")
-            });
-        }
-        if let Some(why) = &self.params.unusable {
-            return Some(why.clone());
-        }
-        if !self.params.unresolved_env.is_empty() {
-            let unset: Vec<String> = self
-                .params
-                .unresolved_env
-                .iter()
-                .map(|u| format!("{} (os.environ/{})", u.key, u.var))
-                .collect();
-            return Some(format!(
-                "{} not set when the config was loaded",
-                unset.join(", ")
-            ));
-        }
-        None
+    /// Why RouteIQ cannot call this deployment, if it cannot (see [`unusable_reason`]). The
+    /// router skips such deployments; a group with nothing else answers with these reasons.
+    /// Decided once, when the deployment is built: this runs for every request.
+    pub fn unusable(&self) -> Option<&str> {
+        self.params.unusable.as_deref()
     }
 
     /// LiteLLM's `order`: lower first; unset after every set order.

@@ -169,6 +169,8 @@ pub struct LitellmParams {
     pub headers: Vec<(String, SecretString)>,
     /// Why RouteIQ cannot call the deployment, found at load (an `api_base` that is not a
     /// URL, no model name after the provider): it loads with a warning and is never routed to.
+    /// The router's deployment adds the other reasons (its provider, unset variables, a client
+    /// that could not be built).
     pub unusable: Option<String>,
     /// Keys whose `os.environ/` variable was not set at load: the deployment loads (with a
     /// warning, as LiteLLM does) and requests routed only to it get an error naming them.
