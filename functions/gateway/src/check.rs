@@ -107,11 +107,7 @@ pub fn check_file(
     options: CheckOptions,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> CheckReport {
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let read_include = |name: &str| -> Result<String, String> {
-        let p = dir.join(name);
-        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
-    };
+    let read_include = |name: &str| crate::startup::read_beside(path, name);
     match std::fs::read_to_string(path) {
         Ok(text) => check_with(&text, options, env, Some(&read_include)),
         Err(e) => {

@@ -74,18 +74,13 @@ pub async fn load_config(
     };
     // `include:` files are read beside a config file (LiteLLM's behaviour); a config from S3
     // or the embedded one has no directory, so there `include` is a warning.
-    let dir = match source {
-        ConfigSource::File(p) => Some(p.parent().map(Path::to_path_buf).unwrap_or_default()),
+    let read_include = match source {
+        ConfigSource::File(p) => Some(move |name: &str| read_beside(p, name)),
         ConfigSource::S3 { .. } | ConfigSource::Embedded => None,
     };
-    let read_include = |name: &str| -> Result<String, String> {
-        let dir = dir.as_deref().unwrap_or_else(|| Path::new(""));
-        let path = dir.join(name);
-        std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
-    };
-    let include: Option<routeiq::config::IncludeReader<'_>> = dir
-        .is_some()
-        .then_some(&read_include as routeiq::config::IncludeReader<'_>);
+    let include = read_include
+        .as_ref()
+        .map(|r| r as routeiq::config::IncludeReader<'_>);
     let loaded = routeiq::config::load_str_with(&text, env, include);
     let loaded = if strict_config(env).map_err(LoadError::Env)? {
         loaded.and_then(LoadedConfig::strict)
@@ -118,6 +113,12 @@ fn strict_config(env: &dyn Fn(&str) -> Option<String>) -> Result<bool, String> {
             _ => Err(format!("ROUTEIQ_STRICT_CONFIG: '{v}' is not true or false")),
         },
     }
+}
+
+/// Reads `name` (an `include:` of the config at `config`) from the config's directory.
+pub fn read_beside(config: &Path, name: &str) -> Result<String, String> {
+    let path = config.parent().unwrap_or_else(|| Path::new("")).join(name);
+    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn read(p: &Path) -> std::io::Result<String> {
