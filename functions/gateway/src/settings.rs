@@ -198,17 +198,17 @@ impl Reader<'_> {
 
     fn flag(&mut self, var: &str) -> Option<bool> {
         let raw = self.get(var)?;
-        match raw.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Some(true),
-            "0" | "false" | "no" | "off" => Some(false),
-            other => {
-                self.problems.push(EnvProblem {
-                    var: var.to_string(),
-                    message: format!("'{other}' is not a boolean (true/false)"),
-                });
-                None
-            }
+        let flag = parse_flag(&raw);
+        if flag.is_none() {
+            self.problems.push(EnvProblem {
+                var: var.to_string(),
+                message: format!(
+                    "'{}' is not a boolean (true/false)",
+                    raw.trim().to_ascii_lowercase()
+                ),
+            });
         }
+        flag
     }
 
     /// `ROUTEIQ_<suffix>`, else the `LLMROUTER_<suffix>` spelling; the name read, and its value.
@@ -246,6 +246,15 @@ const SSRF_URL_ALLOWLIST: [&str; 3] = [
     "LLMROUTER_SSRF_URL_ALLOWLIST",
     "LLMROUTER_OUTBOUND_URL_ALLOWLIST",
 ];
+
+/// A boolean environment value: `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`, any case.
+pub(crate) fn parse_flag(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
 
 fn list(raw: &str) -> impl Iterator<Item = &str> {
     raw.split(',').map(str::trim).filter(|s| !s.is_empty())

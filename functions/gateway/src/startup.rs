@@ -105,13 +105,10 @@ pub fn log_config_warnings(warnings: &[routeiq::config::ConfigWarning]) {
 
 /// `ROUTEIQ_STRICT_CONFIG`: every config warning is an error (at start and on reload).
 fn strict_config(env: &dyn Fn(&str) -> Option<String>) -> Result<bool, String> {
-    match env("ROUTEIQ_STRICT_CONFIG") {
+    match env("ROUTEIQ_STRICT_CONFIG").filter(|v| !v.trim().is_empty()) {
         None => Ok(false),
-        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "" | "false" | "0" | "no" | "off" => Ok(false),
-            "true" | "1" | "yes" | "on" => Ok(true),
-            _ => Err(format!("ROUTEIQ_STRICT_CONFIG: '{v}' is not true or false")),
-        },
+        Some(v) => crate::settings::parse_flag(&v)
+            .ok_or_else(|| format!("ROUTEIQ_STRICT_CONFIG: '{v}' is not true or false")),
     }
 }
 
