@@ -443,19 +443,23 @@ impl Loader {
                     None
                 } else {
                     let found = lookup(&var);
-                    if found.is_none() && is_deployment_param(path) {
-                        self.warn(
-                            path,
-                            WarningKind::UnsetVariable,
-                            format!(
-                                "environment variable {var} is not set: requests routed only \
-                                 to this deployment will fail until it is set and the config \
-                                 reloaded"
-                            ),
-                        );
-                        self.unresolved.insert(path.to_string(), var.clone());
-                    } else if found.is_none() {
-                        self.problem(path, format!("environment variable {var} is not set"));
+                    if found.is_none() {
+                        if is_deployment_param(path) {
+                            // LiteLLM starts and fails this deployment's requests: so does
+                            // RouteIQ.
+                            self.warn(
+                                path,
+                                WarningKind::UnsetVariable,
+                                format!(
+                                    "environment variable {var} is not set: requests routed \
+                                     only to this deployment will fail until it is set and \
+                                     the config reloaded"
+                                ),
+                            );
+                            self.unresolved.insert(path.to_string(), var.clone());
+                        } else {
+                            self.problem(path, format!("environment variable {var} is not set"));
+                        }
                     }
                     found
                 };

@@ -188,6 +188,11 @@ impl RawRoutingStrategyArgs {
         }
         // Strategy-specific keys nobody reads would vanish: each is named in a warning.
         let is_ml = matches!(strategy, RoutingStrategyName::LlmRouter(_));
+        let mut known: Vec<&str> = vec!["ttl", "lowest_latency_buffer", "experiment"];
+        known.extend(EDGE_HINT_ARGS);
+        if is_ml {
+            known.extend(ML_ARG_KEYS);
+        }
         for key in args.extra.keys() {
             let ml_key = ML_ARG_KEYS.contains(&key.as_str()) || key == "public_key";
             if EDGE_HINT_ARGS.contains(&key.as_str()) || (ml_key && is_ml) {
@@ -199,11 +204,6 @@ impl RawRoutingStrategyArgs {
                     strategy.as_str()
                 )
             } else {
-                let mut known: Vec<&str> = vec!["ttl", "lowest_latency_buffer", "experiment"];
-                known.extend(EDGE_HINT_ARGS);
-                if is_ml {
-                    known.extend(ML_ARG_KEYS);
-                }
                 let mut m = format!("unknown key '{key}', ignored");
                 if let Some(s) = schema::suggest(key, &known) {
                     m.push_str(&format!("; did you mean '{s}'?"));
