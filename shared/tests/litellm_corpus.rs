@@ -61,10 +61,21 @@ fn outcome(path: &Path) -> (bool, String) {
                 .iter()
                 .map(|d| d.model_name.as_str())
                 .collect();
+            // Auto routers (`auto_router/...`) are model names, not deployments.
+            let autos = l
+                .config
+                .model_list
+                .iter()
+                .filter(|d| d.litellm_params.auto_router.is_some())
+                .count();
+            let autos_note = match autos {
+                0 => String::new(),
+                n => format!(", {n} auto routers"),
+            };
             writeln!(
                 out,
-                "## {name}: serves ({} deployments, {} groups)",
-                l.config.model_list.len(),
+                "## {name}: serves ({} deployments, {} groups{autos_note})",
+                l.config.model_list.len() - autos,
                 groups.len()
             )
             .unwrap();

@@ -5,6 +5,7 @@
 
 mod affinity;
 mod api;
+mod auto_router;
 mod bedrock;
 mod config;
 mod control_plane;

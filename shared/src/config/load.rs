@@ -129,7 +129,33 @@ pub fn load_str_with(
             }
         }
     }
-    load_mapping(top, env)
+    let files = match include {
+        Some(read) => files_named(&top)
+            .into_iter()
+            .map(|name| {
+                let text = read(&name);
+                (name, text)
+            })
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    load_mapping(top, env, files)
+}
+
+/// The files the config names to be read beside it (`auto_router_config_path`).
+fn files_named(top: &Mapping) -> Vec<String> {
+    let Some(Value::Sequence(items)) = top.get("model_list") else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(
+            |d| match d.get("litellm_params")?.get("auto_router_config_path")? {
+                Value::String(s) => Some(s.trim().to_string()),
+                _ => None,
+            },
+        )
+        .collect()
 }
 
 fn invalid(path: &str, message: String) -> ConfigError {
@@ -161,6 +187,7 @@ fn parse_mapping(yaml: &str) -> Result<Mapping, ConfigError> {
 fn load_mapping(
     mut top: Mapping,
     env: &dyn Fn(&str) -> Option<String>,
+    files: BTreeMap<String, Result<String, String>>,
 ) -> Result<LoadedConfig, ConfigError> {
     let checked = schema::check(&mut top);
     let mut l = Loader {
@@ -169,6 +196,7 @@ fn load_mapping(
         extras: checked.extras,
         failed: BTreeSet::new(),
         unresolved: BTreeMap::new(),
+        files,
     };
 
     // Environment: the config's own section first, then `env`.
@@ -190,7 +218,7 @@ fn load_mapping(
     l.extras = extras;
 
     let groups = ModelGroups::from_tree(top.get("model_list"));
-    let model_list = model_list::load(top.shift_remove("model_list"), &mut l);
+    let model_list = model_list::load(top.shift_remove("model_list"), &groups, &mut l);
     let router: RawRouterSettings = l.section(&mut top, "router_settings");
     let litellm: RawLitellmSettings = l.section(&mut top, "litellm_settings");
     let general: RawGeneralSettings = l.section(&mut top, "general_settings");
@@ -302,6 +330,8 @@ pub(super) struct Loader {
     /// `litellm_params` values whose `os.environ/` variable is not set, by path: the
     /// deployment loads without them (see [`is_deployment_param`]).
     unresolved: BTreeMap<String, String>,
+    /// Files the config names (`auto_router_config_path`), read beside it up front.
+    files: BTreeMap<String, Result<String, String>>,
 }
 
 /// Is `path` a deployment's `litellm_params.<key>` (other than `model`)? An unset
@@ -318,6 +348,14 @@ fn is_deployment_param(path: &str) -> bool {
 }
 
 impl Loader {
+    /// A file the config names, read beside it (see [`load_str_with`]).
+    pub(super) fn read_file(&self, name: &str) -> Result<String, String> {
+        self.files.get(name.trim()).cloned().unwrap_or_else(|| {
+            Err("files beside the config can only be read when it is a local file; put the                  routes inline in auto_router_config"
+                .to_string())
+        })
+    }
+
     /// The unresolved `os.environ/` values under the `litellm_params` at `path`.
     pub(super) fn unresolved_under(&self, path: &str) -> Vec<super::UnresolvedEnv> {
         let prefix = format!("{path}.");

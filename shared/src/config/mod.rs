@@ -29,7 +29,10 @@ use std::time::Duration;
 pub use general_settings::{DEFAULT_MAX_RESPONSE_SIZE_MB, GeneralSettings};
 pub use litellm_settings::LitellmSettings;
 pub use load::{IncludeReader, load_str, load_str_with, load_str_with_env};
-pub use model_list::{AwsParams, DeploymentConfig, LitellmParams, ModelInfo, UnresolvedEnv};
+pub use model_list::{
+    AdaptivePreferences, AdaptiveRouterConfig, AutoRouterConfig, AwsParams, ComplexityRouterConfig,
+    DeploymentConfig, LitellmParams, ModelInfo, SemanticRoute, SemanticRouterConfig, UnresolvedEnv,
+};
 pub use router_settings::{
     DEFAULT_REDIS_PORT, FallbackRule, RedisSettings, RedisTarget, RetryPolicy, RouterSettings,
     RoutingStrategyArgs, RoutingStrategyName,

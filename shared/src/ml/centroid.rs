@@ -160,34 +160,137 @@ pub struct TierChoice {
     pub similarities: Vec<f32>,
 }
 
+/// Centroids of labelled seed texts in one embedding space: each label's centroid is the
+/// normalised mean embedding of its texts, after removing the centre of all labels (the
+/// direction every text shares, e.g. function words, which otherwise dominates short texts).
+/// Tiers, request types and auto-router routes are all classified this way.
+#[derive(Debug, Clone)]
+pub struct LabelCentroids<L> {
+    embedder_id: String,
+    /// Mean of the label means, subtracted before comparing.
+    mean: Vec<f32>,
+    centroids: Vec<(L, Vec<f32>)>,
+}
+
+impl<L: Copy + PartialEq> LabelCentroids<L> {
+    /// Embeds `pairs` with `embedder`; labels keep their first-seen order. At least two
+    /// labels are needed (one label has nothing to be told apart from).
+    pub fn build(embedder: &dyn Embedder, pairs: &[(L, &str)]) -> Result<Self, EmbedError> {
+        let texts: Vec<&str> = pairs.iter().map(|(_, p)| *p).collect();
+        let vecs = embedder.embed_batch(&texts)?;
+        let mut labels: Vec<L> = Vec::new();
+        for (l, _) in pairs {
+            if !labels.contains(l) {
+                labels.push(*l);
+            }
+        }
+        let label_means: Vec<(L, Vec<f32>)> = labels
+            .into_iter()
+            .map(|label| {
+                let mut c = vec![0f32; embedder.dim()];
+                let mut n = 0usize;
+                for ((l, _), v) in pairs.iter().zip(&vecs) {
+                    if *l == label {
+                        c.iter_mut().zip(v).for_each(|(a, b)| *a += b);
+                        n += 1;
+                    }
+                }
+                c.iter_mut().for_each(|a| *a /= n.max(1) as f32);
+                (label, c)
+            })
+            .collect();
+        if label_means.len() < 2 {
+            return Err(EmbedError::Load {
+                path: "centroid seeds".into(),
+                message: "seed texts must cover at least two labels".into(),
+            });
+        }
+        // The centre is the mean of the label means, so a label with more seeds does not pull it.
+        let mut mean = vec![0f32; embedder.dim()];
+        for (_, c) in &label_means {
+            mean.iter_mut()
+                .zip(c)
+                .for_each(|(m, x)| *m += x / label_means.len() as f32);
+        }
+        let centroids = label_means
+            .into_iter()
+            .map(|(l, mut c)| {
+                c.iter_mut().zip(&mean).for_each(|(x, m)| *x -= m);
+                l2_normalize(&mut c);
+                (l, c)
+            })
+            .collect();
+        Ok(LabelCentroids {
+            embedder_id: embedder.id().to_string(),
+            mean,
+            centroids,
+        })
+    }
+
+    /// The embedding space the centroids live in.
+    pub fn embedder_id(&self) -> &str {
+        &self.embedder_id
+    }
+
+    /// Cosine similarity of `embedding` (centred like the seeds) to each label's centroid,
+    /// in label order.
+    pub fn similarities(&self, embedding: &[f32]) -> Vec<(L, f32)> {
+        let centred: Vec<f32> = embedding
+            .iter()
+            .zip(&self.mean)
+            .map(|(x, m)| x - m)
+            .collect();
+        self.centroids
+            .iter()
+            .map(|(l, c)| (*l, cosine(c, &centred)))
+            .collect()
+    }
+
+    /// The best label, its similarity and its margin over the second best.
+    pub fn best(&self, embedding: &[f32]) -> (L, f32, f32) {
+        let sims = self.similarities(embedding);
+        let mut order: Vec<usize> = (0..sims.len()).collect();
+        order.sort_by(|a, b| sims[*b].1.total_cmp(&sims[*a].1));
+        let (best, top) = sims[order[0]];
+        let second = order.get(1).map_or(-1.0, |&i| sims[i].1);
+        (best, top, top - second)
+    }
+}
+
 /// Per-tier centroids in one embedding space.
 #[derive(Debug, Clone)]
 pub struct CentroidClassifier {
-    embedder_id: String,
-    /// Mean of all seed embeddings, subtracted before comparing (removes the direction
-    /// every prompt shares, e.g. function words, which otherwise dominates short prompts).
-    mean: Vec<f32>,
-    centroids: Vec<(Tier, Vec<f32>)>,
+    centroids: LabelCentroids<Tier>,
     threshold: f32,
 }
 
 /// Parses seed text (see `centroid_seeds.txt`) into `(tier, prompt)` pairs.
 pub fn parse_seeds(text: &str) -> Result<Vec<(Tier, String)>, String> {
-    let mut tier = None;
+    parse_labelled(text, "tier", Tier::parse)
+}
+
+/// Parses labelled seed text: one text per line under a `## label` heading; blank lines and
+/// lines starting with `#` (but not `##`) are skipped. `what` names a label in errors.
+pub fn parse_labelled<L: Copy>(
+    text: &str,
+    what: &str,
+    parse: impl Fn(&str) -> Option<L>,
+) -> Result<Vec<(L, String)>, String> {
+    let mut label = None;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if let Some(name) = line.strip_prefix("##") {
-            tier = Some(
-                Tier::parse(name)
-                    .ok_or_else(|| format!("line {}: unknown tier '{}'", i + 1, name.trim()))?,
+            label = Some(
+                parse(name.trim())
+                    .ok_or_else(|| format!("line {}: unknown {what} '{}'", i + 1, name.trim()))?,
             );
         } else if line.is_empty() || line.starts_with('#') {
             continue;
         } else {
-            let t =
-                tier.ok_or_else(|| format!("line {}: prompt before any '## tier' heading", i + 1))?;
-            out.push((t, line.to_string()));
+            let l = label
+                .ok_or_else(|| format!("line {}: text before any '## {what}' heading", i + 1))?;
+            out.push((l, line.to_string()));
         }
     }
     Ok(out)
@@ -204,55 +307,16 @@ impl CentroidClassifier {
             path: "centroid seeds".into(),
             message: m,
         })?;
-        let texts: Vec<&str> = pairs.iter().map(|(_, p)| p.as_str()).collect();
-        let vecs = embedder.embed_batch(&texts)?;
-        let mut tier_means = Vec::new();
-        for tier in Tier::ALL {
-            let mut c = vec![0f32; embedder.dim()];
-            let mut n = 0;
-            for ((t, _), v) in pairs.iter().zip(&vecs) {
-                if *t == tier {
-                    c.iter_mut().zip(v).for_each(|(a, b)| *a += b);
-                    n += 1;
-                }
-            }
-            if n > 0 {
-                c.iter_mut().for_each(|a| *a /= n as f32);
-                tier_means.push((tier, c));
-            }
-        }
-        // The centre is the mean of the tier means, so a tier with more seeds does not pull it.
-        let mut mean = vec![0f32; embedder.dim()];
-        for (_, c) in &tier_means {
-            mean.iter_mut()
-                .zip(c)
-                .for_each(|(m, x)| *m += x / tier_means.len() as f32);
-        }
-        let centroids: Vec<(Tier, Vec<f32>)> = tier_means
-            .into_iter()
-            .map(|(t, mut c)| {
-                c.iter_mut().zip(&mean).for_each(|(x, m)| *x -= m);
-                l2_normalize(&mut c);
-                (t, c)
-            })
-            .collect();
-        if centroids.len() < 2 {
-            return Err(EmbedError::Load {
-                path: "centroid seeds".into(),
-                message: "seed prompts must cover at least two tiers".into(),
-            });
-        }
+        let pairs: Vec<(Tier, &str)> = pairs.iter().map(|(t, p)| (*t, p.as_str())).collect();
         Ok(CentroidClassifier {
-            embedder_id: embedder.id().to_string(),
-            mean,
-            centroids,
+            centroids: LabelCentroids::build(embedder, &pairs)?,
             threshold,
         })
     }
 
     /// The embedding space the centroids live in.
     pub fn embedder_id(&self) -> &str {
-        &self.embedder_id
+        self.centroids.embedder_id()
     }
 
     pub fn threshold(&self) -> f32 {
@@ -261,25 +325,17 @@ impl CentroidClassifier {
 
     /// Classifies a prompt embedding (cosine similarities after removing the seeds' centre).
     pub fn classify(&self, embedding: &[f32]) -> TierChoice {
-        let centred: Vec<f32> = embedding
-            .iter()
-            .zip(&self.mean)
-            .map(|(x, m)| x - m)
-            .collect();
-        let embedding = &centred[..];
+        let by_tier = self.centroids.similarities(embedding);
         let sims: Vec<f32> = Tier::ALL
             .iter()
             .map(|t| {
-                self.centroids
+                by_tier
                     .iter()
                     .find(|(ct, _)| ct == t)
-                    .map_or(-1.0, |(_, c)| cosine(c, embedding))
+                    .map_or(-1.0, |(_, s)| *s)
             })
             .collect();
-        let mut order: Vec<usize> = (0..sims.len()).collect();
-        order.sort_by(|a, b| sims[*b].total_cmp(&sims[*a]));
-        let matched = Tier::ALL[order[0]];
-        let confidence = sims[order[0]] - sims[order[1]];
+        let (matched, _, confidence) = self.centroids.best(embedding);
         let tier = if confidence >= self.threshold {
             matched
         } else {

@@ -11,7 +11,8 @@
 //! Routing: [`hashed`] is the model-free hashed n-gram embedder; [`artifact`] the router
 //! file format, manifest and signature checks; [`predictor`] the strategies' math;
 //! [`choice`] cost-aware ordering; [`centroid`] zero-config tiers and profiles; [`slot`]
-//! hot reload; [`routing`] ties them into the `llmrouter-*` strategies the router runs.
+//! hot reload; [`routing`] ties them into the `llmrouter-*` strategies the router runs;
+//! [`request_type`] tells what kind of task a prompt is (the adaptive auto router).
 //! `custom_onnx` (feature `onnx`) runs a user's own ONNX router for `llmrouter-custom`.
 
 pub mod artifact;
@@ -24,6 +25,7 @@ pub mod distill;
 pub mod embed;
 pub mod hashed;
 pub mod predictor;
+pub mod request_type;
 pub mod routing;
 pub mod slot;
 pub mod static_embed;

@@ -684,6 +684,8 @@ pub struct MlRouting {
     slot: Option<Arc<RouterSlot>>,
     embedder: Arc<dyn Embedder>,
     centroid: Option<CentroidClassifier>,
+    /// `ROUTEIQ_CONFIDENCE_THRESHOLD` as set up (auto routers' tiers use it too).
+    tier_threshold: f32,
     default_profile: Profile,
     candidates: BTreeMap<String, CandidateInfo>,
     /// Why the router is not serving at start-up, when it is not.
@@ -830,6 +832,7 @@ impl MlRouting {
             None
         };
         Ok(MlRouting {
+            tier_threshold: ml_env.confidence_threshold,
             default_profile: ml_env.profile.or(settings.profile).unwrap_or_default(),
             settings,
             slot,
@@ -855,6 +858,11 @@ impl MlRouting {
 
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
         &self.embedder
+    }
+
+    /// The tier confidence threshold it was set up with (`ROUTEIQ_CONFIDENCE_THRESHOLD`).
+    pub fn tier_threshold(&self) -> f32 {
+        self.tier_threshold
     }
 
     /// Whether a decision uses the prompt embedding (the router needs it, or centroid
@@ -1356,6 +1364,52 @@ mod tests {
             e.to_string().contains("LLMROUTER_ENFORCE_SIGNED_MODELS"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn adaptive_auto_router_takes_the_trained_routers_quality() {
+        use crate::router::auto::{AutoInput, QualitySource};
+        let dir = temp_dir("adaptive");
+        let path = write_knn(&dir.0);
+        let yaml = format!(
+            "model_list:\n\
+             - {{model_name: coder, litellm_params: {{model: openai/coder, mock_response: c}}}}\n\
+             - {{model_name: talker, litellm_params: {{model: openai/talker, mock_response: t}}, model_info: {{adaptive_router_preferences: {{quality_tier: 3}}}}}}\n\
+             - {{model_name: pick, litellm_params: {{model: auto_router/adaptive_router, adaptive_router_config: {{available_models: [talker, coder]}}}}}}\n\
+             router_settings:\n  routing_strategy: llmrouter-knn\n  routing_strategy_args: {{model_path: {path}}}\n"
+        );
+        let cfg = load_str(&yaml).unwrap().config;
+        let r = router(&cfg, &MlContext::default()).unwrap();
+        let decide = |text: &str, with_prompt: bool| {
+            let prompt = PromptFeatures {
+                text: text.into(),
+                estimated_tokens: 20,
+                ..PromptFeatures::default()
+            };
+            let input = AutoInput {
+                text,
+                prompt: with_prompt.then_some(&prompt),
+                ..AutoInput::default()
+            };
+            r.auto_route("pick", input).unwrap().unwrap()
+        };
+        // The kNN router says coder answers code right and talker does not: coder first,
+        // though talker's tier (3) is higher.
+        let d = decide("Write a Python function that reverses a string", true);
+        assert_eq!(d.targets, ["coder", "talker"]);
+        assert!(
+            d.scores
+                .iter()
+                .all(|s| s.quality_from == QualitySource::TrainedRouter),
+            "{:?}",
+            d.scores
+        );
+        let d = decide("Tell me a story about a brave knight and a dragon", true);
+        assert_eq!(d.targets, ["talker", "coder"]);
+        // Without the ML prompt the tier priors decide: talker (tier 3) over coder (tier 2).
+        let d = decide("Write a Python function that reverses a string", false);
+        assert_eq!(d.targets, ["talker", "coder"]);
+        assert_eq!(d.scores[0].quality_from, QualitySource::Preferences);
     }
 
     #[test]

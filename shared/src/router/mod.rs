@@ -19,10 +19,12 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::config::{Config, FallbackRule, RouterSettings};
+use crate::ml::centroid::DEFAULT_CONFIDENCE_THRESHOLD;
 use crate::ml::routing::{Decision, MlContext, MlRouting, MlSetupError};
 use crate::state::{Clock, PutCondition, StateStore};
 
 pub mod affinity;
+pub mod auto;
 pub mod circuit;
 mod deployment;
 pub mod experiment;
@@ -101,6 +103,8 @@ pub struct Router {
     state: Arc<dyn StateStore>,
     clock: Arc<dyn Clock>,
     circuits: CircuitBreakers,
+    /// Auto routers (LiteLLM's `auto_router/...` models) by model name.
+    auto: auto::AutoRouters,
 }
 
 impl Router {
@@ -110,7 +114,7 @@ impl Router {
         let settings = &config.router_settings;
         let strategy =
             Strategy::from_config(settings.routing_strategy, &settings.routing_strategy_args);
-        Self::with_strategy(config, state, clock, strategy)
+        Self::with_strategy(config, state, clock, strategy, DEFAULT_CONFIDENCE_THRESHOLD)
     }
 
     /// Like [`Router::new`], setting up an ML strategy with `ctx` (environment, artifact
@@ -127,7 +131,10 @@ impl Router {
             &settings.routing_strategy_args,
             ctx,
         )?;
-        Ok(Self::with_strategy(config, state, clock, strategy))
+        let threshold = ctx.env.confidence_threshold;
+        Ok(Self::with_strategy(
+            config, state, clock, strategy, threshold,
+        ))
     }
 
     /// Like [`Router::new`] with an ML strategy already set up (a router rebuilt around the
@@ -138,7 +145,8 @@ impl Router {
         clock: Arc<dyn Clock>,
         ml: Arc<MlRouting>,
     ) -> Router {
-        Self::with_strategy(config, state, clock, Strategy::Ml(ml))
+        let threshold = ml.tier_threshold();
+        Self::with_strategy(config, state, clock, Strategy::Ml(ml), threshold)
     }
 
     fn with_strategy(
@@ -146,10 +154,16 @@ impl Router {
         state: Arc<dyn StateStore>,
         clock: Arc<dyn Clock>,
         strategy: Strategy,
+        tier_threshold: f32,
     ) -> Router {
         let mut groups: HashMap<String, Vec<Arc<Deployment>>> = HashMap::new();
         let mut group_order = Vec::new();
         for (i, d) in config.model_list.iter().enumerate() {
+            if d.litellm_params.auto_router.is_some() {
+                // Routes to other groups; listed with them (`/v1/models`), never called.
+                group_order.push(d.model_name.clone());
+                continue;
+            }
             let dep = Arc::new(Deployment::from_config(i, d));
             groups
                 .entry(dep.model_name.clone())
@@ -160,6 +174,7 @@ impl Router {
                 .push(dep);
         }
         let settings = config.router_settings.clone();
+        let auto = auto::AutoRouters::build(config, &groups, tier_threshold);
         let circuits = CircuitBreakers::new(
             CircuitBreakerSettings::default(),
             state.clone(),
@@ -173,7 +188,36 @@ impl Router {
             state,
             clock,
             circuits,
+            auto,
         }
+    }
+
+    /// Decides where a request to `model` goes when `model` is an auto router (`None`
+    /// otherwise); see [`auto`].
+    pub fn auto_route(
+        &self,
+        model: &str,
+        input: auto::AutoInput<'_>,
+    ) -> Option<Result<auto::AutoDecision, auto::AutoError>> {
+        // The adaptive router takes a trained router's predicted qualities when there is one.
+        let trained = match (
+            self.auto
+                .get(model)
+                .and_then(auto::AutoRouter::adaptive_groups),
+            self.strategy.ml(),
+            input.prompt,
+        ) {
+            (Some(groups), Some(ml), Some(prompt)) => {
+                auto::trained_quality(ml, &groups, &self.groups, prompt)
+            }
+            _ => HashMap::new(),
+        };
+        self.auto.decide(model, input, &trained)
+    }
+
+    /// Is `model` an auto router's name?
+    pub fn is_auto_router(&self, model: &str) -> bool {
+        self.auto.contains(model)
     }
 
     /// The same router with these circuit breaker settings.

@@ -2,8 +2,9 @@
 //! any model.
 //!
 //! - the body: a chat request (`model` + `messages`) or a completion one (`model` + `prompt`);
-//! - the answer: model group, strategy, candidates in order, decision time and the ML
-//!   decision (predicted quality and cost per candidate, tier, profile).
+//! - the answer: model group, strategy, candidates in order, decision time, the ML
+//!   decision (predicted quality and cost per candidate, tier, profile) and, for an auto
+//!   router, its decision (`auto_router`: route, tier or request type, scores, targets).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +19,8 @@ use serde_json::{Map, Value, json};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::http::auth::authorize;
-use crate::http::prompt::{PROFILE_HEADER, chat_text, prompt_features};
+use crate::http::headers::MIN_QUALITY_TIER;
+use crate::http::prompt::{PROFILE_HEADER, auto_route, chat_text, last_user_text, prompt_features};
 
 /// The body of `POST /router/explain`: a chat request (`model` + `messages`) or a completion
 /// one (`model` + `prompt`); other fields are ignored.
@@ -80,15 +82,30 @@ async fn explain_inner(gw: Arc<Gateway>, req: Request) -> Result<Response, Gatew
         None,
     )
     .await?;
+    let auto = auto_route(
+        &gw,
+        &body.model,
+        || match body.messages.is_empty() {
+            true => text.clone(),
+            false => last_user_text(&body.messages),
+        },
+        (headers.get(MIN_QUALITY_TIER), body.metadata.as_ref()),
+        prompt.as_deref(),
+    )?;
+    let target = auto
+        .as_ref()
+        .and_then(|a| a.targets.first())
+        .map_or(body.model.as_str(), String::as_str);
     let facts = RequestFacts {
         estimated_tokens: estimate_tokens(&text),
         stream: false,
         prompt,
+        auto: auto.clone(),
         ..RequestFacts::default()
     };
     let selection = gw
         .router
-        .select(&body.model, facts, &mut fastrand::Rng::new())
+        .select(target, facts, &mut fastrand::Rng::new())
         .await
         .map_err(GatewayError::from)?;
     let decision_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -99,6 +116,7 @@ async fn explain_inner(gw: Arc<Gateway>, req: Request) -> Result<Response, Gatew
         "candidates": selection.candidates.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
         "decision_ms": decision_ms,
         "decision": selection.decision.as_deref(),
+        "auto_router": auto.as_deref(),
     }))
     .into_response())
 }

@@ -191,6 +191,13 @@ fn decision_headers<T>(headers: &mut HeaderMap, d: &Dispatched<T>, started: Inst
             HeaderValue::from_static("true"),
         );
     }
+    if let Some(a) = &d.auto {
+        set_header(headers, names::AUTO_ROUTER, &a.router);
+        set_header(headers, names::AUTO_ROUTE, &a.label);
+        if a.kind == routeiq::router::auto::AutoKind::Adaptive {
+            set_header(headers, names::ADAPTIVE_ROUTER_MODEL, &d.model_group);
+        }
+    }
     crate::http::response_headers::decision_headers(
         headers,
         d.decision.as_deref(),
@@ -304,6 +311,8 @@ trait RoutedBody: DeserializeOwned {
     fn estimated_tokens(&self) -> u64;
     /// The prompt text (read only by ML strategies).
     fn prompt_text(&self) -> String;
+    /// The text auto routers read: the last user message (LiteLLM's rule), or the prompt.
+    fn routing_text(&self) -> String;
 
     /// The stream chunk type relayed to the client.
     type Chunk: StreamChunk;
@@ -366,6 +375,10 @@ impl RoutedBody for ChatCompletionRequest {
         crate::http::prompt::chat_text(&self.messages)
     }
 
+    fn routing_text(&self) -> String {
+        crate::http::prompt::last_user_text(&self.messages)
+    }
+
     type Chunk = routeiq::openai::ChatCompletionChunk;
     type Plain<'a> = ChatOp<'a>;
     type Stream<'a> = ChatStreamOp<'a>;
@@ -412,6 +425,10 @@ impl RoutedBody for CompletionRequest {
         CompletionRequest::prompt_text(self)
     }
 
+    fn routing_text(&self) -> String {
+        CompletionRequest::prompt_text(self)
+    }
+
     type Chunk = serde_json::Value;
     type Plain<'a> = CompletionOp<'a>;
     type Stream<'a> = CompletionStreamOp<'a>;
@@ -443,6 +460,7 @@ async fn open<B: RoutedBody>(gw: &Gateway, req: Request) -> Result<Opened<B>, Ga
     authorize(gw.master_key.as_ref(), req.headers())?;
     let ctx = RequestCtx::of(&req);
     let profile = req.headers().get(names::PROFILE).cloned();
+    let min_tier = req.headers().get(names::MIN_QUALITY_TIER).cloned();
     let keys = RequestKeys::from_headers(req.headers())?;
     let hint_headers = crate::edge_hint::headers_of(req.headers());
     let trace = crate::http::client_params::trace_headers(gw, req.headers());
@@ -459,7 +477,7 @@ async fn open<B: RoutedBody>(gw: &Gateway, req: Request) -> Result<Opened<B>, Ga
     let routed = crate::experiment::route(gw, &ctx, body.model(), &keys);
     let estimated_tokens = body.estimated_tokens();
     ctx.estimated_prompt_tokens(estimated_tokens);
-    let facts = request_facts(
+    let mut facts = request_facts(
         gw,
         (estimated_tokens, body.is_stream()),
         || body.prompt_text(),
@@ -468,6 +486,13 @@ async fn open<B: RoutedBody>(gw: &Gateway, req: Request) -> Result<Opened<B>, Ga
         &hint,
     )
     .await?;
+    facts.auto = crate::http::prompt::auto_route(
+        gw,
+        &routed.model,
+        || body.routing_text(),
+        (min_tier.as_ref(), body.metadata()),
+        facts.prompt.as_deref(),
+    )?;
     Ok(Opened {
         model: routed.model.clone(),
         body,

@@ -42,3 +42,11 @@ pub const EXPERIMENT: &str = "x-routeiq-experiment";
 pub const AFFINITY: &str = "x-routeiq-affinity";
 /// What happened to the edge hint: `used`, `advisory`, `ignored:<reason>`.
 pub const HINT_STATUS: &str = "x-routeiq-hint-status";
+/// The auto router the request named (LiteLLM's `auto_router/...` models).
+pub const AUTO_ROUTER: &str = "x-routeiq-auto-router";
+/// What the auto router read the prompt as: the route, the tier or the request type.
+pub const AUTO_ROUTE: &str = "x-routeiq-auto-route";
+/// LiteLLM's header naming the group its adaptive router chose (the one that answered).
+pub const ADAPTIVE_ROUTER_MODEL: &str = "x-litellm-adaptive-router-model";
+/// Client: the least `quality_tier` the adaptive auto router may pick (LiteLLM's header).
+pub const MIN_QUALITY_TIER: &str = "x-litellm-min-quality-tier";

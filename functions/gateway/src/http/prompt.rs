@@ -1,6 +1,7 @@
 //! The prompt as the router reads it, for ML strategies.
 //!
-//! - [`chat_text`]: a chat request's prompt text;
+//! - [`chat_text`]: a chat request's prompt text; [`last_user_text`]: its last user message;
+//! - [`auto_route`]: an auto router's decision for a request;
 //! - [`request_profile`]: the routing profile a request asks for (`x-routeiq-profile`, else
 //!   `metadata.routing_profile`);
 //! - [`prompt_features`]: the features a request carries to the router (text, token estimate,
@@ -17,6 +18,7 @@ use axum::http::HeaderValue;
 use routeiq::ml::centroid::Profile;
 use routeiq::ml::routing::PromptFeatures;
 use routeiq::openai::estimate_tokens;
+use routeiq::router::auto::{AutoDecision, AutoInput};
 use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
@@ -51,6 +53,83 @@ pub fn request_profile(
         }
     }
     Ok(None)
+}
+
+/// The last user message's text (LiteLLM's auto routers read only it); empty when there
+/// is none.
+pub fn last_user_text(messages: &[routeiq::openai::ChatMessage]) -> String {
+    messages
+        .iter()
+        .rev()
+        .find(|m| m.role == routeiq::openai::Role::User)
+        .and_then(|m| m.content.as_ref())
+        .map(|c| c.as_text())
+        .unwrap_or_default()
+}
+
+/// When `model` is an auto router: its decision for the request (`text`: the last user
+/// message), with the least quality tier the caller asks for (`x-litellm-min-quality-tier`,
+/// else `metadata.min_quality_tier`; not a whole number from 1 to 3 is a 400) and the ML
+/// strategy's prompt features (`prompt`: a trained router's qualities count). `None` for
+/// other models.
+pub fn auto_route(
+    gw: &Gateway,
+    model: &str,
+    text: impl FnOnce() -> String,
+    (min_tier, metadata): (Option<&HeaderValue>, Option<&Map<String, Value>>),
+    prompt: Option<&PromptFeatures>,
+) -> Result<Option<Arc<AutoDecision>>, GatewayError> {
+    if !gw.router.is_auto_router(model) {
+        return Ok(None);
+    }
+    let parse = |raw: Option<String>, path: &str| -> Result<Option<u8>, GatewayError> {
+        match raw {
+            None => Ok(None),
+            Some(r) => match r.trim().parse::<u8>() {
+                Ok(t @ 1..=3) => Ok(Some(t)),
+                _ => Err(GatewayError::invalid_param(
+                    format!("must be a quality tier, 1 (budget) to 3 (frontier); got '{r}'"),
+                    path,
+                )),
+            },
+        }
+    };
+    let header = min_tier
+        .map(|v| v.to_str().map(str::to_string))
+        .transpose()
+        .map_err(|_| GatewayError::invalid("x-litellm-min-quality-tier is not valid text"))?;
+    let min_quality_tier = match header {
+        Some(h) => parse(Some(h), crate::http::headers::MIN_QUALITY_TIER)?,
+        None => parse(
+            metadata
+                .and_then(|m| m.get("min_quality_tier"))
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }),
+            "metadata.min_quality_tier",
+        )?,
+    };
+    let text = text();
+    let input = AutoInput {
+        text: &text,
+        min_quality_tier,
+        prompt,
+    };
+    match gw.router.auto_route(model, input) {
+        None => Ok(None),
+        Some(Ok(d)) => {
+            tracing::debug!(
+                auto_router = %d.router,
+                kind = d.kind.as_str(),
+                route = %d.label,
+                target = d.targets.first().map(String::as_str),
+                "auto router decided"
+            );
+            Ok(Some(Arc::new(d)))
+        }
+        Some(Err(e)) => Err(GatewayError::invalid_param(e.to_string(), "model")),
+    }
 }
 
 /// The prompt of a chat request as the router reads it: message texts, one per line.

@@ -27,8 +27,11 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use routeiq::config::RetryPolicy;
 use routeiq::ml::routing::Decision;
+use routeiq::router::auto::AutoDecision;
 use routeiq::router::hint::HintOutcome;
-use routeiq::router::{AffinityOutcome, CallOutcome, CircuitState, Deployment, RequestFacts};
+use routeiq::router::{
+    AffinityOutcome, CallOutcome, CircuitState, Deployment, FallbackKind, RequestFacts,
+};
 use tracing::Instrument;
 
 use crate::error::{GatewayError, RetrySlot, UpstreamErrorKind};
@@ -86,6 +89,8 @@ pub struct Dispatched<T> {
     pub affinity: Option<AffinityOutcome>,
     /// What the router did with a verified edge hint in the group that answered.
     pub hint: Option<HintOutcome>,
+    /// The auto router's decision, when the request named one.
+    pub auto: Option<Arc<AutoDecision>>,
 }
 
 /// What answered in one group.
@@ -217,8 +222,12 @@ impl Gateway {
         }
     }
 
-    /// Runs `op` for the model a client asked for (a group, an alias, or a deployment id),
-    /// with retries and fallbacks.
+    /// Runs `op` for the model a client asked for (a group, an alias, a deployment id, or an
+    /// auto router), with retries and fallbacks.
+    ///
+    /// - An auto router's request goes to its decision's first target; the other targets
+    ///   come first among the fallbacks, then the fallbacks configured for the auto router,
+    ///   then those of the target.
     pub async fn dispatch<O: Operation>(
         &self,
         model: &str,
@@ -226,20 +235,49 @@ impl Gateway {
         op: &O,
     ) -> Result<Dispatched<O::Output>, GatewayError> {
         let started = Instant::now();
+        let auto = facts.auto.clone().filter(|a| a.router == model);
+        let target = match &auto {
+            Some(a) => a.targets.first().map(String::as_str).unwrap_or(model),
+            None if self.router.is_auto_router(model) => {
+                return Err(GatewayError::invalid_param(
+                    format!(
+                        "'{model}' is an auto router: it routes chat and completion requests \
+                         only; name one of its model groups instead"
+                    ),
+                    "model",
+                ));
+            }
+            None => model,
+        };
         let (group, explicit) =
             self.router
-                .resolve_target(model)
+                .resolve_target(target)
                 .ok_or_else(|| GatewayError::ModelNotFound {
-                    model: model.to_string(),
+                    model: target.to_string(),
                     available: self.router.model_names(),
                 })?;
         let group = group.to_string();
         facts.deployment = explicit.map(Arc::from);
+        let fallbacks_for = |kind: FallbackKind| -> Vec<String> {
+            let mut out: Vec<String> = Vec::new();
+            if let Some(a) = &auto {
+                out.extend(a.targets.iter().skip(1).cloned());
+                out.extend(self.router.fallback_groups(&a.router, kind));
+            }
+            out.extend(self.router.fallback_groups(&group, kind));
+            let mut seen = vec![group.clone()];
+            out.retain(|g| {
+                let new = !seen.contains(g);
+                seen.push(g.clone());
+                new
+            });
+            out
+        };
         let mut tally = Tally::default();
         let has_fallback = |e: &GatewayError| {
             e.class()
                 .fallback()
-                .is_some_and(|k| !self.router.fallback_groups(&group, k).is_empty())
+                .is_some_and(|k| !fallbacks_for(k).is_empty())
         };
         let first_error = match self
             .try_group(
@@ -251,7 +289,7 @@ impl Gateway {
             )
             .await
         {
-            Ok(a) => return Ok(a.dispatched(group.clone(), tally, false)),
+            Ok(a) => return Ok(a.dispatched(group.clone(), tally, false, auto)),
             Err(e) => e,
         };
         // Fallback groups route normally, whatever deployment was asked for.
@@ -259,7 +297,7 @@ impl Gateway {
         let Some(kind) = first_error.class().fallback() else {
             return Err(first_error);
         };
-        let fallbacks = self.router.fallback_groups(&group, kind);
+        let fallbacks = fallbacks_for(kind);
         let mut last_error = first_error;
         for (i, fb) in fallbacks.iter().enumerate() {
             tracing::info!(model_group = %group, fallback = %fb, error = %last_error, "falling back");
@@ -277,7 +315,7 @@ impl Gateway {
                 .try_group(&fb_group, fb_facts, op, &mut tally, (started, &more))
                 .await
             {
-                Ok(a) => return Ok(a.dispatched(fb_group, tally, true)),
+                Ok(a) => return Ok(a.dispatched(fb_group, tally, true, auto)),
                 Err(e) => last_error = e,
             }
         }
@@ -513,7 +551,13 @@ impl Gateway {
 }
 
 impl<T> GroupAnswer<T> {
-    fn dispatched(self, model_group: String, tally: Tally, fallback: bool) -> Dispatched<T> {
+    fn dispatched(
+        self,
+        model_group: String,
+        tally: Tally,
+        fallback: bool,
+        auto: Option<Arc<AutoDecision>>,
+    ) -> Dispatched<T> {
         Dispatched {
             output: self.output,
             deployment: self.deployment,
@@ -526,6 +570,7 @@ impl<T> GroupAnswer<T> {
             decision: self.decision,
             affinity: self.affinity,
             hint: self.hint,
+            auto,
         }
     }
 }

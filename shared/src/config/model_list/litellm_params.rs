@@ -17,6 +17,9 @@ use crate::config::load::{Above, Loader, check_url};
 use crate::config::schema::{self, MapSchema, Node, Unknown, join};
 use crate::provider::ProviderKind;
 
+use super::ModelGroups;
+use super::auto_router::{self, AutoRouterConfig, RawAutoRouterParams};
+
 /// `model_list[i].litellm_params`. Unknown keys are forwarded to the provider, as LiteLLM does
 /// (`temperature`, `max_tokens`, `extra_body`, ...).
 pub(in crate::config) static LITELLM_PARAMS: MapSchema = MapSchema {
@@ -45,6 +48,20 @@ pub(in crate::config) static LITELLM_PARAMS: MapSchema = MapSchema {
         ("custom_llm_provider", Node::Any),
         ("order", Node::Any),
         ("drop_params", Node::Any),
+        // LiteLLM's routing models (`model: auto_router/...`): see `auto_router`.
+        (
+            "adaptive_router_config",
+            Node::Map(&super::auto_router::ADAPTIVE_ROUTER_CONFIG),
+        ),
+        (
+            "complexity_router_config",
+            Node::Map(&super::auto_router::COMPLEXITY_ROUTER_CONFIG),
+        ),
+        ("complexity_router_default_model", Node::Any),
+        ("auto_router_config", Node::Any),
+        ("auto_router_config_path", Node::Any),
+        ("auto_router_default_model", Node::Any),
+        ("auto_router_embedding_model", Node::Any),
     ],
     documented: &[
         // Bedrock batch (S3 input/output).
@@ -77,10 +94,6 @@ pub(in crate::config) static LITELLM_PARAMS: MapSchema = MapSchema {
         "use_chat_completions_api",
         "merge_reasoning_content_in_choices",
         "model_info",
-        "auto_router_config_path",
-        "auto_router_config",
-        "auto_router_default_model",
-        "auto_router_embedding_model",
         "vector_store_id",
         // Pricing (beyond input/output per token).
         "input_cost_per_second",
@@ -178,6 +191,9 @@ pub struct LitellmParams {
     /// Other parameters: merged into every upstream request body for this deployment
     /// (e.g. `temperature`, `max_tokens`, provider extras).
     pub extra: Map<String, Value>,
+    /// For LiteLLM's routing models (`model: auto_router/...`): the auto router this
+    /// deployment is. Such a deployment is never called; its model name routes to others.
+    pub auto_router: Option<AutoRouterConfig>,
 }
 
 /// A `litellm_params` key whose `os.environ/NAME` was not set at load.
@@ -253,11 +269,54 @@ pub(in crate::config) struct RawLitellmParams {
     pub order: Option<u32>,
     #[serde(default, deserialize_with = "coerce::opt_bool")]
     pub drop_params: Option<bool>,
+    #[serde(default)]
+    pub adaptive_router_config: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub complexity_router_config: Option<serde_yaml_ng::Value>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub complexity_router_default_model: Option<String>,
+    #[serde(default)]
+    pub auto_router_config: Option<serde_yaml_ng::Value>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub auto_router_config_path: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub auto_router_default_model: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub auto_router_embedding_model: Option<String>,
 }
 
 impl RawLitellmParams {
     /// `None` when the deployment cannot serve (its problems are recorded).
-    pub(super) fn load(self, path: &str, cx: &mut Loader) -> Option<LitellmParams> {
+    pub(super) fn load(
+        mut self,
+        path: &str,
+        groups: &ModelGroups,
+        cx: &mut Loader,
+    ) -> Option<LitellmParams> {
+        let auto = RawAutoRouterParams {
+            adaptive_router_config: self.adaptive_router_config.take(),
+            complexity_router_config: self.complexity_router_config.take(),
+            complexity_router_default_model: self.complexity_router_default_model.take(),
+            auto_router_config: self.auto_router_config.take(),
+            auto_router_config_path: self.auto_router_config_path.take(),
+            auto_router_default_model: self.auto_router_default_model.take(),
+            auto_router_embedding_model: self.auto_router_embedding_model.take(),
+        };
+        if let Some(model) = self
+            .model
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| m.starts_with(auto_router::PREFIX))
+        {
+            // A routing model: nothing to call, so the provider keys are not read.
+            let config = auto.load(model, path, groups, cx)?;
+            return Some(LitellmParams {
+                model: model.to_string(),
+                auto_router: Some(config),
+                ..LitellmParams::default()
+            });
+        }
+        auto.warn_unused(path, cx);
         let mut ok = true;
         // Why the deployment cannot be called, found here: it loads (as in LiteLLM, which
         // starts and fails its requests) and the router skips it, saying why.
@@ -462,6 +521,7 @@ impl RawLitellmParams {
             order: self.order,
             unresolved_env,
             extra,
+            auto_router: None,
         })
     }
 }

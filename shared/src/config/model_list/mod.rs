@@ -3,9 +3,11 @@
 //!
 //! - [`litellm_params`]: how to call the deployment (provider, endpoint, keys, limits).
 //! - [`model_info`]: what it is (id, mode, prices, token limits, free-form metadata).
+//! - [`auto_router`]: LiteLLM's routing models (`model: auto_router/...`), RouteIQ auto routers.
 //! - [`ModelGroups`]: the group names, read from the tree before deserialization, that other
 //!   sections' references (fallbacks, aliases, experiments) are checked against.
 
+mod auto_router;
 mod litellm_params;
 mod model_info;
 
@@ -14,6 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
+pub use auto_router::{
+    AdaptivePreferences, AdaptiveRouterConfig, AutoRouterConfig, ComplexityRouterConfig,
+    SemanticRoute, SemanticRouterConfig,
+};
 pub(super) use litellm_params::LITELLM_PARAMS;
 pub use litellm_params::{AwsParams, LitellmParams, UnresolvedEnv};
 pub(super) use model_info::MODEL_INFO;
@@ -75,7 +81,11 @@ pub(super) struct RawDeployment {
 
 /// `model_list`: each deployment deserialized and validated on its own, so one bad entry
 /// does not hide the problems of the others.
-pub(in crate::config) fn load(section: Option<Value>, cx: &mut Loader) -> Vec<DeploymentConfig> {
+pub(in crate::config) fn load(
+    section: Option<Value>,
+    groups: &ModelGroups,
+    cx: &mut Loader,
+) -> Vec<DeploymentConfig> {
     let items = match section {
         None | Some(Value::Null) => return Vec::new(),
         Some(Value::Sequence(items)) => items,
@@ -94,11 +104,27 @@ pub(in crate::config) fn load(section: Option<Value>, cx: &mut Loader) -> Vec<De
         let Some(raw) = cx.de::<RawDeployment>(item, &path) else {
             continue;
         };
-        if let Some(d) = raw.load(&path, &mut ids, cx) {
-            out.push(d);
+        if let Some(d) = raw.load(&path, &mut ids, groups, cx) {
+            out.push((i, d));
         }
     }
-    out
+    // An auto router's model name routes to other groups: it cannot also be a group.
+    for (i, d) in &out {
+        if d.litellm_params.auto_router.is_some()
+            && out
+                .iter()
+                .any(|(j, o)| j != i && o.model_name == d.model_name)
+        {
+            cx.problem(
+                format!("model_list[{i}].model_name"),
+                format!(
+                    "'{}' is an auto router; no other deployment may use its model_name",
+                    d.model_name
+                ),
+            );
+        }
+    }
+    out.into_iter().map(|(_, d)| d).collect()
 }
 
 impl RawDeployment {
@@ -107,6 +133,7 @@ impl RawDeployment {
         self,
         path: &str,
         ids: &mut BTreeMap<String, String>,
+        groups: &ModelGroups,
         cx: &mut Loader,
     ) -> Option<DeploymentConfig> {
         let model_name = match self.model_name {
@@ -134,7 +161,7 @@ impl RawDeployment {
             Some(lp) => {
                 // LiteLLM accepts custom pricing in litellm_params too.
                 let costs = (lp.input_cost_per_token, lp.output_cost_per_token);
-                lp.load(&lp_path, cx).map(|p| (p, costs))
+                lp.load(&lp_path, groups, cx).map(|p| (p, costs))
             }
         };
         let (mut model_info, id) =
@@ -185,21 +212,31 @@ pub(in crate::config) struct ModelGroups {
     /// Deployments' `litellm_params.model` strings: LiteLLM routes a request (or a fallback)
     /// naming one to that deployment.
     litellm_models: BTreeSet<String>,
+    /// Model names of auto routers (`model: auto_router/...`).
+    auto_routers: BTreeSet<String>,
 }
 
 impl ModelGroups {
     pub(in crate::config) fn from_tree(model_list: Option<&Value>) -> ModelGroups {
         let mut names = BTreeSet::new();
         let mut litellm_models = BTreeSet::new();
+        let mut auto_routers = BTreeSet::new();
         if let Some(Value::Sequence(items)) = model_list {
             for item in items {
-                if let Some(Value::String(n)) = item.get("model_name") {
+                let name = match item.get("model_name") {
+                    Some(Value::String(n)) => Some(n),
+                    _ => None,
+                };
+                if let Some(n) = name {
                     names.insert(n.clone());
                 }
                 if let Some(Value::String(m)) =
                     item.get("litellm_params").and_then(|p| p.get("model"))
                 {
                     litellm_models.insert(m.trim().to_string());
+                    if let Some(n) = name.filter(|_| m.trim().starts_with(auto_router::PREFIX)) {
+                        auto_routers.insert(n.clone());
+                    }
                 }
             }
         }
@@ -209,7 +246,13 @@ impl ModelGroups {
             wildcards,
             aliases: BTreeSet::new(),
             litellm_models,
+            auto_routers,
         }
+    }
+
+    /// The model name of an auto router.
+    pub(in crate::config) fn is_auto_router(&self, name: &str) -> bool {
+        self.auto_routers.contains(name)
     }
 
     /// Counts `alias` (a `model_group_alias` key) as a name references may use.

@@ -9,6 +9,8 @@ use crate::config::coerce;
 use crate::config::load::Loader;
 use crate::config::schema::{self, MapSchema, Node, Unknown, join};
 
+use super::auto_router::{AdaptivePreferences, RawAdaptivePreferences};
+
 /// Values of `model_info.mode` LiteLLM uses (its model map and health checks). Another value
 /// is a warning: RouteIQ routes by it only to pick the endpoint a deployment serves.
 const MODES: &[&str] = &[
@@ -42,6 +44,10 @@ pub(in crate::config) static MODEL_INFO: MapSchema = MapSchema {
         ("max_output_tokens", Node::Any),
         ("base_model", Node::Any),
         ("metadata", Node::Any),
+        (
+            "adaptive_router_preferences",
+            Node::Map(&super::auto_router::ADAPTIVE_PREFERENCES),
+        ),
     ],
     documented: &[],
     free: &[
@@ -110,6 +116,9 @@ pub struct ModelInfo {
     pub max_output_tokens: Option<u64>,
     pub base_model: Option<String>,
     pub metadata: Map<String, Value>,
+    /// How the adaptive auto router rates this deployment's group (its quality tier and
+    /// strengths); unset, LiteLLM's default (tier 2, no strengths).
+    pub adaptive_router_preferences: Option<AdaptivePreferences>,
     /// Other `model_info` keys, kept for `/v1/model/info`-style reporting.
     pub extra: Map<String, Value>,
 }
@@ -135,6 +144,8 @@ pub(in crate::config) struct RawModelInfo {
     pub base_model: Option<String>,
     #[serde(default)]
     pub metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub adaptive_router_preferences: Option<RawAdaptivePreferences>,
 }
 
 impl RawModelInfo {
@@ -174,6 +185,9 @@ impl RawModelInfo {
             cx.problem(join(path, "id"), "must not be empty");
         }
         let id = raw.id.clone();
+        let adaptive_router_preferences = raw
+            .adaptive_router_preferences
+            .and_then(|p| p.load(&join(path, "adaptive_router_preferences"), cx));
         (
             ModelInfo {
                 id: raw.id,
@@ -185,6 +199,7 @@ impl RawModelInfo {
                 max_output_tokens: raw.max_output_tokens,
                 base_model: raw.base_model,
                 metadata: raw.metadata.unwrap_or_default(),
+                adaptive_router_preferences,
                 extra,
             },
             id,

@@ -66,6 +66,9 @@ pub struct RequestFacts {
     pub deployment: Option<Arc<str>>,
     /// A verified edge hint and the mode to follow it in (see [`crate::router::hint`]).
     pub hint: Option<Arc<crate::router::hint::HintUse>>,
+    /// When the request named an auto router: where it decided the request goes (see
+    /// [`crate::router::auto`]).
+    pub auto: Option<Arc<crate::router::auto::AutoDecision>>,
 }
 
 /// Which statistics a strategy needs fetched.
