@@ -189,22 +189,9 @@ pub(super) struct RawAutoRouterParams {
 }
 
 impl RawAutoRouterParams {
-    fn is_empty(&self) -> bool {
-        self.adaptive_router_config.is_none()
-            && self.complexity_router_config.is_none()
-            && self.complexity_router_default_model.is_none()
-            && self.auto_router_config.is_none()
-            && self.auto_router_config_path.is_none()
-            && self.auto_router_default_model.is_none()
-            && self.auto_router_embedding_model.is_none()
-    }
-
-    /// Warns that these keys are not read on a deployment that is not an auto router.
-    pub(super) fn warn_unused(&self, path: &str, cx: &mut Loader) {
-        if self.is_empty() {
-            return;
-        }
-        for (key, set) in [
+    /// Each key with whether it is set.
+    fn keys(&self) -> [(&'static str, bool); 7] {
+        [
             (
                 "adaptive_router_config",
                 self.adaptive_router_config.is_some(),
@@ -230,15 +217,26 @@ impl RawAutoRouterParams {
                 "auto_router_embedding_model",
                 self.auto_router_embedding_model.is_some(),
             ),
-        ] {
-            if set {
-                cx.warn(
-                    join(path, key),
-                    WarningKind::Caveat,
-                    "read only on an auto router (model: auto_router/...); ignored here",
-                );
+        ]
+    }
+
+    /// Warns for each key set that `reads` does not contain.
+    fn warn_unread(&self, path: &str, reads: &[&str], message: &str, cx: &mut Loader) {
+        for (key, set) in self.keys() {
+            if set && !reads.contains(&key) {
+                cx.warn(join(path, key), WarningKind::Caveat, message);
             }
         }
+    }
+
+    /// Warns that these keys are not read on a deployment that is not an auto router.
+    pub(super) fn warn_unused(&self, path: &str, cx: &mut Loader) {
+        self.warn_unread(
+            path,
+            &[],
+            "read only on an auto router (model: auto_router/...); ignored",
+            cx,
+        );
     }
 
     /// The auto router `model` (`auto_router/<name>`) configures; `path` is the
@@ -251,64 +249,33 @@ impl RawAutoRouterParams {
         cx: &mut Loader,
     ) -> Option<AutoRouterConfig> {
         let name = model.strip_prefix(PREFIX).unwrap_or(model).trim();
-        let stray = |cx: &mut Loader, key: &str, set: bool| {
-            if set {
-                cx.warn(
-                    join(path, key),
-                    WarningKind::Caveat,
-                    format!("not read by {model}; ignored"),
-                );
-            }
+        let reads: &[&str] = match name {
+            "adaptive_router" => &["adaptive_router_config"],
+            "complexity_router" => &[
+                "complexity_router_config",
+                "complexity_router_default_model",
+            ],
+            _ => &[
+                "auto_router_config",
+                "auto_router_config_path",
+                "auto_router_default_model",
+                "auto_router_embedding_model",
+            ],
         };
+        self.warn_unread(path, reads, &format!("not read by {model}; ignored"), cx);
         let config = match name {
-            "adaptive_router" => {
-                stray(
-                    cx,
-                    "complexity_router_config",
-                    self.complexity_router_config.is_some(),
-                );
-                stray(cx, "auto_router_config", self.auto_router_config.is_some());
-                stray(
-                    cx,
-                    "auto_router_config_path",
-                    self.auto_router_config_path.is_some(),
-                );
-                AutoRouterConfig::Adaptive(load_adaptive(
-                    self.adaptive_router_config,
-                    &join(path, "adaptive_router_config"),
-                    cx,
-                )?)
-            }
-            "complexity_router" => {
-                stray(
-                    cx,
-                    "adaptive_router_config",
-                    self.adaptive_router_config.is_some(),
-                );
-                stray(cx, "auto_router_config", self.auto_router_config.is_some());
-                stray(
-                    cx,
-                    "auto_router_config_path",
-                    self.auto_router_config_path.is_some(),
-                );
-                AutoRouterConfig::Complexity(load_complexity(
-                    self.complexity_router_config,
-                    self.complexity_router_default_model,
-                    path,
-                    cx,
-                )?)
-            }
+            "adaptive_router" => AutoRouterConfig::Adaptive(load_adaptive(
+                self.adaptive_router_config,
+                &join(path, "adaptive_router_config"),
+                cx,
+            )?),
+            "complexity_router" => AutoRouterConfig::Complexity(load_complexity(
+                self.complexity_router_config,
+                self.complexity_router_default_model,
+                path,
+                cx,
+            )?),
             _ => {
-                stray(
-                    cx,
-                    "adaptive_router_config",
-                    self.adaptive_router_config.is_some(),
-                );
-                stray(
-                    cx,
-                    "complexity_router_config",
-                    self.complexity_router_config.is_some(),
-                );
                 if let Some(m) = &self.auto_router_embedding_model {
                     cx.warn(
                         join(path, "auto_router_embedding_model"),
