@@ -22,12 +22,14 @@
 //! the request is invalid or holds content that cannot reach an OpenAI deployment at all.
 
 pub mod error;
+pub mod from_openai;
 pub mod names;
 pub mod types;
 
 use std::fmt;
 
 pub use error::{ErrorDetail, ErrorResponse, ErrorType, error_type_for_status};
+pub use from_openai::{TranslationContext, UpstreamExtras, from_openai};
 pub use names::ToolNameMap;
 pub use types::*;
 
