@@ -24,6 +24,7 @@
 pub mod error;
 pub mod from_openai;
 pub mod names;
+pub mod to_openai;
 pub mod types;
 
 use std::fmt;
@@ -31,6 +32,7 @@ use std::fmt;
 pub use error::{ErrorDetail, ErrorResponse, ErrorType, error_type_for_status};
 pub use from_openai::{TranslationContext, UpstreamExtras, from_openai};
 pub use names::ToolNameMap;
+pub use to_openai::{ToOpenAi, to_openai};
 pub use types::*;
 
 /// Something a translation dropped or changed, with the field path it concerns
