@@ -24,6 +24,7 @@
 pub mod error;
 pub mod from_openai;
 pub mod names;
+pub mod stream;
 pub mod to_openai;
 pub mod types;
 
@@ -32,6 +33,7 @@ use std::fmt;
 pub use error::{ErrorDetail, ErrorResponse, ErrorType, error_type_for_status};
 pub use from_openai::{TranslationContext, UpstreamExtras, from_openai};
 pub use names::ToolNameMap;
+pub use stream::{MessageAccumulator, StreamTranslator, encode_sse, error_event};
 pub use to_openai::{ToOpenAi, to_openai};
 pub use types::*;
 
