@@ -241,9 +241,11 @@ impl StreamTranslator {
             _ => {
                 self.close(out);
                 let block = match kind {
+                    // `signature: ""` as the SDK types require it; OpenAI-compatible
+                    // models have none, so no signature_delta follows.
                     BlockKind::Thinking => ContentBlock::Thinking(ThinkingBlock {
                         thinking: String::new(),
-                        signature: None,
+                        signature: Some(String::new()),
                         extra: Map::new(),
                     }),
                     BlockKind::Text | BlockKind::Tool(_) => ContentBlock::text(""),
