@@ -157,6 +157,21 @@ pub fn stop_reason_for_finish(
     }
 }
 
+/// The OpenAI `finish_reason` for an Anthropic `stop_reason` (the other direction, for
+/// translating Anthropic answers to OpenAI): `max_tokens`/`model_context_window_exceeded` →
+/// `length`, `tool_use` → `tool_calls`, `refusal` → `content_filter`, the rest → `stop`.
+pub fn finish_reason_for_stop(stop_reason: &StopReason) -> &'static str {
+    match stop_reason {
+        StopReason::MaxTokens | StopReason::ModelContextWindowExceeded => "length",
+        StopReason::ToolUse => "tool_calls",
+        StopReason::Refusal => "content_filter",
+        StopReason::EndTurn
+        | StopReason::StopSequence
+        | StopReason::PauseTurn
+        | StopReason::Other(_) => "stop",
+    }
+}
+
 /// OpenAI usage as Anthropic's: `input_tokens` = prompt tokens − cache reads − cache writes
 /// (Anthropic counts them apart), `output_tokens` = completion tokens (reasoning included),
 /// the cache counts as reported (0 when unknown).
@@ -480,6 +495,25 @@ mod tests {
             assert_eq!(reason, expected, "{finish:?} {tools} {stop:?}");
             assert_eq!(seq.is_some(), expected == StopReason::StopSequence);
         }
+    }
+
+    #[test]
+    fn stop_reasons_map_back_to_finish_reasons() {
+        for (finish, tools) in [
+            ("stop", false),
+            ("length", false),
+            ("tool_calls", true),
+            ("content_filter", false),
+        ] {
+            let (reason, _) = stop_reason_for_finish(Some(finish), tools, None);
+            assert_eq!(finish_reason_for_stop(&reason), finish);
+        }
+        assert_eq!(
+            finish_reason_for_stop(&StopReason::ModelContextWindowExceeded),
+            "length"
+        );
+        assert_eq!(finish_reason_for_stop(&StopReason::PauseTurn), "stop");
+        assert_eq!(finish_reason_for_stop(&StopReason::StopSequence), "stop");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! The pure layer behind a `POST /v1/messages` front door (Claude Code and the Anthropic SDKs
 //! as clients). Requests routed to an Anthropic deployment can pass through as parsed
 //! ([`types`] keeps unknown fields); requests routed to an OpenAI-shaped deployment are
-//! translated with [`to_openai`], and the answer comes back through [`from_openai`] or, for
+//! translated with [`to_openai()`], and the answer comes back through [`from_openai()`] or, for
 //! streams, [`stream::StreamTranslator`].
 //!
 //! - [`types`] — requests, content blocks, tools, the response `Message`, stream events,

@@ -282,7 +282,7 @@ impl StreamTranslator {
             None if new_id.is_none() => self.tools.len().checked_sub(1),
             None => None,
         }
-        .filter(|&p| new_id.is_none_or(|id| self.tools[p].id == id));
+        .filter(|&p| new_id.is_none_or(|id| self.tools.get(p).is_some_and(|t| t.id == id)));
         let arguments = call.function.arguments.as_str();
         let position = match existing {
             Some(p) => p,
@@ -317,7 +317,9 @@ impl StreamTranslator {
         if arguments.is_empty() {
             return;
         }
-        let tool = &mut self.tools[position];
+        let Some(tool) = self.tools.get_mut(position) else {
+            return;
+        };
         tool.arguments.push_str(arguments);
         let index = tool.block_index;
         if self
@@ -974,6 +976,55 @@ mod tests {
         let mut acc = MessageAccumulator::new();
         acc.push(&e).unwrap();
         assert_eq!(acc.error().map(|d| d.message.as_str()), Some("Overloaded"));
+    }
+
+    /// A real Anthropic stream (thinking with a signature, text, a tool call, pings, cache
+    /// usage) parses into these types and accumulates into the Message Anthropic would answer.
+    #[test]
+    fn anthropic_stream_parses_and_accumulates() {
+        let data = [
+            r#"{"type":"message_start","message":{"id":"msg_01X","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5-20250929","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":12,"cache_creation_input_tokens":100,"cache_read_input_tokens":2000,"output_tokens":1,"service_tier":"standard"}}}"#,
+            r#"{"type":"ping"}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Read the file."}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQB"}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Reading."}}"#,
+            r#"{"type":"content_block_stop","index":1}"#,
+            r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_01","name":"Read","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"file_path\": \"/a\"}"}}"#,
+            r#"{"type":"content_block_stop","index":2}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"input_tokens":12,"cache_creation_input_tokens":100,"cache_read_input_tokens":2000,"output_tokens":57}}"#,
+            r#"{"type":"message_stop"}"#,
+        ];
+        let mut acc = MessageAccumulator::new();
+        for d in data {
+            let event: StreamEvent = serde_json::from_str(d).unwrap();
+            assert!(!matches!(event, StreamEvent::Other(_)), "{d}");
+            assert_eq!(
+                serde_json::to_value(&event).unwrap(),
+                serde_json::from_str::<Value>(d).unwrap()
+            );
+            acc.push(&event).unwrap();
+        }
+        let m = acc.into_message().unwrap();
+        assert_eq!(
+            serde_json::to_value(&m).unwrap(),
+            json!({
+                "id": "msg_01X", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+                "content": [
+                    {"type": "thinking", "thinking": "Read the file.", "signature": "EqQB"},
+                    {"type": "text", "text": "Reading."},
+                    {"type": "tool_use", "id": "toolu_01", "name": "Read", "input": {"file_path": "/a"}}
+                ],
+                "stop_reason": "tool_use", "stop_sequence": null,
+                "usage": {"input_tokens": 12, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 2000,
+                          "output_tokens": 57, "service_tier": "standard"}
+            })
+        );
+        assert_eq!(m.usage.total_input_tokens(), 2112);
     }
 
     #[test]

@@ -452,6 +452,9 @@ pub struct Message {
     pub role: String,
     #[serde(default)]
     pub content: Vec<ContentBlock>,
+    /// Required on the wire; defaulted on parse so a terse Anthropic-compatible upstream's
+    /// answer still parses.
+    #[serde(default)]
     pub model: String,
     /// `null` in `message_start`.
     #[serde(default)]
