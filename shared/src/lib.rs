@@ -4,6 +4,7 @@
 //! clock of its own, so it builds for `wasm32-unknown-unknown`: the caller passes time
 //! (through [`state::Clock`]) and randomness (a `fastrand::Rng`).
 
+pub mod anthropic;
 pub mod config;
 pub mod edge;
 pub mod error;
