@@ -11,9 +11,14 @@ pub enum ProviderKind {
     Anthropic,
     /// AWS Bedrock's Converse API (`bedrock/`, `bedrock/converse/`, `bedrock_converse/`).
     Bedrock,
+    /// Google AI Studio's Gemini API (`gemini/`): `generateContent` with an API key.
+    Gemini,
+    /// Gemini models on Google Cloud Vertex AI (`vertex_ai/`, `vertex_ai_beta/`): the same
+    /// API under a project and location, with OAuth tokens.
+    VertexAi,
     /// An OpenAI-compatible API with its own default base URL and key variable.
     Compatible(CompatibleProvider),
-    /// A provider LiteLLM knows and RouteIQ does not implement yet (e.g. `vertex_ai`).
+    /// A provider LiteLLM knows and RouteIQ does not implement yet (e.g. `cohere`).
     Unsupported(String),
 }
 
@@ -257,6 +262,8 @@ impl ProviderKind {
             "openai" => ProviderKind::OpenAi,
             "azure" => ProviderKind::Azure,
             "anthropic" => ProviderKind::Anthropic,
+            "gemini" => ProviderKind::Gemini,
+            "vertex_ai" | "vertex_ai_beta" => ProviderKind::VertexAi,
             "bedrock" | "bedrock_converse" => {
                 // LiteLLM's `bedrock/converse/<model id>` names the API explicitly.
                 let id = rest.strip_prefix("converse/").unwrap_or(rest);
@@ -305,6 +312,8 @@ impl ProviderKind {
             "openai",
             "azure",
             "anthropic",
+            "gemini",
+            "vertex_ai",
             "bedrock",
             "bedrock_converse",
         ];
@@ -322,9 +331,21 @@ impl ProviderKind {
             ProviderKind::Azure => "azure",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Bedrock => "bedrock",
+            ProviderKind::Gemini => "gemini",
+            ProviderKind::VertexAi => "vertex_ai",
             ProviderKind::Compatible(c) => c.prefix(),
             ProviderKind::Unsupported(p) => p,
         }
+    }
+
+    /// Is a `vertex_ai/` model one the Gemini API serves (Gemini and Google's embedding
+    /// models), rather than a partner model with its own API (`claude-*`, `meta/llama-*`...)?
+    pub fn is_vertex_gemini(model: &str) -> bool {
+        let m = model
+            .trim()
+            .trim_start_matches("models/")
+            .to_ascii_lowercase();
+        m.starts_with("gemini") || m.contains("embedding") || m.contains("*")
     }
 
     pub fn is_supported(&self) -> bool {
@@ -337,9 +358,11 @@ impl ProviderKind {
             ProviderKind::OpenAi => Some("OPENAI_API_KEY"),
             ProviderKind::Azure => Some("AZURE_API_KEY"),
             ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
+            ProviderKind::Gemini => Some("GEMINI_API_KEY"),
             ProviderKind::Compatible(c) => c.api_key_env(),
-            // Bedrock signs with AWS credentials (the standard chain).
-            ProviderKind::Bedrock | ProviderKind::Unsupported(_) => None,
+            // Bedrock signs with AWS credentials (the standard chain); Vertex AI with Google
+            // OAuth tokens (`vertex_credentials` or the metadata server).
+            ProviderKind::Bedrock | ProviderKind::VertexAi | ProviderKind::Unsupported(_) => None,
         }
     }
 
@@ -349,9 +372,11 @@ impl ProviderKind {
             ProviderKind::OpenAi => &["OPENAI_API_BASE", "OPENAI_BASE_URL"],
             ProviderKind::Azure => &["AZURE_API_BASE"],
             ProviderKind::Anthropic => &["ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"],
-            ProviderKind::Bedrock | ProviderKind::Compatible(_) | ProviderKind::Unsupported(_) => {
-                &[]
-            }
+            ProviderKind::Gemini => &["GEMINI_API_BASE"],
+            ProviderKind::Bedrock
+            | ProviderKind::VertexAi
+            | ProviderKind::Compatible(_)
+            | ProviderKind::Unsupported(_) => &[],
         }
     }
 
@@ -361,8 +386,13 @@ impl ProviderKind {
         match self {
             ProviderKind::OpenAi => Some("https://api.openai.com/v1"),
             ProviderKind::Anthropic => Some("https://api.anthropic.com"),
+            ProviderKind::Gemini => Some("https://generativelanguage.googleapis.com"),
             ProviderKind::Compatible(c) => c.default_api_base(),
-            ProviderKind::Azure | ProviderKind::Bedrock | ProviderKind::Unsupported(_) => None,
+            // Vertex AI's endpoint comes from the location.
+            ProviderKind::Azure
+            | ProviderKind::Bedrock
+            | ProviderKind::VertexAi
+            | ProviderKind::Unsupported(_) => None,
         }
     }
 
@@ -379,8 +409,10 @@ impl ProviderKind {
             ProviderKind::Azure => Some(key),
             ProviderKind::OpenAi
             | ProviderKind::Anthropic
+            | ProviderKind::Gemini
             | ProviderKind::Compatible(_)
             | ProviderKind::Bedrock
+            | ProviderKind::VertexAi
             | ProviderKind::Unsupported(_) => (!custom_endpoint).then_some(key),
         }
     }
@@ -391,6 +423,7 @@ impl ProviderKind {
             ProviderKind::OpenAi,
             ProviderKind::Anthropic,
             ProviderKind::Azure,
+            ProviderKind::Gemini,
         ]
         .into_iter()
         .chain(CompatibleProvider::ALL.map(ProviderKind::Compatible));
@@ -441,8 +474,16 @@ mod tests {
             "meta-llama/llama-3-70b"
         );
         assert_eq!(
-            ProviderKind::parse("vertex_ai/gemini-pro").unwrap().0,
-            ProviderKind::Unsupported("vertex_ai".into())
+            ProviderKind::parse("vertex_ai/gemini-pro").unwrap(),
+            (ProviderKind::VertexAi, "gemini-pro".into())
+        );
+        assert_eq!(
+            ProviderKind::parse("gemini/gemini-2.5-flash").unwrap(),
+            (ProviderKind::Gemini, "gemini-2.5-flash".into())
+        );
+        assert_eq!(
+            ProviderKind::parse("cohere/command-r").unwrap().0,
+            ProviderKind::Unsupported("cohere".into())
         );
         assert_eq!(ProviderKind::parse("opnai/gpt-4").unwrap_err(), "opnai");
         // custom_llm_provider names the provider; the model is sent whole.

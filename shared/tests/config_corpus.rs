@@ -492,9 +492,6 @@ fn unsupported_providers() {
     assert_eq!(
         warning_paths(&l),
         BTreeSet::from([
-            "model_list[1].litellm_params.vertex_project",
-            "model_list[1].litellm_params.vertex_location",
-            "model_list[1].litellm_params.vertex_credentials",
             "model_list[1].litellm_params.model",
             "model_list[2].litellm_params.tags",
             "credential_list",
@@ -505,7 +502,10 @@ fn unsupported_providers() {
         .iter()
         .find(|w| w.path == "model_list[1].litellm_params.model")
         .unwrap();
-    assert!(vertex.message.contains("not supported"), "{vertex}");
+    assert!(vertex.message.contains("partner model"), "{vertex}");
+    let v = &c.model_list[1].litellm_params.vertex;
+    assert_eq!(v.project.as_deref(), Some("my-gcp-project"));
+    assert_eq!(v.location.as_deref(), Some("us-central1"));
     // Ignored settings never reach the runtime config.
     assert!(c.model_list[0].litellm_params.extra.is_empty());
     assert_eq!(

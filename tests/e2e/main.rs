@@ -13,6 +13,7 @@ mod custom_router;
 mod edge_hint;
 mod errors;
 mod faults;
+mod gemini;
 mod hardening;
 mod lambda;
 mod load;

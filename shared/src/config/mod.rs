@@ -32,6 +32,7 @@ pub use load::{IncludeReader, load_str, load_str_with, load_str_with_env};
 pub use model_list::{
     AdaptivePreferences, AdaptiveRouterConfig, AutoRouterConfig, AwsParams, ComplexityRouterConfig,
     DeploymentConfig, LitellmParams, ModelInfo, SemanticRoute, SemanticRouterConfig, UnresolvedEnv,
+    VertexParams,
 };
 pub use router_settings::{
     DEFAULT_REDIS_PORT, FallbackRule, RedisSettings, RedisTarget, RetryPolicy, RouterSettings,

@@ -468,7 +468,7 @@ mod tests {
         let (m, out) = run(
             "model_list:\n  - model_name: a\n    litellm_params:\n      model: gpt-4o\n      \
              temperature: 0.2\n      extra_body: {x: 1}\n      api_bse: http://x\n      \
-             vertex_project: my-project\n",
+             aws_role_name: my-role\n",
         );
         assert!(out.problems.is_empty());
         assert_eq!(out.warnings.len(), 2);
@@ -476,7 +476,7 @@ mod tests {
         assert!(out.warnings[0].message.contains("did you mean 'api_base'?"));
         assert_eq!(
             out.warnings[1].path,
-            "model_list[0].litellm_params.vertex_project"
+            "model_list[0].litellm_params.aws_role_name"
         );
         let extra = &out.extras["model_list[0].litellm_params"];
         assert!(extra.contains_key("temperature"));

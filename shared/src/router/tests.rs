@@ -125,9 +125,8 @@ fn single_deployment_groups_and_disabled_cooldowns_never_cool() {
 #[test]
 fn unsupported_providers_are_skipped() {
     let mut cfg = two_deployments(RoutingStrategyName::SimpleShuffle);
-    cfg.model_list.push(dep("gpt", "v", "vertex_ai/gemini-pro"));
-    cfg.model_list
-        .push(dep("gemini", "g", "vertex_ai/gemini-pro"));
+    cfg.model_list.push(dep("gpt", "v", "cohere/command-r"));
+    cfg.model_list.push(dep("gemini", "g", "cohere/command-r"));
     let (_, r) = router(cfg);
     let mut rng = fastrand::Rng::with_seed(1);
     let s = block_on(r.select("gpt", RequestFacts::default(), &mut rng)).unwrap();
@@ -137,7 +136,7 @@ fn unsupported_providers_are_skipped() {
             assert_eq!(group, "gemini");
             assert_eq!(
                 reasons,
-                ["g: provider 'vertex_ai' is not supported by RouteIQ yet"]
+                ["g: provider 'cohere' is not supported by RouteIQ yet"]
             );
         }
         other => panic!("expected NoUsableDeployment, got {other:?}"),

@@ -97,3 +97,22 @@ pub fn litellm_placeholder(name: &str) -> String {
         format!("placeholder-{}", name.to_ascii_lowercase())
     }
 }
+
+/// A test-only RSA private key (PEM), generated for RouteIQ's tests and trusted by nothing but
+/// the mock's token endpoint.
+pub const TEST_SERVICE_ACCOUNT_PEM: &str = include_str!("../fixtures/service_account.pem");
+
+/// A Google service-account key file (JSON) whose key is [`TEST_SERVICE_ACCOUNT_PEM`] and whose
+/// `token_uri` is `token_uri` (the mock's `POST /token`).
+pub fn test_service_account_json(token_uri: &str) -> String {
+    serde_json::json!({
+        "type": "service_account",
+        "project_id": "routeiq-test",
+        "private_key_id": "test-key-1",
+        "private_key": TEST_SERVICE_ACCOUNT_PEM,
+        "client_email": "gateway@routeiq-test.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": token_uri,
+    })
+    .to_string()
+}

@@ -19,9 +19,14 @@ pub mod sse;
 
 use std::time::Duration;
 
-pub use fixtures::{TempDir, dynamodb_state_env, litellm_placeholder, s3_put};
+pub use fixtures::{
+    TEST_SERVICE_ACCOUNT_PEM, TempDir, dynamodb_state_env, litellm_placeholder, s3_put,
+    test_service_account_json,
+};
 pub use gateway::GatewayProcess;
-pub use mock::{Behavior, MockOptions, MockUpstream, RecordedRequest, closed_port_url};
+pub use mock::{
+    Behavior, MOCK_ACCESS_TOKEN, MockOptions, MockUpstream, RecordedRequest, closed_port_url,
+};
 pub use redis::{RedisServer, redis_state_env, shared_redis_url};
 pub use sse::{ChunkStream, SseEvent, SseOutcome, parse_sse, read_sse, sse_events};
 

@@ -229,7 +229,7 @@ impl HttpClient {
 
 /// rustls with ring and the platform verifier (the OS trust store, as reqwest used), ALPN
 /// set by the connector.
-fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
+pub(crate) fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
     use rustls_platform_verifier::BuilderVerifierExt;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)

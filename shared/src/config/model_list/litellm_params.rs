@@ -62,6 +62,12 @@ pub(in crate::config) static LITELLM_PARAMS: MapSchema = MapSchema {
         ("auto_router_config_path", Node::Any),
         ("auto_router_default_model", Node::Any),
         ("auto_router_embedding_model", Node::Any),
+        // Vertex AI (`vertex_ai/`).
+        ("vertex_project", Node::Any),
+        ("vertex_location", Node::Any),
+        ("vertex_credentials", Node::Any),
+        ("vertex_ai_project", Node::Any),
+        ("vertex_ai_location", Node::Any),
     ],
     documented: &[
         // Bedrock batch (S3 input/output).
@@ -113,12 +119,6 @@ pub(in crate::config) static LITELLM_PARAMS: MapSchema = MapSchema {
         "azure_scope",
         "azure_username",
         "azure_password",
-        // Vertex AI.
-        "vertex_project",
-        "vertex_location",
-        "vertex_credentials",
-        "vertex_ai_project",
-        "vertex_ai_location",
         // AWS Bedrock / SageMaker.
         "aws_session_name",
         "aws_role_name",
@@ -166,6 +166,8 @@ pub struct LitellmParams {
     pub region_name: Option<String>,
     /// AWS settings (`bedrock/` deployments).
     pub aws: AwsParams,
+    /// Google Cloud settings (`vertex_ai/` deployments).
+    pub vertex: VertexParams,
     /// LiteLLM's `custom_llm_provider`: names the provider when `model` has no prefix (or a
     /// prefix that is part of the upstream name).
     pub custom_llm_provider: Option<String>,
@@ -203,6 +205,19 @@ pub struct UnresolvedEnv {
     pub key: String,
     /// The environment variable, e.g. `AZURE_API_KEY_EU`.
     pub var: String,
+}
+
+/// `vertex_*` keys of `litellm_params` (`vertex_ai/` deployments). Unset, the project and
+/// location come from `VERTEXAI_PROJECT`/`VERTEXAI_LOCATION` (LiteLLM's variables) and the
+/// credentials from `GOOGLE_APPLICATION_CREDENTIALS`, else the metadata server.
+#[derive(Debug, Clone, Default)]
+pub struct VertexParams {
+    /// `vertex_project` (or `vertex_ai_project`).
+    pub project: Option<String>,
+    /// `vertex_location` (or `vertex_ai_location`), e.g. `us-central1` or `global`.
+    pub location: Option<String>,
+    /// `vertex_credentials`: a service-account key, as JSON text or the path of its file.
+    pub credentials: Option<SecretString>,
 }
 
 /// `aws_*` keys of `litellm_params`. Unset keys fall back to the standard AWS configuration
@@ -283,6 +298,16 @@ pub(in crate::config) struct RawLitellmParams {
     pub auto_router_default_model: Option<String>,
     #[serde(default, deserialize_with = "coerce::opt_string")]
     pub auto_router_embedding_model: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub vertex_project: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub vertex_location: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_secret")]
+    pub vertex_credentials: Option<SecretString>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub vertex_ai_project: Option<String>,
+    #[serde(default, deserialize_with = "coerce::opt_string")]
+    pub vertex_ai_location: Option<String>,
 }
 
 impl RawLitellmParams {
@@ -361,6 +386,19 @@ impl RawLitellmParams {
                                 &model_path,
                                 WarningKind::Unusable,
                                 format!("{why}: requests routed only to this deployment will fail"),
+                            );
+                            unusable.get_or_insert(why);
+                        }
+                        if k == ProviderKind::VertexAi && !ProviderKind::is_vertex_gemini(&name) {
+                            let why = format!(
+                                "vertex_ai model '{name}' is a partner model (Anthropic, Llama, \
+                                 Mistral on Vertex AI): RouteIQ calls Gemini and embedding \
+                                 models on Vertex AI only"
+                            );
+                            cx.warn(
+                                &model_path,
+                                WarningKind::Unusable,
+                                format!("{why}; requests routed only to this deployment will fail"),
                             );
                             unusable.get_or_insert(why);
                         }
@@ -514,6 +552,11 @@ impl RawLitellmParams {
                 profile_name: self.aws_profile_name,
                 bedrock_runtime_endpoint: self.aws_bedrock_runtime_endpoint,
             },
+            vertex: VertexParams {
+                project: self.vertex_project.or(self.vertex_ai_project),
+                location: self.vertex_location.or(self.vertex_ai_location),
+                credentials: self.vertex_credentials,
+            },
             custom_llm_provider: self.custom_llm_provider.map(|p| p.trim().to_string()),
             unusable,
             headers,
@@ -579,13 +622,13 @@ mod tests {
 
     #[test]
     fn unsupported_provider_warns() {
-        let yaml = "model_list:\n  - model_name: g\n    litellm_params:\n      model: vertex_ai/gemini-pro\n      vertex_project: p\n";
+        let yaml = "model_list:\n  - model_name: g\n    litellm_params:\n      model: cohere/command-r\n      aws_role_name: p\n";
         let l = load(yaml).unwrap();
         let paths: Vec<_> = l.warnings.iter().map(|w| w.path.as_str()).collect();
         assert_eq!(
             paths,
             [
-                "model_list[0].litellm_params.vertex_project",
+                "model_list[0].litellm_params.aws_role_name",
                 "model_list[0].litellm_params.model"
             ]
         );

@@ -21,7 +21,7 @@ pub use auto_router::{
     SemanticRoute, SemanticRouterConfig,
 };
 pub(super) use litellm_params::LITELLM_PARAMS;
-pub use litellm_params::{AwsParams, LitellmParams, UnresolvedEnv};
+pub use litellm_params::{AwsParams, LitellmParams, UnresolvedEnv, VertexParams};
 pub(super) use model_info::MODEL_INFO;
 pub use model_info::ModelInfo;
 

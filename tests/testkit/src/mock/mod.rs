@@ -18,6 +18,11 @@
 //!   needs an `api-key` header (401) and an `api-version` query (404))
 //! - `POST /v1/messages` (Anthropic: needs `x-api-key` (401) and `anthropic-version` (400),
 //!   validates the body like Anthropic does)
+//! - Gemini: `POST /v1beta/models/{model}:{generateContent|streamGenerateContent|
+//!   batchEmbedContents}` (AI Studio: needs an API key) and `POST /v1/projects/{p}/locations/
+//!   {l}/publishers/google/models/{model}:{generateContent|streamGenerateContent|predict}`
+//!   (Vertex AI: needs the bearer token the mock issues at `POST /token` (a service-account
+//!   JWT or a refresh token) or `GET /computeMetadata/v1/instance/service-accounts/default/token`)
 //! - `GET /health` and `GET /health/liveliness` answer 200 (for scripts).
 //!
 //! Answers are deterministic: the content is `"mock answer from <model>"` (the Azure deployment
@@ -37,6 +42,7 @@
 mod anthropic;
 mod bedrock;
 mod behavior;
+mod gemini;
 mod openai;
 mod util;
 
@@ -57,6 +63,7 @@ use tokio::task::JoinHandle;
 pub use behavior::{
     Behavior, CONTEXT_LENGTH_MESSAGE, ENDLESS_LINE_DEFAULT_BYTES, ParseBehaviorError, openai_error,
 };
+pub use gemini::{MOCK_ACCESS_TOKEN, TEST_SERVICE_ACCOUNT_PUBLIC_KEY};
 
 /// The header that picks a behaviour for one request (syntax: [`Behavior`]'s `FromStr`).
 pub const BEHAVIOR_HEADER: &str = "x-mock-behavior";
@@ -375,6 +382,7 @@ pub(crate) enum Flavor {
     Azure,
     Anthropic,
     Bedrock,
+    Gemini,
 }
 
 enum Route<'a> {
@@ -383,6 +391,11 @@ enum Route<'a> {
     Anthropic,
     /// Bedrock Converse: the decoded model id, and whether it is ConverseStream.
     Bedrock(String, bool),
+    /// Gemini (AI Studio or Vertex AI): the model, the method, and whether on Vertex AI.
+    Gemini(String, gemini::Method, bool),
+    /// OAuth token endpoint (`POST /token`) and the metadata server's token.
+    Token,
+    MetadataToken,
     Models,
     Health,
     NotFound,
@@ -394,6 +407,7 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
         return match path {
             "/v1/models" | "/models" => Route::Models,
             "/health" | "/health/liveliness" | "/health/readiness" => Route::Health,
+            "/computeMetadata/v1/instance/service-accounts/default/token" => Route::MetadataToken,
             _ => Route::NotFound,
         };
     }
@@ -405,7 +419,11 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
         "/v1/completions" | "/completions" => Route::OpenAi(Api::Completions),
         "/v1/embeddings" | "/embeddings" => Route::OpenAi(Api::Embeddings),
         "/v1/messages" => Route::Anthropic,
+        "/token" => Route::Token,
         _ => {
+            if let Some((model, method, vertex)) = gemini::parse_path(path) {
+                return Route::Gemini(model, method, vertex);
+            }
             if let Some(rest) = path.strip_prefix("/model/") {
                 return match rest.rsplit_once('/') {
                     Some((id, "converse")) if !id.is_empty() => {
@@ -454,6 +472,11 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
     if matches!(route, Route::Health) {
         return (StatusCode::OK, "ok").into_response();
     }
+    if matches!(route, Route::MetadataToken) {
+        st.count(path, None);
+        let (code, body) = gemini::metadata_token(&parts.headers);
+        return error_response(code, &body, None);
+    }
     let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
         Err(_) => {
@@ -467,6 +490,11 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
             );
         }
     };
+    if matches!(route, Route::Token) {
+        st.count(path, None);
+        let (code, body) = gemini::token(&bytes);
+        return error_response(code, &body, None);
+    }
     let parsed: Result<Value, _> = if bytes.is_empty() {
         Ok(Value::Null)
     } else {
@@ -477,6 +505,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
     let model: Option<&str> = match &route {
         Route::Azure(deployment, _) => Some(deployment),
         Route::Bedrock(id, _) => Some(id.as_str()),
+        Route::Gemini(model, ..) => Some(model.as_str()),
         _ => body.get("model").and_then(Value::as_str),
     };
 
@@ -502,6 +531,10 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         lock(&st.requests).push(rec);
     }
 
+    let gemini_route = match &route {
+        Route::Gemini(m, method, vertex) => (m.clone(), *method, *vertex),
+        _ => (String::new(), gemini::Method::Generate, false),
+    };
     let (flavor, api) = match route {
         Route::Models => {
             let checked = openai::check_auth(&st, &parts.headers);
@@ -514,6 +547,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         Route::Azure(_, api) => (Flavor::Azure, api),
         Route::Anthropic => (Flavor::Anthropic, Api::Chat),
         Route::Bedrock(..) => (Flavor::Bedrock, Api::Chat),
+        Route::Gemini(..) => (Flavor::Gemini, Api::Chat),
         _ => {
             return json_response(
                 StatusCode::NOT_FOUND,
@@ -532,6 +566,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         Flavor::Azure => openai::check_azure(&st, &parts.headers, query),
         Flavor::Anthropic => anthropic::check_headers(&st, &parts.headers),
         Flavor::Bedrock => bedrock::check_auth(&parts.headers),
+        Flavor::Gemini => gemini::check_auth(&st, &parts.headers, query, gemini_route.2),
     }
     .and_then(|()| {
         if !body_ok {
@@ -553,6 +588,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         match flavor {
             Flavor::Anthropic => anthropic::validate(&body),
             Flavor::Bedrock => bedrock::validate(&body),
+            Flavor::Gemini => gemini::validate(gemini_route.1, &body),
             _ => openai::validate(api, flavor, &body),
         }
     });
@@ -597,6 +633,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         match flavor {
             Flavor::Anthropic => anthropic::answer(st, model, &body, text_override),
             Flavor::Bedrock => bedrock::answer(st, model, &body, bedrock_stream, text_override),
+            Flavor::Gemini => gemini::answer(st, model, gemini_route.1, &body, text_override),
             _ => openai::answer(st, api, flavor, model, &body, text_override),
         }
     };
@@ -633,6 +670,8 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
             let err = match (flavor, err_body) {
                 (Flavor::Anthropic, Some(b)) => anthropic::reshape_error(code, b),
                 (Flavor::Anthropic, None) => anthropic::default_error(code),
+                (Flavor::Gemini, Some(b)) => gemini::reshape_error(code, b),
+                (Flavor::Gemini, None) => gemini::error(code, "mock error"),
                 (_, Some(b)) => b,
                 (_, None) => openai::default_error(code, model),
             };
@@ -646,6 +685,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
             if !answer.stream {
                 return match flavor {
                     Flavor::Anthropic => error_response(500, &anthropic::default_error(500), None),
+                    Flavor::Gemini => error_response(500, &gemini::error(500, "mock error"), None),
                     Flavor::Bedrock => {
                         bedrock_error_response(500, &bedrock::reshape_error(500, None), None)
                     }
@@ -655,6 +695,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
             let frame = match flavor {
                 Flavor::Anthropic => anthropic::error_frame(),
                 Flavor::Bedrock => bedrock::error_frame(),
+                Flavor::Gemini => gemini::error_frame(),
                 _ => openai::error_frame(),
             };
             finish(answer, Plan::ErrorMid(after_chunks, frame))

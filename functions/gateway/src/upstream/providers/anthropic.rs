@@ -230,13 +230,24 @@ pub(super) fn check_unsupported(
     provider: &str,
     drop_params: bool,
 ) -> Result<(), GatewayError> {
+    check_unsupported_of(req, provider, drop_params, DROPPED_PARAMS)
+}
+
+/// [`check_unsupported`] against a provider's own list of `unsupported` parameters.
+pub(super) fn check_unsupported_of(
+    req: &ChatCompletionRequest,
+    provider: &str,
+    drop_params: bool,
+    unsupported: &[&str],
+) -> Result<(), GatewayError> {
     if drop_params {
         return Ok(());
     }
+    let list = unsupported;
     let unsupported: Vec<&str> = req
         .extra
         .iter()
-        .filter(|(k, v)| DROPPED_PARAMS.contains(&k.as_str()) && asks_for_something(v))
+        .filter(|(k, v)| list.contains(&k.as_str()) && asks_for_something(v))
         .map(|(k, _)| k.as_str())
         .collect();
     let Some(first) = unsupported.first() else {

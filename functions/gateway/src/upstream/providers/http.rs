@@ -371,6 +371,7 @@ impl Upstream {
             upstream: self.clone(),
             end,
             finished: false,
+            complete: false,
         };
         stream::unfold(state, |mut st| async move {
             if st.finished {
@@ -378,6 +379,7 @@ impl Upstream {
             }
             loop {
                 let item = match st.events.next().await {
+                    None if st.complete => return None,
                     None => Err(st
                         .upstream
                         .connection_error("stream ended before completion")),
@@ -392,7 +394,7 @@ impl Upstream {
                         if ev.data == "[DONE]" {
                             match st.end {
                                 StreamEnd::Done => return None,
-                                StreamEnd::MessageStop => continue,
+                                StreamEnd::MessageStop | StreamEnd::FinishReason => continue,
                             }
                         }
                         if let Some(err) = st.upstream.stream_error(&ev.event, &ev.data) {
@@ -400,6 +402,8 @@ impl Upstream {
                         } else {
                             st.finished = st.end == StreamEnd::MessageStop
                                 && is_message_stop(&ev.event, &ev.data);
+                            st.complete |= st.end == StreamEnd::FinishReason
+                                && ev.data.contains("\"finishReason\"");
                             let ev = SseEvent {
                                 event: ev.event,
                                 data: ev.data,
@@ -457,6 +461,8 @@ pub(super) enum StreamEnd {
     Done,
     /// Anthropic: the `message_stop` event.
     MessageStop,
+    /// Gemini: the connection closes after an event with a `finishReason`.
+    FinishReason,
 }
 
 /// One SSE event: its `event:` name (`message` when absent) and its `data:` payload.
@@ -516,6 +522,9 @@ struct SseState<E> {
     upstream: Upstream,
     end: StreamEnd,
     finished: bool,
+    /// [`StreamEnd::FinishReason`]: an event with a finish reason went by, so the
+    /// connection may close.
+    complete: bool,
 }
 
 /// Maps each SSE event through `f` (which may swallow it by returning `None`). The first

@@ -22,12 +22,15 @@ use crate::error::GatewayError;
 mod anthropic;
 pub mod azure;
 mod bedrock;
+mod gemini;
+mod google_auth;
 mod http;
 mod mock;
 mod openai;
 
 pub use anthropic::AnthropicProvider;
 pub use bedrock::BedrockProvider;
+pub use gemini::GeminiProvider;
 pub use mock::MockProvider;
 pub use openai::OpenAiProvider;
 
@@ -168,6 +171,7 @@ pub fn for_deployment(
         ProviderKind::Azure => Arc::new(azure::provider(d, env)?),
         ProviderKind::Anthropic => Arc::new(AnthropicProvider::new(d, env)?),
         ProviderKind::Bedrock => Arc::new(BedrockProvider::new(d)?),
+        ProviderKind::Gemini | ProviderKind::VertexAi => Arc::new(GeminiProvider::new(d, env)?),
         ProviderKind::Unsupported(name) => {
             return Err(GatewayError::NotSupported(format!(
                 "provider '{name}' (deployment '{}') is not supported by RouteIQ yet",
