@@ -186,3 +186,98 @@ async fn stream_exception_after_first_chunk_ends_with_error_event() {
         "{last}"
     );
 }
+
+const EMBED: &str = r#"
+model_list:
+  - model_name: titan
+    litellm_params:
+      model: bedrock/amazon.titan-embed-text-v2:0
+      aws_region_name: us-east-1
+      aws_access_key_id: AKIDROUTEIQTEST
+      aws_secret_access_key: test-secret
+      aws_bedrock_runtime_endpoint: "{MOCK_ROOT}"
+    model_info: {mode: embedding}
+  - model_name: cohere
+    litellm_params:
+      model: bedrock/cohere.embed-english-v3
+      aws_region_name: us-east-1
+      aws_access_key_id: AKIDROUTEIQTEST
+      aws_secret_access_key: test-secret
+      aws_bedrock_runtime_endpoint: "{MOCK_ROOT}"
+    model_info: {mode: embedding}
+  - model_name: nova
+    litellm_params:
+      model: bedrock/amazon.nova-lite-v1:0
+      aws_region_name: us-east-1
+      aws_access_key_id: AKIDROUTEIQTEST
+      aws_secret_access_key: test-secret
+      aws_bedrock_runtime_endpoint: "{MOCK_ROOT}"
+"#;
+
+#[tokio::test]
+async fn titan_and_cohere_embeddings_are_invoked_and_reshaped() {
+    let (mock, gw) = start(EMBED).await;
+    // Titan embeds one text per call; `dimensions` goes along.
+    let resp = post(
+        &gw,
+        "/v1/embeddings",
+        &json!({"model": "titan", "input": ["first text", "second"], "dimensions": 256}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", gw.logs());
+    let out: Value = resp.json().await.unwrap();
+    assert_eq!(out["object"], "list");
+    assert_eq!(out["data"].as_array().unwrap().len(), 2);
+    assert_eq!(out["data"][1]["index"], 1);
+    assert!(out["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+    let calls = mock.requests_to("amazon.titan-embed-text-v2:0");
+    assert_eq!(calls.len(), 2);
+    // The SDK percent-encodes the model id in the path, as it does for the real service.
+    assert_eq!(
+        calls[0].path,
+        "/model/amazon.titan-embed-text-v2%3A0/invoke"
+    );
+    assert_eq!(
+        calls[0].body,
+        json!({"inputText": "first text", "dimensions": 256})
+    );
+    // Cohere embeds the list in one call, with its input_type.
+    let resp = post(
+        &gw,
+        "/v1/embeddings",
+        &json!({"model": "cohere", "input": ["a", "b", "c"], "input_type": "search_query"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", gw.logs());
+    let out: Value = resp.json().await.unwrap();
+    assert_eq!(out["data"].as_array().unwrap().len(), 3);
+    let sent = mock.last_request().unwrap();
+    assert_eq!(sent.body["input_type"], "search_query");
+    assert_eq!(sent.body["texts"], json!(["a", "b", "c"]));
+    // A chat model is not an embedding model: a clear error, no call.
+    let before = mock.requests().len();
+    let resp = post(
+        &gw,
+        "/v1/embeddings",
+        &json!({"model": "nova", "input": "x"}),
+    )
+    .await;
+    assert!(resp.status().is_client_error(), "{}", resp.status());
+    let err = error_of(resp).await;
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("not an embedding model"),
+        "{err}"
+    );
+    assert_eq!(mock.requests().len(), before);
+    // The upstream's validation error (a bad dimension) is the caller's 400.
+    let resp = post(
+        &gw,
+        "/v1/embeddings",
+        &json!({"model": "titan", "input": "x", "dimensions": 300}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+}

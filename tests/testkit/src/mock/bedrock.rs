@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::util::{content_chars, sample_args, tokens};
+use super::util::{content_chars, embedding, sample_args, tokens};
 use super::{Answer, Inner};
 
 type Rejection = (u16, Value);
@@ -307,5 +307,68 @@ mod tests {
         assert_eq!(validate(&bad).unwrap_err().0, 400);
         let empty = json!({"messages": [{"role": "user", "content": []}]});
         assert!(validate(&empty).is_err());
+    }
+}
+
+/// InvokeModel's validation for the embedding models: Titan takes one non-empty `inputText`
+/// (and `dimensions` of 256, 512 or 1024), Cohere a non-empty `texts` list with an
+/// `input_type`.
+pub(crate) fn validate_invoke(model: &str, body: &Value) -> Result<(), Rejection> {
+    let invalid = |m: &str| Err((400, error(400, m)));
+    if model.contains("titan-embed") {
+        match body.get("inputText").and_then(Value::as_str) {
+            Some(t) if !t.is_empty() => {}
+            _ => return invalid("Malformed input request: #: required key [inputText] not found"),
+        }
+        if let Some(d) = body.get("dimensions")
+            && !matches!(d.as_u64(), Some(256 | 512 | 1024))
+        {
+            return invalid("Malformed input request: #/dimensions: must be 256, 512 or 1024");
+        }
+        return Ok(());
+    }
+    if model.contains("cohere.embed") {
+        let texts_ok = body
+            .get("texts")
+            .and_then(Value::as_array)
+            .is_some_and(|t| !t.is_empty() && t.iter().all(Value::is_string));
+        if !texts_ok {
+            return invalid("Malformed input request: #: required key [texts] not found");
+        }
+        if body.get("input_type").and_then(Value::as_str).is_none() {
+            return invalid("Malformed input request: #: required key [input_type] not found");
+        }
+        return Ok(());
+    }
+    Err((404, error(404, "The provided model identifier is invalid.")))
+}
+
+/// InvokeModel's answer for the embedding models.
+pub(crate) fn invoke_answer(model: &str, body: &Value) -> Answer {
+    let v = if model.contains("titan-embed") {
+        let text = body
+            .get("inputText")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let dims = body
+            .get("dimensions")
+            .and_then(Value::as_u64)
+            .unwrap_or(1024) as usize;
+        json!({"embedding": embedding(text, dims.min(16)), "inputTextTokenCount": tokens(text.chars().count())})
+    } else {
+        let texts: Vec<&str> = body
+            .get("texts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let vectors: Vec<Vec<f32>> = texts.iter().map(|t| embedding(t, 8)).collect();
+        json!({"id": "mock", "embeddings": vectors, "texts": texts, "response_type": "embeddings_floats"})
+    };
+    Answer {
+        json: Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
+        frames: Vec::new(),
+        stream: false,
     }
 }

@@ -18,6 +18,8 @@
 //!   needs an `api-key` header (401) and an `api-version` query (404))
 //! - `POST /v1/messages` (Anthropic: needs `x-api-key` (401) and `anthropic-version` (400),
 //!   validates the body like Anthropic does)
+//! - Bedrock: `POST /model/{id}/converse`, `/converse-stream` and `/invoke` (Titan and Cohere
+//!   embedding models), SigV4-signed
 //! - Gemini: `POST /v1beta/models/{model}:{generateContent|streamGenerateContent|
 //!   batchEmbedContents}` (AI Studio: needs an API key) and `POST /v1/projects/{p}/locations/
 //!   {l}/publishers/google/models/{model}:{generateContent|streamGenerateContent|predict}`
@@ -391,6 +393,8 @@ enum Route<'a> {
     Anthropic,
     /// Bedrock Converse: the decoded model id, and whether it is ConverseStream.
     Bedrock(String, bool),
+    /// Bedrock InvokeModel (embedding models): the decoded model id.
+    BedrockInvoke(String),
     /// Gemini (AI Studio or Vertex AI): the model, the method, and whether on Vertex AI.
     Gemini(String, gemini::Method, bool),
     /// OAuth token endpoint (`POST /token`) and the metadata server's token.
@@ -431,6 +435,9 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
                     }
                     Some((id, "converse-stream")) if !id.is_empty() => {
                         Route::Bedrock(bedrock::decode_model_id(id), true)
+                    }
+                    Some((id, "invoke")) if !id.is_empty() => {
+                        Route::BedrockInvoke(bedrock::decode_model_id(id))
                     }
                     _ => Route::NotFound,
                 };
@@ -504,7 +511,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
     let body = parsed.unwrap_or(Value::Null);
     let model: Option<&str> = match &route {
         Route::Azure(deployment, _) => Some(deployment),
-        Route::Bedrock(id, _) => Some(id.as_str()),
+        Route::Bedrock(id, _) | Route::BedrockInvoke(id) => Some(id.as_str()),
         Route::Gemini(model, ..) => Some(model.as_str()),
         _ => body.get("model").and_then(Value::as_str),
     };
@@ -547,6 +554,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         Route::Azure(_, api) => (Flavor::Azure, api),
         Route::Anthropic => (Flavor::Anthropic, Api::Chat),
         Route::Bedrock(..) => (Flavor::Bedrock, Api::Chat),
+        Route::BedrockInvoke(_) => (Flavor::Bedrock, Api::Embeddings),
         Route::Gemini(..) => (Flavor::Gemini, Api::Chat),
         _ => {
             return json_response(
@@ -587,6 +595,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         }
         match flavor {
             Flavor::Anthropic => anthropic::validate(&body),
+            Flavor::Bedrock if api == Api::Embeddings => bedrock::validate_invoke(model.unwrap_or(""), &body),
             Flavor::Bedrock => bedrock::validate(&body),
             Flavor::Gemini => gemini::validate(gemini_route.1, &body),
             _ => openai::validate(api, flavor, &body),
@@ -632,6 +641,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
     let build = |st: &Inner| -> Answer {
         match flavor {
             Flavor::Anthropic => anthropic::answer(st, model, &body, text_override),
+            Flavor::Bedrock if api == Api::Embeddings => bedrock::invoke_answer(model, &body),
             Flavor::Bedrock => bedrock::answer(st, model, &body, bedrock_stream, text_override),
             Flavor::Gemini => gemini::answer(st, model, gemini_route.1, &body, text_override),
             _ => openai::answer(st, api, flavor, model, &body, text_override),

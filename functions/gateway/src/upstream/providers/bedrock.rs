@@ -147,6 +147,25 @@ impl BedrockProvider {
             .await
     }
 
+    /// InvokeModel with a JSON body; the answer as JSON.
+    async fn invoke(&self, body: &Value) -> Result<Value, GatewayError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| GatewayError::Internal(format!("serializing a bedrock body: {e}")))?;
+        let out = self
+            .client()
+            .await
+            .invoke_model()
+            .model_id(&self.model_id)
+            .content_type("application/json")
+            .accept("application/json")
+            .body(Blob::new(bytes))
+            .send()
+            .await
+            .map_err(call_error)?;
+        serde_json::from_slice(out.body().as_ref())
+            .map_err(|e| bad_embedding(&format!("the answer is not JSON: {e}")))
+    }
+
     /// The Converse request parts for an OpenAI chat request.
     fn converse_input(&self, req: &ChatCompletionRequest) -> Result<ConverseInput, GatewayError> {
         let req = with_defaults(req, &self.defaults)?;
@@ -567,6 +586,56 @@ fn new_id() -> String {
     format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// The embedding model families InvokeModel serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EmbedFamily {
+    Titan,
+    Cohere,
+}
+
+impl EmbedFamily {
+    /// By model id (a cross-region prefix such as `us.` allowed).
+    fn of(model_id: &str) -> Option<EmbedFamily> {
+        let id = model_id.to_ascii_lowercase();
+        let id = id
+            .split_once('.')
+            .filter(|(prefix, _)| prefix.len() <= 4)
+            .map_or(id.as_str(), |(_, rest)| rest);
+        if id.starts_with("amazon.titan-embed") {
+            Some(EmbedFamily::Titan)
+        } else if id.starts_with("cohere.embed") {
+            Some(EmbedFamily::Cohere)
+        } else {
+            None
+        }
+    }
+}
+
+/// The texts of an embeddings request's `input` (a string or a list of strings).
+fn embedding_texts(input: &Value) -> Result<Vec<String>, GatewayError> {
+    let bad = || {
+        GatewayError::invalid_param(
+            "bedrock embeds text: 'input' must be a string or a list of strings",
+            "input",
+        )
+    };
+    match input {
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
+            .collect(),
+        _ => Err(bad()),
+    }
+}
+
+fn bad_embedding(message: &str) -> GatewayError {
+    GatewayError::BadUpstreamResponse {
+        provider: PROVIDER.into(),
+        message: message.to_string(),
+    }
+}
+
 /// A failed Converse/ConverseStream call as a gateway error, classified by status and the
 /// exception name (`ThrottlingException`, `ValidationException` "Input is too long"...).
 fn call_error<E: ProvideErrorMetadata + std::fmt::Debug>(
@@ -757,15 +826,91 @@ impl InferenceProvider for BedrockProvider {
         self.converse_stream(req).await
     }
 
+    /// Embeddings with InvokeModel: Amazon Titan text embeddings (`amazon.titan-embed-*`, one
+    /// call per input, `dimensions` passed on) and Cohere Embed (`cohere.embed-*`, one call
+    /// for all inputs, `input_type` from the request, default `search_document`).
     async fn embeddings(
         &self,
         ctx: &CallContext<'_>,
-        _req: &EmbeddingRequest,
+        req: &EmbeddingRequest,
     ) -> Result<Answer, GatewayError> {
         ctx.refuse_extra_headers()?;
-        Err(GatewayError::NotSupported(
-            "bedrock embeddings are not offered through the Converse API".into(),
-        ))
+        let inputs = embedding_texts(&req.input)?;
+        let family = EmbedFamily::of(&self.model_id).ok_or_else(|| {
+            GatewayError::NotSupported(format!(
+                "bedrock model '{}' is not an embedding model RouteIQ calls (amazon.titan-embed-*, \
+                 cohere.embed-*)",
+                self.model_id
+            ))
+        })?;
+        let mut vectors: Vec<Value> = Vec::with_capacity(inputs.len());
+        let mut counted: Option<u64> = None;
+        match family {
+            EmbedFamily::Titan => {
+                for text in &inputs {
+                    let mut body = serde_json::json!({"inputText": text});
+                    if let Some(d) = req.dimensions {
+                        body["dimensions"] = d.into();
+                    }
+                    let out = self.invoke(&body).await?;
+                    vectors.push(
+                        out.get("embedding")
+                            .cloned()
+                            .ok_or_else(|| bad_embedding("no 'embedding' in the answer"))?,
+                    );
+                    if let Some(n) = out.get("inputTextTokenCount").and_then(Value::as_u64) {
+                        *counted.get_or_insert(0) += n;
+                    }
+                }
+            }
+            EmbedFamily::Cohere => {
+                let input_type = req
+                    .extra
+                    .get("input_type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("search_document");
+                let body = serde_json::json!({"texts": inputs, "input_type": input_type});
+                let out = self.invoke(&body).await?;
+                // v3 answers a list of vectors; v4 (with embedding_types) `{"float": [...]}`.
+                let list = match out.get("embeddings") {
+                    Some(Value::Array(list)) => list.clone(),
+                    Some(Value::Object(by_type)) => by_type
+                        .get("float")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                vectors = list;
+            }
+        }
+        if vectors.len() != inputs.len() {
+            return Err(bad_embedding(&format!(
+                "{} embeddings for {} inputs",
+                vectors.len(),
+                inputs.len()
+            )));
+        }
+        let prompt_tokens = counted.unwrap_or_else(|| {
+            inputs
+                .iter()
+                .map(|t| routeiq::openai::estimate_tokens(t))
+                .sum()
+        });
+        let usage = Usage {
+            prompt_tokens,
+            completion_tokens: 0,
+            total_tokens: prompt_tokens,
+        };
+        let data: Vec<Value> = vectors
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| serde_json::json!({"object": "embedding", "index": i, "embedding": v}))
+            .collect();
+        Answer::json(
+            &serde_json::json!({"object": "list", "data": data, "model": self.model_id, "usage": usage}),
+            Some(usage),
+        )
     }
 
     /// The endpoint override, if any (`None`: the SDK's regional endpoint).
