@@ -285,31 +285,6 @@ pub(crate) fn decode_model_id(segment: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn model_ids_are_decoded() {
-        assert_eq!(
-            decode_model_id("anthropic.claude-3-haiku-20240307-v1%3A0"),
-            "anthropic.claude-3-haiku-20240307-v1:0"
-        );
-        assert_eq!(decode_model_id("plain"), "plain");
-        assert_eq!(decode_model_id("bad%zz"), "bad%zz");
-    }
-
-    #[test]
-    fn validation_requires_alternation() {
-        let ok = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]});
-        assert!(validate(&ok).is_ok());
-        let bad = json!({"messages": [{"role": "assistant", "content": [{"text": "hi"}]}]});
-        assert_eq!(validate(&bad).unwrap_err().0, 400);
-        let empty = json!({"messages": [{"role": "user", "content": []}]});
-        assert!(validate(&empty).is_err());
-    }
-}
-
 /// InvokeModel's validation for the embedding models: Titan takes one non-empty `inputText`
 /// (and `dimensions` of 256, 512 or 1024), Cohere a non-empty `texts` list with an
 /// `input_type`.
@@ -370,5 +345,30 @@ pub(crate) fn invoke_answer(model: &str, body: &Value) -> Answer {
         json: Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
         frames: Vec::new(),
         stream: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_are_decoded() {
+        assert_eq!(
+            decode_model_id("anthropic.claude-3-haiku-20240307-v1%3A0"),
+            "anthropic.claude-3-haiku-20240307-v1:0"
+        );
+        assert_eq!(decode_model_id("plain"), "plain");
+        assert_eq!(decode_model_id("bad%zz"), "bad%zz");
+    }
+
+    #[test]
+    fn validation_requires_alternation() {
+        let ok = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]});
+        assert!(validate(&ok).is_ok());
+        let bad = json!({"messages": [{"role": "assistant", "content": [{"text": "hi"}]}]});
+        assert_eq!(validate(&bad).unwrap_err().0, 400);
+        let empty = json!({"messages": [{"role": "user", "content": []}]});
+        assert!(validate(&empty).is_err());
     }
 }
