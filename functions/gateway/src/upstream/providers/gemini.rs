@@ -1294,4 +1294,149 @@ mod tests {
                 "format": {"type": "string", "enum": ["a", "b"]}}})
         );
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A turn: user text, or an assistant's tool calls (name, args) then their results.
+        #[derive(Debug, Clone)]
+        enum Turn {
+            User(String),
+            Calls(Vec<(String, i64, String)>),
+        }
+
+        fn turn() -> impl Strategy<Value = Turn> {
+            prop_oneof![
+                "[a-zA-Z0-9 ,.?!]{1,40}".prop_map(Turn::User),
+                prop::collection::vec(("[a-z_]{1,12}", any::<i64>(), "[a-z ]{0,20}"), 1..4)
+                    .prop_map(Turn::Calls),
+            ]
+        }
+
+        fn messages(turns: &[Turn]) -> Vec<Value> {
+            let mut out = vec![json!({"role": "user", "content": "start"})];
+            for (t, turn) in turns.iter().enumerate() {
+                match turn {
+                    Turn::User(text) => out.push(json!({"role": "user", "content": text})),
+                    Turn::Calls(calls) => {
+                        let tool_calls: Vec<Value> = calls
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (name, n, _))| json!({"id": format!("c{t}_{i}"), "type": "function",
+                                "function": {"name": name, "arguments": json!({"n": n}).to_string()}}))
+                            .collect();
+                        out.push(
+                            json!({"role": "assistant", "content": null, "tool_calls": tool_calls}),
+                        );
+                        for (i, (_, _, result)) in calls.iter().enumerate() {
+                            out.push(json!({"role": "tool", "tool_call_id": format!("c{t}_{i}"), "content": result}));
+                        }
+                    }
+                }
+            }
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            /// Every text, call (name, arguments) and result reaches Gemini, in order.
+            #[test]
+            fn requests_lose_nothing(turns in prop::collection::vec(turn(), 0..8)) {
+                let r = req(json!({"model": "g", "messages": messages(&turns)}));
+                let body = build_request(&r).unwrap();
+                let parts: Vec<Value> = body["contents"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|c| c["parts"].as_array().unwrap().clone())
+                    .collect();
+                let mut expected = vec![json!({"text": "start"})];
+                for turn in &turns {
+                    match turn {
+                        Turn::User(text) => expected.push(json!({"text": text})),
+                        Turn::Calls(calls) => {
+                            for (name, n, _) in calls {
+                                expected.push(json!({"functionCall": {"name": name, "args": {"n": n}}}));
+                            }
+                            for (name, _, result) in calls {
+                                expected.push(json!({"functionResponse": {"name": name, "response": {"content": result}}}));
+                            }
+                        }
+                    }
+                }
+                prop_assert_eq!(parts, expected);
+                // Roles alternate once merged: Gemini wants no two turns of one role in a row.
+                let roles: Vec<&str> = body["contents"].as_array().unwrap().iter().map(|c| c["role"].as_str().unwrap()).collect();
+                prop_assert!(roles.windows(2).all(|w| w[0] != w[1]), "{:?}", roles);
+            }
+
+            /// An answer's text, calls and usage survive, whole and streamed.
+            #[test]
+            fn answers_lose_nothing(
+                words in prop::collection::vec("[a-z]{1,8}", 0..12),
+                calls in prop::collection::vec(("[a-z_]{1,12}", any::<i32>()), 0..4),
+                prompt in 0u64..10_000,
+                completion in 0u64..10_000,
+            ) {
+                let text = words.join(" ");
+                let mut parts: Vec<Value> = Vec::new();
+                if !text.is_empty() {
+                    parts.push(json!({"text": text}));
+                }
+                for (name, n) in &calls {
+                    parts.push(json!({"functionCall": {"name": name, "args": {"n": n}}}));
+                }
+                let usage = json!({"promptTokenCount": prompt, "candidatesTokenCount": completion});
+                let whole: GenerateResponse = serde_json::from_value(json!({
+                    "candidates": [{"content": {"parts": parts.clone()}, "finishReason": "STOP"}],
+                    "usageMetadata": usage,
+                })).unwrap();
+                let chat = to_chat_response(whole, "g", &upstream()).unwrap();
+                let msg = &chat.choices[0].message;
+                let got_calls: Vec<(String, String)> = msg.tool_calls.iter().flatten()
+                    .map(|c| (c.function.name.clone().unwrap(), c.function.arguments.clone())).collect();
+                let want_calls: Vec<(String, String)> = calls.iter()
+                    .map(|(name, n)| (name.clone(), json!({"n": n}).to_string())).collect();
+                prop_assert_eq!(&got_calls, &want_calls);
+                if calls.is_empty() {
+                    prop_assert_eq!(msg.content.clone().unwrap_or_default(), text.clone());
+                }
+                prop_assert_eq!(chat.usage.unwrap().total_tokens, prompt + completion);
+
+                // The same answer streamed a part per event.
+                let mut st = ChatStream {
+                    id: "x".into(), model: "g".into(), created: 0, started: false, calls: 0,
+                    include_usage: true, usage: None, upstream: upstream(),
+                };
+                let mut chunks = Vec::new();
+                let last = parts.len().saturating_sub(1);
+                for (i, p) in parts.iter().enumerate() {
+                    let mut ev = json!({"candidates": [{"content": {"parts": [p]}}]});
+                    if i == last {
+                        ev["candidates"][0]["finishReason"] = json!("STOP");
+                        ev["usageMetadata"] = usage.clone();
+                    }
+                    chunks.extend(st.on_event(&ev.to_string()).unwrap());
+                }
+                if parts.is_empty() {
+                    let ev = json!({"candidates": [{"content": {"parts": []}, "finishReason": "STOP"}], "usageMetadata": usage});
+                    chunks.extend(st.on_event(&ev.to_string()).unwrap());
+                }
+                let streamed: String = chunks.iter()
+                    .filter_map(|c| c.choices.first()?.delta.content.clone()).collect();
+                prop_assert_eq!(streamed, text);
+                let streamed_calls: Vec<(String, String)> = chunks.iter()
+                    .filter_map(|c| c.choices.first()?.delta.tool_calls.clone())
+                    .flatten()
+                    .map(|c| (c.function.name.unwrap(), c.function.arguments))
+                    .collect();
+                prop_assert_eq!(streamed_calls, want_calls);
+                let total = chunks.iter().filter_map(|c| c.usage).map(|u| u.total_tokens).last();
+                prop_assert_eq!(total, Some(prompt + completion));
+            }
+        }
+    }
 }
