@@ -22,10 +22,12 @@
 //! the request is invalid or needs something a chat deployment cannot do (a hosted tool it
 //! requires, an image by `file_id`, background mode...).
 
+pub mod from_chat;
 pub mod types;
 
 use std::fmt;
 
+pub use from_chat::{ResponseContext, UsageDetails, from_chat, new_response_id};
 pub use types::*;
 
 use crate::openai;
