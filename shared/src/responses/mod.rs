@@ -23,12 +23,14 @@
 //! requires, an image by `file_id`, background mode...).
 
 pub mod from_chat;
+pub mod store;
 pub mod to_chat;
 pub mod types;
 
 use std::fmt;
 
 pub use from_chat::{ResponseContext, UsageDetails, from_chat, new_response_id};
+pub use store::{inline_history, input_items, items_for_next_turn};
 pub use to_chat::{ToChat, to_chat};
 pub use types::*;
 
