@@ -24,6 +24,7 @@
 
 pub mod from_chat;
 pub mod store;
+pub mod stream;
 pub mod to_chat;
 pub mod types;
 
@@ -31,6 +32,7 @@ use std::fmt;
 
 pub use from_chat::{ResponseContext, UsageDetails, from_chat, new_response_id};
 pub use store::{inline_history, input_items, items_for_next_turn};
+pub use stream::{ResponseAccumulator, StreamTranslator, encode_sse, error_event};
 pub use to_chat::{ToChat, to_chat};
 pub use types::*;
 
