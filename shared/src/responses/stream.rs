@@ -1264,3 +1264,584 @@ fn check_done(built: &Item, done: &Item) -> Result<(), String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::responses::from_chat::{from_chat, parse_chat_chunk, parse_chat_response};
+    use crate::responses::types::ResponsesRequest;
+    use serde_json::json;
+
+    fn ctx_with(req: Value) -> ResponseContext {
+        let req: ResponsesRequest = serde_json::from_value(req).unwrap();
+        ResponseContext::from_request(&req, "resp_s1", 1_700_000_000)
+    }
+
+    fn ctx() -> ResponseContext {
+        ctx_with(json!({"model": "my-model", "input": "x", "tools": [
+            {"type": "function", "name": "get_weather"},
+            {"type": "custom", "name": "apply_patch"}
+        ]}))
+    }
+
+    fn chunk(v: Value) -> ChatCompletionChunk {
+        let mut base = json!({"id": "chatcmpl-s1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", "choices": []});
+        if let (Some(b), Some(o)) = (base.as_object_mut(), v.as_object()) {
+            b.extend(o.clone());
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn delta(d: Value) -> ChatCompletionChunk {
+        chunk(json!({"choices": [{"index": 0, "delta": d, "finish_reason": null}]}))
+    }
+
+    fn finish(reason: &str) -> ChatCompletionChunk {
+        chunk(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}))
+    }
+
+    fn usage(prompt: u64, completion: u64) -> ChatCompletionChunk {
+        chunk(
+            json!({"usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}}),
+        )
+    }
+
+    fn run(t: &mut StreamTranslator, chunks: &[ChatCompletionChunk]) -> Vec<Event> {
+        let mut events: Vec<Event> = chunks.iter().flat_map(|c| t.push(c)).collect();
+        events.extend(t.finish());
+        events
+    }
+
+    /// Event types, with the output index for item events.
+    fn types(events: &[Event]) -> Vec<String> {
+        events
+            .iter()
+            .map(|e| {
+                let name = e.event_type().trim_start_matches("response.").to_string();
+                match e {
+                    Event::OutputItemAdded {
+                        output_index, item, ..
+                    }
+                    | Event::OutputItemDone {
+                        output_index, item, ..
+                    } => format!("{name}{output_index}:{}", item.kind()),
+                    _ => name,
+                }
+            })
+            .collect()
+    }
+
+    fn accumulate(events: &[Event]) -> Response {
+        let mut acc = ResponseAccumulator::new();
+        for e in events {
+            acc.push(e).unwrap();
+        }
+        assert!(acc.is_complete());
+        acc.into_response().unwrap()
+    }
+
+    #[test]
+    fn text_stream_with_usage_after_finish() {
+        let mut t = StreamTranslator::new(ctx());
+        let events = run(
+            &mut t,
+            &[
+                delta(json!({"role": "assistant", "content": ""})),
+                delta(json!({"content": "Hel"})),
+                delta(json!({"content": "lo"})),
+                finish("stop"),
+                usage(12, 3),
+            ],
+        );
+        assert_eq!(
+            types(&events),
+            [
+                "created",
+                "in_progress",
+                "output_item.added0:message",
+                "content_part.added",
+                "output_text.delta",
+                "output_text.delta",
+                "output_text.done",
+                "content_part.done",
+                "output_item.done0:message",
+                "completed"
+            ]
+        );
+        let numbers: Vec<u64> = events.iter().filter_map(Event::sequence_number).collect();
+        assert_eq!(numbers, (0..events.len() as u64).collect::<Vec<_>>());
+        assert!(t.is_done());
+        assert!(t.notes().is_empty(), "{:?}", t.notes());
+        let created = serde_json::to_value(&events[0]).unwrap();
+        assert_eq!(created["response"]["status"], "in_progress");
+        assert_eq!(created["response"]["model"], "my-model");
+        assert_eq!(created["response"]["output"], json!([]));
+        assert!(created["response"]["usage"].is_null());
+        assert_eq!(
+            serde_json::to_value(&events[4]).unwrap(),
+            json!({"type": "response.output_text.delta", "item_id": "msg_s1", "output_index": 0,
+                   "content_index": 0, "delta": "Hel", "logprobs": [], "sequence_number": 4})
+        );
+        let r = accumulate(&events);
+        assert_eq!(r.output_text(), "Hello");
+        assert_eq!(r.status, ResponseStatus::Completed);
+        let usage = r.usage.as_ref().unwrap();
+        assert_eq!((usage.input_tokens, usage.output_tokens), (12, 3));
+        assert_eq!(t.response(), Some(&r));
+        // Nothing more after the end.
+        assert!(t.push(&delta(json!({"content": "late"}))).is_empty());
+        assert!(t.finish().is_empty());
+    }
+
+    #[test]
+    fn reasoning_text_and_tool_calls_including_a_custom_tool() {
+        let mut t = StreamTranslator::new(ctx());
+        let events = run(
+            &mut t,
+            &[
+                delta(json!({"role": "assistant", "reasoning_content": "Let me "})),
+                delta(json!({"reasoning_content": "think."})),
+                delta(json!({"content": "I'll check."})),
+                delta(
+                    json!({"tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}),
+                ),
+                delta(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}),
+                ),
+                delta(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}),
+                ),
+                delta(
+                    json!({"tool_calls": [{"index": 1, "id": "call_p", "type": "function", "function": {"name": "apply_patch", "arguments": "{\"input\":\"*** Begin"}}]}),
+                ),
+                delta(
+                    json!({"tool_calls": [{"index": 1, "function": {"arguments": " Patch\"}"}}]}),
+                ),
+                chunk(
+                    json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+                           "usage": {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}}),
+                ),
+            ],
+        );
+        assert_eq!(
+            types(&events),
+            [
+                "created",
+                "in_progress",
+                "output_item.added0:reasoning",
+                "reasoning_summary_part.added",
+                "reasoning_summary_text.delta",
+                "reasoning_summary_text.delta",
+                "reasoning_summary_text.done",
+                "reasoning_summary_part.done",
+                "output_item.done0:reasoning",
+                "output_item.added1:message",
+                "content_part.added",
+                "output_text.delta",
+                "output_text.done",
+                "content_part.done",
+                "output_item.done1:message",
+                "output_item.added2:function_call",
+                "function_call_arguments.delta",
+                "function_call_arguments.delta",
+                "output_item.added3:custom_tool_call",
+                "function_call_arguments.done",
+                "output_item.done2:function_call",
+                "custom_tool_call_input.delta",
+                "custom_tool_call_input.done",
+                "output_item.done3:custom_tool_call",
+                "completed"
+            ]
+        );
+        let r = accumulate(&events);
+        assert_eq!(
+            serde_json::to_value(&r.output).unwrap(),
+            json!([
+                {"type": "reasoning", "id": "rs_s1", "summary": [{"type": "summary_text", "text": "Let me think."}]},
+                {"type": "message", "id": "msg_s1", "role": "assistant", "status": "completed",
+                 "content": [{"type": "output_text", "text": "I'll check.", "annotations": []}]},
+                {"type": "function_call", "id": "fc_s1_0", "call_id": "call_a", "name": "get_weather",
+                 "arguments": "{\"city\":\"Paris\"}", "status": "completed"},
+                {"type": "custom_tool_call", "id": "ctc_s1_1", "call_id": "call_p", "name": "apply_patch",
+                 "input": "*** Begin Patch", "status": "completed"}
+            ])
+        );
+        // output_item.added carries the in-progress items.
+        let added = serde_json::to_value(&events[15]).unwrap();
+        assert_eq!(added["item"]["status"], "in_progress");
+        assert_eq!(added["item"]["arguments"], "");
+        let done = serde_json::to_value(&events[19]).unwrap();
+        assert_eq!(done["name"], "get_weather");
+    }
+
+    #[test]
+    fn stream_equals_the_non_streaming_translation() {
+        let body = json!({
+            "id": "chatcmpl-eq", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": "ok",
+                "reasoning_content": "hm", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"a\":[1,2]}"}},
+                {"id": "c2", "type": "function", "function": {"name": "apply_patch", "arguments": "{\"input\":\"x\"}"}}
+            ]}}],
+            "usage": {"prompt_tokens": 30, "completion_tokens": 7, "total_tokens": 37,
+                      "prompt_tokens_details": {"cached_tokens": 10}, "completion_tokens_details": {"reasoning_tokens": 2}}
+        });
+        let (resp, details) = parse_chat_response(body.to_string().as_bytes()).unwrap();
+        let expected = from_chat(&resp, &details, &ctx());
+        let raw = [
+            r#"{"id":"chatcmpl-eq","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"hm"},"finish_reason":null}]}"#,
+            r#"{"id":"chatcmpl-eq","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"o"},"finish_reason":null}]}"#,
+            r#"{"id":"chatcmpl-eq","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"k"},"finish_reason":null}]}"#,
+            r#"{"id":"chatcmpl-eq","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\"a\":[1,"}}]},"finish_reason":null}]}"#,
+            r#"{"id":"chatcmpl-eq","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"2]}"}}]},"finish_reason":null}]}"#,
+            r#"{"id":"chatcmpl-eq","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"c2","type":"function","function":{"name":"apply_patch","arguments":"{\"input\":\"x\"}"}}]},"finish_reason":"tool_calls"}]}"#,
+            r#"{"id":"chatcmpl-eq","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":30,"completion_tokens":7,"total_tokens":37,"prompt_tokens_details":{"cached_tokens":10},"completion_tokens_details":{"reasoning_tokens":2}}}"#,
+        ];
+        let mut t = StreamTranslator::new(ctx());
+        let mut events = Vec::new();
+        for data in raw {
+            let (c, d) = parse_chat_chunk(data).unwrap();
+            events.extend(t.push_with_details(&c, &d));
+        }
+        assert!(t.is_done());
+        let streamed = accumulate(&events);
+        assert_eq!(streamed, expected);
+        let usage = streamed.usage.unwrap();
+        assert_eq!(usage.input_tokens_details.cached_tokens, 10);
+        assert_eq!(usage.output_tokens_details.reasoning_tokens, 2);
+    }
+
+    #[test]
+    fn stream_without_finish_reason_or_usage_still_ends() {
+        let mut t = StreamTranslator::new(ctx());
+        let events = run(&mut t, &[delta(json!({"content": "cut"}))]);
+        assert_eq!(
+            events.last().map(Event::event_type),
+            Some("response.completed")
+        );
+        let r = accumulate(&events);
+        assert_eq!(r.output_text(), "cut");
+        assert_eq!(r.usage, Some(Default::default()));
+        let paths: Vec<&str> = t.notes().iter().map(|n| n.path.as_str()).collect();
+        assert_eq!(paths, ["finish_reason", "usage"]);
+
+        // A stream that produced nothing is one empty message, as from_chat answers.
+        let mut t = StreamTranslator::new(ctx());
+        let events = t.finish();
+        assert_eq!(
+            types(&events),
+            [
+                "created",
+                "in_progress",
+                "output_item.added0:message",
+                "content_part.added",
+                "output_text.done",
+                "content_part.done",
+                "output_item.done0:message",
+                "completed"
+            ]
+        );
+        let r = accumulate(&events);
+        assert_eq!(r.output.len(), 1);
+        assert_eq!(r.output_text(), "");
+    }
+
+    #[test]
+    fn length_waits_for_usage_and_ends_incomplete() {
+        let mut t = StreamTranslator::new(ctx());
+        let mut events = t.push(&delta(json!({"content": "a"})));
+        let at_finish = t.push(&finish("length"));
+        assert_eq!(
+            types(&at_finish),
+            [
+                "output_text.done",
+                "content_part.done",
+                "output_item.done0:message"
+            ]
+        );
+        events.extend(at_finish);
+        assert!(!t.is_done());
+        let end = t.push(&usage(5, 1));
+        assert_eq!(types(&end), ["incomplete"]);
+        events.extend(end);
+        let r = accumulate(&events);
+        assert_eq!(r.status, ResponseStatus::Incomplete);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["incomplete_details"]["reason"], "max_output_tokens");
+        assert_eq!(v["output"][0]["status"], "incomplete");
+    }
+
+    #[test]
+    fn tool_calls_without_index_with_a_reused_index_and_late_arguments() {
+        let mut t = StreamTranslator::new(ctx());
+        let events = run(
+            &mut t,
+            &[
+                delta(
+                    json!({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{\"k\":"}}]}),
+                ),
+                // Another call at the same index, with its own id.
+                delta(
+                    json!({"tool_calls": [{"index": 0, "id": "b", "function": {"name": "g", "arguments": "{\"x\":1}"}}]}),
+                ),
+                delta(
+                    json!({"tool_calls": [{"id": "c", "function": {"name": "h", "arguments": "{\"y\""}}]}),
+                ),
+                delta(json!({"tool_calls": [{"function": {"arguments": ":2}"}}]})),
+                delta(
+                    json!({"tool_calls": [{"index": 5, "function": {"name": "noid", "arguments": ""}}]}),
+                ),
+                // A call at a new index.
+                delta(
+                    json!({"tool_calls": [{"index": 7, "id": "late", "function": {"name": "l", "arguments": "{}"}}]}),
+                ),
+                finish("stop"),
+            ],
+        );
+        let r = accumulate(&events);
+        let calls: Vec<(String, String, String)> = r
+            .output
+            .iter()
+            .filter_map(|i| match i {
+                Item::FunctionCall(c) => {
+                    Some((c.call_id.clone(), c.name.clone(), c.arguments.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                ("a".into(), "f".into(), "{\"k\":".into()),
+                ("b".into(), "g".into(), "{\"x\":1}".into()),
+                ("c".into(), "h".into(), "{\"y\":2}".into()),
+                ("call_s1_3".into(), "noid".into(), "{}".into()),
+                ("late".into(), "l".into(), "{}".into()),
+            ]
+        );
+        assert_eq!(r.status, ResponseStatus::Completed);
+
+        // Arguments of an earlier call arriving after a later call started still reach it.
+        let mut t = StreamTranslator::new(ctx());
+        let events = run(
+            &mut t,
+            &[
+                delta(
+                    json!({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{\"k\":"}}]}),
+                ),
+                delta(
+                    json!({"tool_calls": [{"index": 1, "id": "b", "function": {"name": "g", "arguments": "{}"}}]}),
+                ),
+                delta(json!({"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]})),
+                finish("tool_calls"),
+            ],
+        );
+        let r = accumulate(&events);
+        assert!(
+            matches!(&r.output[0], Item::FunctionCall(c) if c.arguments == "{\"k\":1}"),
+            "{:?}",
+            r.output
+        );
+    }
+
+    #[test]
+    fn refusal_annotations_and_content_filter() {
+        let mut t = StreamTranslator::new(ctx());
+        let events = run(
+            &mut t,
+            &[
+                delta(json!({"content": "See x."})),
+                delta(
+                    json!({"annotations": [{"type": "url_citation", "url_citation": {"start_index": 4, "end_index": 5, "url": "https://x", "title": "X"}}]}),
+                ),
+                delta(json!({"refusal": "I can't "})),
+                delta(json!({"refusal": "say more."})),
+                finish("content_filter"),
+            ],
+        );
+        assert!(types(&events).contains(&"output_text.annotation.added".to_string()));
+        assert!(types(&events).contains(&"refusal.done".to_string()));
+        let r = accumulate(&events);
+        assert_eq!(r.status, ResponseStatus::Incomplete);
+        assert_eq!(
+            serde_json::to_value(&r.output[0]).unwrap()["content"],
+            json!([
+                {"type": "output_text", "text": "See x.", "annotations": [
+                    {"type": "url_citation", "start_index": 4, "end_index": 5, "url": "https://x", "title": "X"}]},
+                {"type": "refusal", "refusal": "I can't say more."}
+            ])
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["incomplete_details"]["reason"], "content_filter");
+    }
+
+    #[test]
+    fn other_choices_are_dropped_with_a_note() {
+        let mut t = StreamTranslator::new(ctx());
+        let events = run(
+            &mut t,
+            &[chunk(json!({"choices": [
+                {"index": 0, "delta": {"content": "zero"}, "finish_reason": null},
+                {"index": 1, "delta": {"content": "one"}, "finish_reason": null}
+            ]}))],
+        );
+        assert_eq!(accumulate(&events).output_text(), "zero");
+        assert_eq!(t.notes()[0].path, "choices");
+    }
+
+    #[test]
+    fn failure_mid_stream_sends_error_then_response_failed() {
+        let mut t = StreamTranslator::new(ctx());
+        let mut events = t.push(&delta(json!({"content": "partial"})));
+        let failed = t.fail("server_error", "upstream reset");
+        assert_eq!(types(&failed), ["error", "failed"]);
+        events.extend(failed);
+        assert!(t.is_done());
+        assert!(t.finish().is_empty());
+        let mut acc = ResponseAccumulator::new();
+        for e in &events {
+            acc.push(e).unwrap();
+        }
+        assert_eq!(acc.error(), Some((Some("server_error"), "upstream reset")));
+        let r = acc.into_response().unwrap();
+        assert_eq!(r.status, ResponseStatus::Failed);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            v["error"],
+            json!({"code": "server_error", "message": "upstream reset"})
+        );
+        assert_eq!(r.output_text(), "partial");
+
+        // Before anything was sent: response.created first.
+        let mut t = StreamTranslator::new(ctx());
+        assert_eq!(
+            types(&t.fail("rate_limit_exceeded", "slow down")),
+            ["created", "in_progress", "error", "failed"]
+        );
+    }
+
+    #[test]
+    fn sse_encoding_and_error_events() {
+        let e = error_event("server_error", "boom");
+        assert_eq!(
+            encode_sse(&e).unwrap(),
+            "event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"boom\",\"param\":null,\"sequence_number\":0}\n\n"
+        );
+        let d = Event::FunctionCallArgumentsDelta {
+            item_id: "fc_1".into(),
+            output_index: 2,
+            delta: "{\"a\"".into(),
+            sequence_number: 9,
+        };
+        assert_eq!(
+            encode_sse(&d).unwrap(),
+            "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\",\"item_id\":\"fc_1\",\"output_index\":2,\"delta\":\"{\\\"a\\\"\",\"sequence_number\":9}\n\n"
+        );
+        let weird = Event::Other(json!({"type": "a\nb"}));
+        assert!(encode_sse(&weird).unwrap().starts_with("event: unknown\n"));
+    }
+
+    /// A real OpenAI stream (text, a function call, obfuscation padding) parses into these
+    /// types and accumulates into the Response its last event carries.
+    #[test]
+    fn openai_stream_parses_and_accumulates() {
+        let response = |status: &str, output: Value, usage: Value| {
+            json!({"id": "resp_1", "object": "response", "created_at": 1741290958, "status": status,
+                   "error": null, "incomplete_details": null, "instructions": null, "max_output_tokens": null,
+                   "model": "gpt-4.1-2025-04-14", "output": output, "parallel_tool_calls": true,
+                   "previous_response_id": null, "reasoning": {"effort": null, "summary": null}, "store": true,
+                   "temperature": 1.0, "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [],
+                   "top_p": 1.0, "truncation": "disabled", "usage": usage, "user": null, "metadata": {}})
+        };
+        let message = json!({"id": "msg_1", "type": "message", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": "Hi there"}]});
+        let call = json!({"id": "fc_1", "type": "function_call", "status": "completed",
+            "arguments": "{\"city\":\"Paris\"}", "call_id": "call_1", "name": "get_weather"});
+        let usage = json!({"input_tokens": 37, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 11,
+            "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 48});
+        let data = [
+            json!({"type": "response.created", "sequence_number": 0, "response": response("in_progress", json!([]), Value::Null)}),
+            json!({"type": "response.in_progress", "sequence_number": 1, "response": response("in_progress", json!([]), Value::Null)}),
+            json!({"type": "response.output_item.added", "sequence_number": 2, "output_index": 0,
+                   "item": {"id": "msg_1", "type": "message", "status": "in_progress", "content": [], "role": "assistant"}}),
+            json!({"type": "response.content_part.added", "sequence_number": 3, "item_id": "msg_1", "output_index": 0,
+                   "content_index": 0, "part": {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}}),
+            json!({"type": "response.output_text.delta", "sequence_number": 4, "item_id": "msg_1", "output_index": 0,
+                   "content_index": 0, "delta": "Hi", "logprobs": [], "obfuscation": "pad1"}),
+            json!({"type": "response.output_text.delta", "sequence_number": 5, "item_id": "msg_1", "output_index": 0,
+                   "content_index": 0, "delta": " there", "logprobs": [], "obfuscation": "pad2"}),
+            json!({"type": "response.output_text.done", "sequence_number": 6, "item_id": "msg_1", "output_index": 0,
+                   "content_index": 0, "text": "Hi there", "logprobs": []}),
+            json!({"type": "response.content_part.done", "sequence_number": 7, "item_id": "msg_1", "output_index": 0,
+                   "content_index": 0, "part": {"type": "output_text", "annotations": [], "logprobs": [], "text": "Hi there"}}),
+            json!({"type": "response.output_item.done", "sequence_number": 8, "output_index": 0, "item": message}),
+            json!({"type": "response.output_item.added", "sequence_number": 9, "output_index": 1,
+                   "item": {"id": "fc_1", "type": "function_call", "status": "in_progress", "arguments": "", "call_id": "call_1", "name": "get_weather"}}),
+            json!({"type": "response.function_call_arguments.delta", "sequence_number": 10, "item_id": "fc_1", "output_index": 1, "delta": "{\"city\":", "obfuscation": "p"}),
+            json!({"type": "response.function_call_arguments.delta", "sequence_number": 11, "item_id": "fc_1", "output_index": 1, "delta": "\"Paris\"}", "obfuscation": "q"}),
+            json!({"type": "response.function_call_arguments.done", "sequence_number": 12, "item_id": "fc_1", "output_index": 1, "arguments": "{\"city\":\"Paris\"}"}),
+            json!({"type": "response.output_item.done", "sequence_number": 13, "output_index": 1, "item": call}),
+            json!({"type": "response.completed", "sequence_number": 14, "response": response("completed", json!([message, call]), usage)}),
+        ];
+        let mut acc = ResponseAccumulator::new();
+        for d in &data {
+            let event: Event = serde_json::from_value(d.clone()).unwrap();
+            assert!(!matches!(event, Event::Other(_)), "{d}");
+            acc.push(&event).unwrap();
+        }
+        let r = acc.into_response().unwrap();
+        assert_eq!(r.output_text(), "Hi there");
+        assert_eq!(r.usage.as_ref().map(|u| u.total_tokens), Some(48));
+        assert_eq!(
+            serde_json::to_value(&r.output).unwrap(),
+            json!([message, call])
+        );
+    }
+
+    #[test]
+    fn accumulator_rejects_protocol_violations() {
+        let mut t = StreamTranslator::new(ctx());
+        let events = run(&mut t, &[delta(json!({"content": "ab"})), finish("stop")]);
+        // Anything before response.created.
+        let mut acc = ResponseAccumulator::new();
+        assert!(acc.push(&events[2]).is_err());
+        // A sequence number that does not grow.
+        let mut acc = ResponseAccumulator::new();
+        acc.push(&events[0]).unwrap();
+        assert!(acc.push(&events[0]).is_err());
+        // A delta for the wrong item, a done that disagrees, events after the end.
+        let mut acc = ResponseAccumulator::new();
+        for e in &events[..5] {
+            acc.push(e).unwrap();
+        }
+        let wrong = Event::OutputTextDone {
+            item_id: "msg_s1".into(),
+            output_index: 0,
+            content_index: 0,
+            text: "abc".into(),
+            logprobs: Vec::new(),
+            sequence_number: 100,
+        };
+        assert!(acc.push(&wrong).is_err());
+        let wrong_item = Event::FunctionCallArgumentsDelta {
+            item_id: "msg_s1".into(),
+            output_index: 0,
+            delta: "x".into(),
+            sequence_number: 101,
+        };
+        assert!(acc.push(&wrong_item).is_err());
+        let mut acc = ResponseAccumulator::new();
+        for e in &events {
+            acc.push(e).unwrap();
+        }
+        let late = Event::OutputTextDelta {
+            item_id: "msg_s1".into(),
+            output_index: 0,
+            content_index: 0,
+            delta: "x".into(),
+            logprobs: Vec::new(),
+            sequence_number: 1000,
+        };
+        assert!(acc.push(&late).is_err());
+    }
+}
