@@ -91,6 +91,32 @@ impl TranslateError {
     }
 }
 
+/// OpenAI's 400 for a `previous_response_id` the store does not hold (unknown, expired,
+/// deleted, or stored with `store: false`): `invalid_request_error`, code
+/// `previous_response_not_found`, param `previous_response_id`.
+pub fn previous_response_not_found(id: &str) -> openai::ErrorBody {
+    openai::ErrorBody {
+        error: openai::ErrorDetail {
+            message: format!("Previous response with id '{id}' not found."),
+            kind: "invalid_request_error".into(),
+            param: Some("previous_response_id".into()),
+            code: Some("previous_response_not_found".into()),
+        },
+    }
+}
+
+/// OpenAI's 404 for `GET`/`DELETE /v1/responses/{id}` of a response the store does not hold.
+pub fn response_not_found(id: &str) -> openai::ErrorBody {
+    openai::ErrorBody {
+        error: openai::ErrorDetail {
+            message: format!("Response with id '{id}' not found."),
+            kind: "invalid_request_error".into(),
+            param: None,
+            code: None,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +135,24 @@ mod tests {
         assert_eq!(
             TranslationNote::new("include", "dropped").to_string(),
             "include: dropped"
+        );
+    }
+
+    #[test]
+    fn not_found_bodies() {
+        let v = serde_json::to_value(previous_response_not_found("resp_x")).unwrap();
+        assert_eq!(v["error"]["code"], "previous_response_not_found");
+        assert_eq!(v["error"]["param"], "previous_response_id");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        let v = serde_json::to_value(response_not_found("resp_x")).unwrap();
+        assert_eq!(
+            v["error"]["message"],
+            "Response with id 'resp_x' not found."
+        );
+        let deleted = serde_json::to_value(ResponseDeleted::new("resp_x")).unwrap();
+        assert_eq!(
+            deleted,
+            serde_json::json!({"id": "resp_x", "object": "response.deleted", "deleted": true})
         );
     }
 }

@@ -762,6 +762,24 @@ impl Response {
     }
 }
 
+/// The answer to `DELETE /v1/responses/{id}`: `{id, object: "response.deleted", deleted}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResponseDeleted {
+    pub id: String,
+    pub object: String,
+    pub deleted: bool,
+}
+
+impl ResponseDeleted {
+    pub fn new(id: impl Into<String>) -> Self {
+        ResponseDeleted {
+            id: id.into(),
+            object: "response.deleted".into(),
+            deleted: true,
+        }
+    }
+}
+
 /// `error` of a failed response: `{code, message}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ResponseError {
