@@ -164,6 +164,11 @@ fn answer() -> impl Strategy<Value = Answer> {
         )
 }
 
+/// A chat message's (role, text).
+type Text = (Role, String);
+/// A tool call's (call_id, name, parsed arguments).
+type CallRecord = (String, String, Value);
+
 fn call_id(turn: &str, k: usize) -> String {
     format!("call_{turn}_{k}")
 }
@@ -224,10 +229,7 @@ fn conversation(first: &[String], exchanges: &[Exchange]) -> Vec<Value> {
 
 /// The (role, text) of every chat message with content, and the (call_id, name, arguments)
 /// of every tool call, in the order the conversation should produce them.
-fn expected(
-    first: &[String],
-    exchanges: &[Exchange],
-) -> (Vec<(Role, String)>, Vec<(String, String, Value)>) {
+fn expected(first: &[String], exchanges: &[Exchange]) -> (Vec<Text>, Vec<CallRecord>) {
     let mut texts = vec![(Role::User, first.join("\n"))];
     let mut calls = Vec::new();
     for (turn, ex) in exchanges.iter().enumerate() {
@@ -256,7 +258,7 @@ fn content_text(m: &ChatMessage) -> Option<String> {
 
 /// What a chat request holds: (role, text) of messages with content (system left out) and
 /// the tool calls in order.
-fn flatten(messages: &[ChatMessage]) -> (Vec<(Role, String)>, Vec<(String, String, Value)>) {
+fn flatten(messages: &[ChatMessage]) -> (Vec<Text>, Vec<CallRecord>) {
     let mut texts = Vec::new();
     let mut calls = Vec::new();
     for m in messages.iter().filter(|m| m.role != Role::System) {
@@ -394,7 +396,7 @@ fn check_protocol(events: &[ResponseStreamEvent]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn calls_of(response: &Response) -> Vec<(String, String, Value)> {
+fn calls_of(response: &Response) -> Vec<CallRecord> {
     response
         .output
         .iter()
@@ -490,7 +492,7 @@ proptest! {
             _ => None,
         }).collect();
         prop_assert_eq!(summary, answer.reasoning.iter().cloned().collect::<Vec<_>>());
-        let want_answer_calls: Vec<(String, String, Value)> = answer.calls.iter().enumerate()
+        let want_answer_calls: Vec<CallRecord> = answer.calls.iter().enumerate()
             .map(|(k, c)| (call_id("ans", k), c.name.clone(), c.chat_arguments())).collect();
         prop_assert_eq!(calls_of(&r), want_answer_calls.clone());
         for (item, c) in r.output.iter().filter(|i| matches!(i, Item::FunctionCall(_) | Item::CustomToolCall(_))).zip(&answer.calls) {
