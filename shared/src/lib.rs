@@ -12,6 +12,7 @@ pub mod ml;
 pub mod openai;
 pub mod pricing;
 pub mod provider;
+pub mod responses;
 pub mod router;
 pub mod state;
 
