@@ -15,5 +15,6 @@ pub mod provider;
 pub mod responses;
 pub mod router;
 pub mod state;
+pub mod translate;
 
 pub use error::Error;

@@ -28,8 +28,6 @@ pub mod stream;
 pub mod to_openai;
 pub mod types;
 
-use std::fmt;
-
 pub use error::{ErrorDetail, ErrorResponse, ErrorType, error_type_for_status};
 pub use from_openai::{TranslationContext, UpstreamExtras, from_openai};
 pub use names::ToolNameMap;
@@ -37,47 +35,9 @@ pub use stream::{MessageAccumulator, StreamTranslator, encode_sse, error_event};
 pub use to_openai::{ToOpenAi, to_openai};
 pub use types::*;
 
-/// Something a translation dropped or changed, with the field path it concerns
-/// (`messages.3.content.0`, `top_k`...).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TranslationNote {
-    pub path: String,
-    pub message: String,
-}
-
-impl TranslationNote {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        TranslationNote {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for TranslationNote {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
-
-/// An invalid or untranslatable request: the field path (Anthropic's dotted style,
-/// `messages.2.content.1.id`) and what is wrong. Answer it as a 400
-/// ([`TranslateError::to_error_response`]).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct TranslateError {
-    pub path: String,
-    pub message: String,
-}
+pub use crate::translate::{TranslateError, TranslationNote};
 
 impl TranslateError {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        TranslateError {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-
     /// The 400 `invalid_request_error` body for this error.
     pub fn to_error_response(&self) -> ErrorResponse {
         ErrorResponse::new(ErrorType::InvalidRequestError, self.to_string())

@@ -28,8 +28,6 @@ pub mod stream;
 pub mod to_chat;
 pub mod types;
 
-use std::fmt;
-
 pub use from_chat::{ResponseContext, UsageDetails, from_chat, new_response_id};
 pub use store::{inline_history, input_items, items_for_next_turn};
 pub use stream::{ResponseAccumulator, StreamTranslator, encode_sse, error_event};
@@ -38,46 +36,9 @@ pub use types::*;
 
 use crate::openai;
 
-/// Something a translation dropped or changed, with the field path it concerns
-/// (`input.3.content.0`, `tools.2`, `include`...).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TranslationNote {
-    pub path: String,
-    pub message: String,
-}
-
-impl TranslationNote {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        TranslationNote {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for TranslationNote {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
-
-/// An invalid or untranslatable request: the field path (`input.2.call_id`, `history.0`,
-/// `tool_choice`...) and what is wrong. Answer it as a 400 ([`TranslateError::to_error_body`]).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct TranslateError {
-    pub path: String,
-    pub message: String,
-}
+pub use crate::translate::{TranslateError, TranslationNote};
 
 impl TranslateError {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        TranslateError {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-
     /// OpenAI's 400 body for this error: `invalid_request_error` with `param` set to the path.
     pub fn to_error_body(&self) -> openai::ErrorBody {
         openai::ErrorBody {
