@@ -713,19 +713,33 @@ fn keys(map: &Map<String, Value>) -> String {
 /// against deployments that have no such endpoint and for `message_start` when the upstream
 /// reports usage only at the end.
 pub fn estimate_input_tokens(req: &super::types::CountTokensRequest) -> u64 {
+    estimate_prompt_tokens(req.system.as_ref(), &req.messages, req.tools.as_deref())
+}
+
+/// [`estimate_input_tokens`] of a Messages request (without copying it into a
+/// [`CountTokensRequest`](super::types::CountTokensRequest)).
+pub fn estimate_request_tokens(req: &MessagesRequest) -> u64 {
+    estimate_prompt_tokens(req.system.as_ref(), &req.messages, req.tools.as_deref())
+}
+
+fn estimate_prompt_tokens(
+    system: Option<&SystemPrompt>,
+    messages: &[InputMessage],
+    tools: Option<&[ToolDefinition]>,
+) -> u64 {
     let mut chars = 0usize;
-    match &req.system {
+    match system {
         Some(SystemPrompt::Text(s)) => chars += s.chars().count(),
         Some(SystemPrompt::Blocks(blocks)) => chars += blocks_chars(blocks),
         None => {}
     }
-    for m in &req.messages {
+    for m in messages {
         chars += match &m.content {
             Content::Text(s) => s.chars().count(),
             Content::Blocks(blocks) => blocks_chars(blocks),
         };
     }
-    for tool in req.tools.iter().flatten() {
+    for tool in tools.unwrap_or_default() {
         chars += match tool {
             ToolDefinition::Custom(ct) => {
                 ct.name.chars().count()
@@ -1096,6 +1110,7 @@ mod tests {
         let req: MessagesRequest = serde_json::from_value(claude_code_request()).unwrap();
         let count = super::super::types::CountTokensRequest::from(&req);
         let estimate = estimate_input_tokens(&count);
+        assert_eq!(estimate_request_tokens(&req), estimate);
         let floor = serde_json::to_string(&req.messages).unwrap().len() as u64 / 8;
         assert!(estimate > floor, "{estimate} <= {floor}");
         let empty: super::super::types::CountTokensRequest = serde_json::from_value(
