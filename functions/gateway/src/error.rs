@@ -528,26 +528,46 @@ impl From<routeiq::Error> for GatewayError {
     }
 }
 
-impl IntoResponse for GatewayError {
-    fn into_response(self) -> Response {
+impl GatewayError {
+    /// The `Retry-After` value of the answer: the error's own wait (whole seconds, rounded
+    /// up, at least 1), else 1 second on every 429 and 503 (clients and SDKs back off on it).
+    fn retry_after_header(&self) -> Option<HeaderValue> {
         let status = self.status_code();
-        // Every 429 and 503 says when to come back (clients and SDKs back off on it).
-        let retry_after = self.retry_after().or_else(|| {
+        let after = self.retry_after().or_else(|| {
             matches!(
                 status,
                 StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
             )
             .then_some(DEFAULT_RETRY_AFTER)
-        });
+        })?;
+        let secs = after
+            .as_secs()
+            .saturating_add(u64::from(after.subsec_nanos() > 0))
+            .max(1);
+        HeaderValue::from_str(&secs.to_string()).ok()
+    }
+
+    /// The error in Anthropic's shape, for the Messages API routes:
+    /// `{"type":"error","error":{"type","message"}}`, the same status (its `error.type` from
+    /// it: [`routeiq::anthropic::error_type_for_status`]) and the same `Retry-After`.
+    pub fn into_anthropic_response(self) -> Response {
+        let status = self.status_code();
+        let body = routeiq::anthropic::ErrorResponse::for_status(status.as_u16(), self.to_string());
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let Some(v) = self.retry_after_header() {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let retry_after = self.retry_after_header();
         let mut resp = (status, axum::Json(self.body())).into_response();
-        if let Some(after) = retry_after {
-            let secs = after
-                .as_secs()
-                .saturating_add(u64::from(after.subsec_nanos() > 0))
-                .max(1);
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(v) = retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp
     }
@@ -643,6 +663,62 @@ pub(crate) mod tests {
         };
         assert_eq!(t.status_code(), StatusCode::GATEWAY_TIMEOUT);
         assert!(t.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn anthropic_shape_keeps_status_type_and_retry_after() {
+        let e = GatewayError::Upstream {
+            provider: "openai".into(),
+            status: 429,
+            kind: UpstreamErrorKind::RateLimit,
+            message: "slow down".into(),
+            retry_after: Some(Duration::from_millis(2500)),
+        };
+        let resp = e.into_anthropic_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "3");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "rate_limit_error");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("slow down")
+        );
+        for (e, status, kind) in [
+            (GatewayError::Unauthorized, 401, "authentication_error"),
+            (
+                GatewayError::ModelNotFound {
+                    model: "x".into(),
+                    available: vec![],
+                },
+                404,
+                "not_found_error",
+            ),
+            (
+                GatewayError::PayloadTooLarge { limit_mb: 1.0 },
+                413,
+                "request_too_large",
+            ),
+            (GatewayError::invalid("bad"), 400, "invalid_request_error"),
+            (
+                GatewayError::Overloaded { limit: 1 },
+                503,
+                "overloaded_error",
+            ),
+        ] {
+            let resp = e.into_anthropic_response();
+            assert_eq!(resp.status().as_u16(), status);
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["error"]["type"], kind, "{status}");
+        }
     }
 
     #[test]

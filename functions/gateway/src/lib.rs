@@ -7,7 +7,8 @@
 //! - [`upstream`]: the provider side — dispatch (retries, fallbacks, cooldowns), providers,
 //!   the HTTP client and its SSRF guard, streams;
 //! - [`telemetry`]: logs, traces, metrics (Prometheus and CloudWatch EMF);
-//! - the core shared by both: [`gateway`] (router, providers, settings), [`error`],
+//! - the core shared by both: [`gateway`] (router, providers, settings), [`messages`]
+//!   (Anthropic's Messages API as upstream operations), [`error`],
 //!   [`app`] (the running config, reloads), [`ml`] (building and reloading the ML router),
 //!   [`edge_hint`], [`experiment`] (A/B arms and their counters);
 //! - start-up: [`startup`], [`lambda`], [`cli`] (the gateway's arguments), [`check`],
@@ -23,6 +24,7 @@ pub mod experiment;
 pub mod gateway;
 pub mod http;
 pub mod lambda;
+pub mod messages;
 pub mod ml;
 pub mod periodic;
 pub mod s3;

@@ -32,7 +32,10 @@ use crate::upstream::stream::{StreamChunk, sse_body};
 type AppState = State<Arc<Gateway>>;
 
 /// Reads the body (at most `max_request_size_mb`) and parses it, naming the failing path.
-async fn read_json<T: DeserializeOwned>(gw: &Gateway, req: Request) -> Result<T, GatewayError> {
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    gw: &Gateway,
+    req: Request,
+) -> Result<T, GatewayError> {
     read_json_raw(gw, req).await.map(|(v, _)| v)
 }
 
@@ -208,7 +211,11 @@ fn decision_headers<T>(headers: &mut HeaderMap, d: &Dispatched<T>, started: Inst
 
 /// A JSON answer with the decision headers; records its usage and cost in the request's
 /// context.
-fn answer_response(ctx: &RequestCtx, mut d: Dispatched<Answer>, started: Instant) -> Response {
+pub(crate) fn answer_response(
+    ctx: &RequestCtx,
+    mut d: Dispatched<Answer>,
+    started: Instant,
+) -> Response {
     let usage = d.output.usage;
     let cost = usage.and_then(|u| d.deployment.cost(u.prompt_tokens, u.completion_tokens));
     ctx.dispatched(&d, false);
@@ -234,7 +241,9 @@ fn answer_response(ctx: &RequestCtx, mut d: Dispatched<Answer>, started: Instant
     resp
 }
 
-fn sse_response<T: StreamChunk>(
+/// An event stream with the decision headers; the stream records its usage and cost when
+/// it ends ([`sse_body`]).
+pub(crate) fn sse_response<T: StreamChunk>(
     gw: Arc<Gateway>,
     d: Dispatched<StreamStart<T>>,
     started: Instant,
@@ -261,7 +270,7 @@ fn sse_response<T: StreamChunk>(
     resp
 }
 
-fn require_model(model: &str) -> Result<(), GatewayError> {
+pub(crate) fn require_model(model: &str) -> Result<(), GatewayError> {
     if model.trim().is_empty() {
         return Err(GatewayError::invalid_param(
             "'model' must not be empty",
@@ -298,8 +307,8 @@ async fn request_facts(
     })
 }
 
-/// What the chat and completions handlers need of their request type.
-trait RoutedBody: DeserializeOwned {
+/// What [`open`] needs of a routed request type (chat, completions, Anthropic messages).
+pub(crate) trait RequestBody: DeserializeOwned {
     fn model(&self) -> &str;
     fn extra_mut(&mut self) -> &mut serde_json::Map<String, serde_json::Value>;
     fn metadata(&self) -> Option<&serde_json::Map<String, serde_json::Value>>;
@@ -313,7 +322,11 @@ trait RoutedBody: DeserializeOwned {
     fn prompt_text(&self) -> String;
     /// The text auto routers read: the last user message (LiteLLM's rule), or the prompt.
     fn routing_text(&self) -> String;
+}
 
+/// What the chat and completions handlers need of their request type beyond [`RequestBody`]:
+/// the upstream calls.
+trait RoutedBody: RequestBody {
     /// The stream chunk type relayed to the client.
     type Chunk: StreamChunk;
     /// The non-streamed upstream call.
@@ -328,7 +341,7 @@ trait RoutedBody: DeserializeOwned {
     fn stream<'a>(&'a self, headers: Option<&'a HeaderMap>) -> Self::Stream<'a>;
 }
 
-impl RoutedBody for ChatCompletionRequest {
+impl RequestBody for ChatCompletionRequest {
     fn model(&self) -> &str {
         &self.model
     }
@@ -378,7 +391,9 @@ impl RoutedBody for ChatCompletionRequest {
     fn routing_text(&self) -> String {
         crate::http::prompt::last_user_text(&self.messages)
     }
+}
 
+impl RoutedBody for ChatCompletionRequest {
     type Chunk = routeiq::openai::ChatCompletionChunk;
     type Plain<'a> = ChatOp<'a>;
     type Stream<'a> = ChatStreamOp<'a>;
@@ -392,7 +407,7 @@ impl RoutedBody for ChatCompletionRequest {
     }
 }
 
-impl RoutedBody for CompletionRequest {
+impl RequestBody for CompletionRequest {
     fn model(&self) -> &str {
         &self.model
     }
@@ -428,7 +443,9 @@ impl RoutedBody for CompletionRequest {
     fn routing_text(&self) -> String {
         CompletionRequest::prompt_text(self)
     }
+}
 
+impl RoutedBody for CompletionRequest {
     type Chunk = serde_json::Value;
     type Plain<'a> = CompletionOp<'a>;
     type Stream<'a> = CompletionStreamOp<'a>;
@@ -442,21 +459,24 @@ impl RoutedBody for CompletionRequest {
     }
 }
 
-/// A chat or completion request read, checked and routed: what is left is the dispatch.
-struct Opened<B> {
-    body: B,
-    ctx: RequestCtx,
+/// A routed request read, checked and routed: what is left is the dispatch.
+pub(crate) struct Opened<B> {
+    pub body: B,
+    pub ctx: RequestCtx,
     /// The model to dispatch to (an experiment arm may have changed it).
-    model: String,
-    facts: RequestFacts,
-    hint: crate::edge_hint::HintCheck,
-    extra_headers: Option<HeaderMap>,
+    pub model: String,
+    pub facts: RequestFacts,
+    pub hint: crate::edge_hint::HintCheck,
+    pub extra_headers: Option<HeaderMap>,
 }
 
-/// The opening the chat and completions handlers share: authorize, read the headers they
-/// route by, read and check the body, take its client parameters, assign the experiment arm
-/// or affinity key, and build the routing facts.
-async fn open<B: RoutedBody>(gw: &Gateway, req: Request) -> Result<Opened<B>, GatewayError> {
+/// The opening the routed handlers (chat, completions, messages) share: authorize, read the
+/// headers they route by, read and check the body, take its client parameters, assign the
+/// experiment arm or affinity key, and build the routing facts.
+pub(crate) async fn open<B: RequestBody>(
+    gw: &Gateway,
+    req: Request,
+) -> Result<Opened<B>, GatewayError> {
     authorize(gw.master_key.as_ref(), req.headers())?;
     let ctx = RequestCtx::of(&req);
     let profile = req.headers().get(names::PROFILE).cloned();
@@ -644,12 +664,17 @@ pub async fn method_not_allowed(req: Request, next: axum::middleware::Next) -> R
         return resp;
     }
     // axum sets `Allow` outside this layer, on the way out.
-    let mut body = GatewayError::invalid(format!(
+    let message = format!(
         "method {method} is not allowed on {path} (the Allow header lists the methods it takes)"
-    ))
-    .body();
-    body.error.code = Some("method_not_allowed".into());
-    let mut out = (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response();
+    );
+    let mut out = if crate::http::observe::RouteKind::of(&path).anthropic_errors() {
+        let body = routeiq::anthropic::ErrorResponse::for_status(405, message);
+        (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+    } else {
+        let mut body = GatewayError::invalid(message).body();
+        body.error.code = Some("method_not_allowed".into());
+        (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+    };
     if let Some(allow) = resp.headers().get(header::ALLOW) {
         out.headers_mut().insert(header::ALLOW, allow.clone());
     }

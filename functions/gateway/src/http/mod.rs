@@ -9,6 +9,7 @@ pub mod explain;
 pub mod handlers;
 pub mod headers;
 pub mod limits;
+pub mod messages;
 pub mod observe;
 pub mod prompt;
 pub mod request_keys;

@@ -148,6 +148,10 @@ pub enum RouteKind {
     Chat,
     Completions,
     Embeddings,
+    /// Anthropic's Messages API (`/v1/messages`).
+    Messages,
+    /// `/v1/messages/count_tokens`.
+    CountTokens,
     Models,
     Admin,
     /// Health and metrics: not shed, not logged per request.
@@ -163,6 +167,8 @@ impl RouteKind {
             "/chat/completions" => RouteKind::Chat,
             "/completions" => RouteKind::Completions,
             "/embeddings" => RouteKind::Embeddings,
+            "/messages" if path.starts_with("/v1/") => RouteKind::Messages,
+            "/messages/count_tokens" if path.starts_with("/v1/") => RouteKind::CountTokens,
             "/models" => RouteKind::Models,
             "/router/reload" | "/config/reload" | "/router/experiments" => RouteKind::Admin,
             "/metrics" => RouteKind::Probe,
@@ -171,12 +177,19 @@ impl RouteKind {
         }
     }
 
+    /// Whether the route answers errors in Anthropic's shape.
+    pub fn anthropic_errors(self) -> bool {
+        matches!(self, RouteKind::Messages | RouteKind::CountTokens)
+    }
+
     /// The `route` label.
     pub fn as_str(self) -> &'static str {
         match self {
             RouteKind::Chat => "chat",
             RouteKind::Completions => "completions",
             RouteKind::Embeddings => "embeddings",
+            RouteKind::Messages => "messages",
+            RouteKind::CountTokens => "count_tokens",
             RouteKind::Models => "models",
             RouteKind::Admin => "admin",
             RouteKind::Probe => "probe",
@@ -348,7 +361,12 @@ pub async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) 
             Err(limit) => {
                 metrics.observe_load_shed();
                 tracing::warn!(trace_id = %trace_id, limit, "load shed: too many requests in flight");
-                let mut resp = GatewayError::Overloaded { limit }.into_response();
+                let e = GatewayError::Overloaded { limit };
+                let mut resp = if route.anthropic_errors() {
+                    e.into_anthropic_response()
+                } else {
+                    e.into_response()
+                };
                 set_request_id(resp.headers_mut(), &trace_id);
                 return resp;
             }
@@ -493,5 +511,12 @@ mod tests {
         assert_eq!(RouteKind::of("/health/readiness"), RouteKind::Probe);
         assert_eq!(RouteKind::of("/config/reload"), RouteKind::Admin);
         assert_eq!(RouteKind::of("/anything/else"), RouteKind::Other);
+        assert_eq!(RouteKind::of("/v1/messages"), RouteKind::Messages);
+        assert_eq!(
+            RouteKind::of("/v1/messages/count_tokens"),
+            RouteKind::CountTokens
+        );
+        assert_eq!(RouteKind::of("/messages"), RouteKind::Other);
+        assert!(RouteKind::Messages.anthropic_errors() && !RouteKind::Chat.anthropic_errors());
     }
 }

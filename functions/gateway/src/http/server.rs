@@ -30,6 +30,11 @@ pub fn app(app: Arc<App>) -> Router {
         .route("/completions", post(handlers::completions))
         .route("/v1/embeddings", post(handlers::embeddings))
         .route("/embeddings", post(handlers::embeddings))
+        .route("/v1/messages", post(crate::http::messages::messages))
+        .route(
+            "/v1/messages/count_tokens",
+            post(crate::http::messages::count_tokens),
+        )
         .route("/v1/models", get(handlers::models))
         .route("/models", get(handlers::models))
         .route("/config/reload", post(admin::config_reload))

@@ -1,9 +1,11 @@
 //! Server-sent events to the client. The first chunk has already arrived when a stream is
 //! committed (see `dispatch::open_stream`); the rest is relayed as it comes, each chunk under
 //! the deployment's `stream_timeout`. A failure after the first byte ends the stream with one
-//! final `data: {"error": ...}` event (what OpenAI's SDKs raise on) and no `[DONE]`, so a cut
-//! stream is never mistaken for a complete one. When the stream ends — completed, failed, or
-//! dropped because the client went away — the router is told (in-flight, latency, usage).
+//! final error event (OpenAI's `data: {"error": ...}`, what OpenAI's SDKs raise on, or
+//! Anthropic's `event: error`, per [`StreamChunk::error_frame`]) and no terminator (`[DONE]`),
+//! so a cut stream is never mistaken for a complete one. When the stream ends — completed,
+//! failed, or dropped because the client went away — the router is told (in-flight, latency,
+//! usage).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,17 +22,32 @@ use crate::gateway::Gateway;
 use crate::http::observe::RequestCtx;
 use crate::upstream::dispatch::StreamStart;
 
-/// What a stream chunk tells about usage.
-pub trait StreamChunk: Serialize + Send + 'static {
+/// A stream chunk: its wire form and what it tells about usage.
+pub trait StreamChunk: Send + 'static {
     /// `usage.total_tokens` if the chunk carries usage.
     fn usage_total(&self) -> Option<u64>;
     /// `(prompt_tokens, completion_tokens)` if the chunk carries usage.
     fn usage_split(&self) -> Option<(u64, u64)>;
     /// Characters of generated text in the chunk (to estimate tokens without usage).
     fn text_chars(&self) -> usize;
+    /// The chunk as SSE bytes (OpenAI's form: `data: <json>\n\n`).
+    fn encode(&self) -> Bytes;
+    /// What closes a complete stream (OpenAI's `data: [DONE]`; `None`: nothing).
+    fn end_frame() -> Option<Bytes> {
+        Some(Bytes::from_static(b"data: [DONE]\n\n"))
+    }
+    /// The final event of a stream that failed after its first chunk (OpenAI's
+    /// `data: {"error": ...}`).
+    fn error_frame(e: &GatewayError) -> Bytes {
+        error_event(e)
+    }
 }
 
 impl StreamChunk for routeiq::openai::ChatCompletionChunk {
+    fn encode(&self) -> Bytes {
+        event(self)
+    }
+
     fn usage_total(&self) -> Option<u64> {
         self.usage.map(|u| u.total_tokens)
     }
@@ -48,6 +65,10 @@ impl StreamChunk for routeiq::openai::ChatCompletionChunk {
 }
 
 impl StreamChunk for serde_json::Value {
+    fn encode(&self) -> Bytes {
+        event(self)
+    }
+
     fn usage_total(&self) -> Option<u64> {
         self.get("usage")?.get("total_tokens")?.as_u64()
     }
@@ -222,7 +243,7 @@ pub fn sse_body<T: StreamChunk>(
     };
     let stream = futures::stream::unfold(state, |mut s| async move {
         if let Some(first) = s.first.take() {
-            let bytes = event(&first);
+            let bytes = first.encode();
             return Some((Ok::<Bytes, std::convert::Infallible>(bytes), s));
         }
         if s.ended {
@@ -231,18 +252,18 @@ pub fn sse_body<T: StreamChunk>(
         match tokio::time::timeout(s.idle_timeout, s.rest.next()).await {
             Ok(Some(Ok(chunk))) => {
                 s.finisher.observe(&chunk);
-                let bytes = event(&chunk);
+                let bytes = chunk.encode();
                 Some((Ok(bytes), s))
             }
             Ok(None) => {
                 s.ended = true;
                 s.finisher.finish(None);
-                Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), s))
+                T::end_frame().map(|frame| (Ok(frame), s))
             }
             Ok(Some(Err(e))) => {
                 s.ended = true;
                 tracing::warn!(deployment = %s.finisher.deployment.id, error = %e, "stream failed after first chunk");
-                let bytes = error_event(&e);
+                let bytes = T::error_frame(&e);
                 s.finisher.finish(Some(e));
                 Some((Ok(bytes), s))
             }
@@ -253,7 +274,7 @@ pub fn sse_body<T: StreamChunk>(
                     after: s.idle_timeout,
                 };
                 tracing::warn!(deployment = %s.finisher.deployment.id, error = %e, "stream stalled");
-                let bytes = error_event(&e);
+                let bytes = T::error_frame(&e);
                 s.finisher.finish(Some(e));
                 Some((Ok(bytes), s))
             }

@@ -3,6 +3,9 @@
 use std::borrow::Cow;
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use http::Uri;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use routeiq::openai::{
@@ -11,18 +14,21 @@ use routeiq::openai::{
     ResponseMessage, Role, Tool, ToolCall, Usage,
 };
 use routeiq::router::Deployment;
-use serde::Deserialize;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::http::{
-    SseStream, StreamEnd, Upstream, add_deployment_headers, json_bytes, merge_defaults,
-    parse_endpoint, resolve_api_base, resolve_key, secret_header, to_object, translate_events,
-    unix_seconds_now, wants_stream_usage,
+    SseStream, StreamEnd, Upstream, add_deployment_headers, is_litellm_only, json_bytes,
+    merge_defaults, parse_endpoint, resolve_api_base, resolve_key, secret_header, to_object,
+    translate_events, unix_seconds_now, wants_stream_usage,
 };
 use super::{Answer, CallContext, ChunkStream, InferenceProvider};
 use crate::error::GatewayError;
 
 const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// The client header naming Anthropic beta features; passed through to Anthropic only.
+pub const ANTHROPIC_BETA: &str = "anthropic-beta";
 /// `max_tokens` when neither the request, the deployment nor its `model_info` sets one
 /// (Anthropic requires it).
 const DEFAULT_MAX_TOKENS: u64 = 4096;
@@ -67,6 +73,8 @@ pub struct AnthropicProvider {
     upstream: Upstream,
     /// The Messages API URL, parsed once at start-up.
     url: Uri,
+    /// `{messages URL}/count_tokens`.
+    count_tokens_url: Uri,
     headers: HeaderMap,
     model: String,
     defaults: Map<String, Value>,
@@ -95,9 +103,11 @@ impl AnthropicProvider {
         }
         add_deployment_headers(d, &mut headers)?;
         let url = parse_endpoint(d, &messages_url(&base))?;
+        let count_tokens_url = parse_endpoint(d, &format!("{}/count_tokens", messages_url(&base)))?;
         Ok(AnthropicProvider {
             upstream: Upstream::new(d.provider.name()),
             url,
+            count_tokens_url,
             headers,
             model: d.upstream_model.clone(),
             defaults: d.params.extra.clone(),
@@ -148,6 +158,165 @@ impl AnthropicProvider {
     }
 }
 
+/// One event of an Anthropic stream, as sent: its `event:` name (`message` when the line was
+/// missing) and its `data:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEvent {
+    pub event: String,
+    pub data: String,
+}
+
+/// The events of a passed-through Messages stream, ending after `message_stop`; a failure
+/// (an `error` event, a cut or oversized stream) is the last item.
+pub type RawEventStream = BoxStream<'static, Result<RawEvent, GatewayError>>;
+
+/// A client's Messages (or count_tokens) request as sent to the deployment: `model` is the
+/// deployment's upstream model, every other member the client's, then (Messages calls only)
+/// the deployment's `litellm_params` extras the request does not set, leaving out LiteLLM's
+/// own settings and OpenAI-only parameters.
+struct PassthroughBody<'a> {
+    model: &'a str,
+    request: &'a Map<String, Value>,
+    defaults: Option<&'a Map<String, Value>>,
+}
+
+impl Serialize for PassthroughBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("model", self.model)?;
+        for (k, v) in self.request {
+            if k != "model" {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        for (k, v) in self.defaults.into_iter().flatten() {
+            if k != "model"
+                && !self.request.contains_key(k)
+                && !is_litellm_only(k)
+                && !DROPPED_PARAMS.contains(&k.as_str())
+            {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// What a Messages answer says about tokens (the rest of it is relayed unread).
+#[derive(Debug, Deserialize)]
+struct MessageUsageOnly {
+    #[allow(dead_code)] // required: a body without an id is not a message
+    id: String,
+    #[serde(default)]
+    usage: routeiq::anthropic::MessageUsage,
+}
+
+impl AnthropicProvider {
+    /// `POST`s a client's request, passed through ([`PassthroughBody`]), to `url`, with the
+    /// client's `anthropic-beta` header (`beta`) beside its `extra_headers` (the
+    /// deployment's own headers win).
+    async fn post_passthrough(
+        &self,
+        ctx: &CallContext<'_>,
+        url: &Uri,
+        body: &PassthroughBody<'_>,
+        beta: Option<&HeaderValue>,
+    ) -> Result<http::Response<hyper::body::Incoming>, GatewayError> {
+        let with_beta;
+        let extra = match beta {
+            Some(beta) => {
+                let mut h = ctx.extra_headers.cloned().unwrap_or_default();
+                h.entry(HeaderName::from_static(ANTHROPIC_BETA))
+                    .or_insert_with(|| beta.clone());
+                with_beta = h;
+                Some(&with_beta)
+            }
+            None => ctx.extra_headers,
+        };
+        self.upstream
+            .send(ctx.http, url, (&self.headers, extra), json_bytes(body)?)
+            .await
+    }
+
+    /// `POST /v1/messages` with the client's request passed through (`model` set to the
+    /// deployment's): Anthropic's answer as sent, with its usage (cache reads and writes count
+    /// as prompt tokens). `request` must not ask for a stream.
+    pub async fn messages_raw(
+        &self,
+        ctx: &CallContext<'_>,
+        request: &Map<String, Value>,
+        beta: Option<&HeaderValue>,
+    ) -> Result<Answer, GatewayError> {
+        let body = PassthroughBody {
+            model: &self.model,
+            request,
+            defaults: Some(&self.defaults),
+        };
+        let resp = self.post_passthrough(ctx, &self.url, &body, beta).await?;
+        let body = self.upstream.read_body(ctx.http.limits(), resp).await?;
+        let answer: MessageUsageOnly = serde_json::from_slice(&body)
+            .map_err(|e| self.upstream.unreadable_answer(&body, &e))?;
+        let prompt = answer.usage.total_input_tokens();
+        let completion = answer.usage.output_tokens;
+        Ok(Answer {
+            body,
+            usage: Some(Usage {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                total_tokens: prompt.saturating_add(completion),
+            }),
+        })
+    }
+
+    /// [`AnthropicProvider::messages_raw`] for a streaming request: the events as Anthropic
+    /// sends them, bounded like every upstream stream (line length, total size).
+    pub async fn messages_raw_stream(
+        &self,
+        ctx: &CallContext<'_>,
+        request: &Map<String, Value>,
+        beta: Option<&HeaderValue>,
+    ) -> Result<RawEventStream, GatewayError> {
+        let body = PassthroughBody {
+            model: &self.model,
+            request,
+            defaults: Some(&self.defaults),
+        };
+        let resp = self.post_passthrough(ctx, &self.url, &body, beta).await?;
+        Ok(self
+            .upstream
+            .sse(ctx.http.limits(), resp, StreamEnd::MessageStop)
+            .map(|item| {
+                item.map(|ev| RawEvent {
+                    event: ev.event,
+                    data: ev.data,
+                })
+            })
+            .boxed())
+    }
+
+    /// `POST /v1/messages/count_tokens` with the client's request passed through (`model` set
+    /// to the deployment's): Anthropic's answer (`{"input_tokens": n}`) as sent.
+    pub async fn count_tokens_raw(
+        &self,
+        ctx: &CallContext<'_>,
+        request: &Map<String, Value>,
+        beta: Option<&HeaderValue>,
+    ) -> Result<Bytes, GatewayError> {
+        let body = PassthroughBody {
+            model: &self.model,
+            request,
+            defaults: None,
+        };
+        let resp = self
+            .post_passthrough(ctx, &self.count_tokens_url, &body, beta)
+            .await?;
+        let body = self.upstream.read_body(ctx.http.limits(), resp).await?;
+        serde_json::from_slice::<routeiq::anthropic::CountTokensResponse>(&body)
+            .map_err(|e| self.upstream.unreadable_answer(&body, &e))?;
+        Ok(body)
+    }
+}
+
 #[async_trait]
 impl InferenceProvider for AnthropicProvider {
     async fn chat(
@@ -187,6 +356,10 @@ impl InferenceProvider for AnthropicProvider {
 
     fn endpoint(&self) -> Option<&Uri> {
         Some(&self.url)
+    }
+
+    fn as_anthropic(&self) -> Option<&AnthropicProvider> {
+        Some(self)
     }
 }
 

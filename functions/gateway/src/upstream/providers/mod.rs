@@ -28,7 +28,7 @@ mod http;
 mod mock;
 mod openai;
 
-pub use anthropic::AnthropicProvider;
+pub use anthropic::{ANTHROPIC_BETA, AnthropicProvider, RawEvent, RawEventStream};
 pub use bedrock::BedrockProvider;
 pub use gemini::GeminiProvider;
 pub use mock::MockProvider;
@@ -149,6 +149,12 @@ pub trait InferenceProvider: Send + Sync {
     /// The URL the provider calls, for the SSRF guard's start-up check (`None`: no fixed
     /// endpoint — mock deployments, Bedrock's regional endpoint).
     fn endpoint(&self) -> Option<&::http::Uri>;
+
+    /// The provider as Anthropic's Messages API, which `POST /v1/messages` passes requests
+    /// through to unchanged (`None`: the request is translated to a chat call).
+    fn as_anthropic(&self) -> Option<&AnthropicProvider> {
+        None
+    }
 }
 
 /// A deployment's provider (one dispatch style: a trait object).
