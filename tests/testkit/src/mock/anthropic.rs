@@ -332,6 +332,47 @@ fn validate_messages(messages: Option<&Value>) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// Tokens the mock's count_tokens adds per tool definition (so a count that came from the
+/// mock is easy to tell from an estimate).
+pub const COUNT_TOKENS_PER_TOOL: u64 = 1000;
+
+/// `POST /v1/messages/count_tokens`: Anthropic's headers, a model and messages, then
+/// `{"input_tokens": n}`.
+pub(crate) fn count_tokens(
+    st: &Inner,
+    headers: &HeaderMap,
+    body_ok: bool,
+    body: &Value,
+) -> Result<Value, Rejection> {
+    check_headers(st, headers)?;
+    if !body_ok || !body.is_object() {
+        return Err(invalid(
+            "There was an error parsing the body of your request.",
+        ));
+    }
+    if body.get("model").and_then(Value::as_str).is_none() {
+        return Err(invalid("model: Field required"));
+    }
+    for key in ["max_tokens", "stream", "temperature"] {
+        if body.get(key).is_some() {
+            return Err(invalid(format!("{key}: Extra inputs are not permitted")));
+        }
+    }
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return Err(invalid("messages: Field required"));
+    };
+    let mut chars = body.get("system").map(content_chars).unwrap_or(0);
+    chars += messages
+        .iter()
+        .map(|m| m.get("content").map(content_chars).unwrap_or(0))
+        .sum::<usize>();
+    let tools = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len) as u64;
+    Ok(json!({"input_tokens": tokens(chars) + tools * COUNT_TOKENS_PER_TOOL}))
+}
+
 fn error_type(code: u16) -> &'static str {
     match code {
         400 => "invalid_request_error",

@@ -17,7 +17,9 @@
 //! - `POST /openai/deployments/{deployment}/{chat/completions|completions|embeddings}` (Azure:
 //!   needs an `api-key` header (401) and an `api-version` query (404))
 //! - `POST /v1/messages` (Anthropic: needs `x-api-key` (401) and `anthropic-version` (400),
-//!   validates the body like Anthropic does)
+//!   validates the body like Anthropic does) and `POST /v1/messages/count_tokens` (the same
+//!   headers; `{"input_tokens": n}` counting ~4 characters per token of the system prompt and
+//!   messages, plus 1000 per tool, so a test can tell it from the gateway's own estimate)
 //! - Bedrock: `POST /model/{id}/converse`, `/converse-stream` and `/invoke` (Titan and Cohere
 //!   embedding models), SigV4-signed
 //! - Gemini: `POST /v1beta/models/{model}:{generateContent|streamGenerateContent|
@@ -62,6 +64,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+pub use anthropic::COUNT_TOKENS_PER_TOOL;
 pub use behavior::{
     Behavior, CONTEXT_LENGTH_MESSAGE, ENDLESS_LINE_DEFAULT_BYTES, ParseBehaviorError, openai_error,
 };
@@ -391,6 +394,7 @@ enum Route<'a> {
     OpenAi(Api),
     Azure(&'a str, Api),
     Anthropic,
+    AnthropicCountTokens,
     /// Bedrock Converse: the decoded model id, and whether it is ConverseStream.
     Bedrock(String, bool),
     /// Bedrock InvokeModel (embedding models): the decoded model id.
@@ -424,6 +428,7 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
         "/v1/embeddings" | "/embeddings" => Route::OpenAi(Api::Embeddings),
         "/v1/messages" => Route::Anthropic,
         "/token" => Route::Token,
+        "/v1/messages/count_tokens" => Route::AnthropicCountTokens,
         _ => {
             if let Some((model, method, vertex)) = gemini::parse_path(path) {
                 return Route::Gemini(model, method, vertex);
@@ -553,6 +558,12 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         Route::OpenAi(api) => (Flavor::OpenAi, api),
         Route::Azure(_, api) => (Flavor::Azure, api),
         Route::Anthropic => (Flavor::Anthropic, Api::Chat),
+        Route::AnthropicCountTokens => {
+            return match anthropic::count_tokens(&st, &parts.headers, body_ok, &body) {
+                Ok(v) => json_response(StatusCode::OK, &v),
+                Err((code, err)) => error_response(code, &err, None),
+            };
+        }
         Route::Bedrock(..) => (Flavor::Bedrock, Api::Chat),
         Route::BedrockInvoke(_) => (Flavor::Bedrock, Api::Embeddings),
         Route::Gemini(..) => (Flavor::Gemini, Api::Chat),
