@@ -17,6 +17,7 @@ mod gemini;
 mod hardening;
 mod lambda;
 mod load;
+mod messages;
 mod ml_routing;
 mod observability;
 mod reliability;
