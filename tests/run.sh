@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs what the tests need once, into a cache outside
-# the clone ($HOME/.cache/routeiq): a Python venv with the `openai` SDK for the SDK
-# compatibility test, one with moto's server, the AWS emulator (S3 + DynamoDB) the state store
+# the clone ($HOME/.cache/routeiq): a Python venv with the `openai` and `anthropic` SDKs for
+# the SDK compatibility tests, one with moto's server, the AWS emulator (S3 + DynamoDB) the state store
 # tests run against on 127.0.0.1, and one with cargo-lambda, whose `cargo lambda watch` is the
 # Lambda runtime emulator of the Lambda tests; and the embedding models
 # (models/fetch_models.sh, cached in $cache/models). Starts moto and a redis-server (Debian's
@@ -13,10 +13,10 @@ cache="${ROUTEIQ_CACHE:-$HOME/.cache/routeiq}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
 
 venv="$cache/venv-openai"
-if ! "$venv/bin/python" -c 'import openai' >/dev/null 2>&1; then
-  echo "tests/run.sh: creating $venv with the openai SDK"
+if ! "$venv/bin/python" -c 'import openai, anthropic' >/dev/null 2>&1; then
+  echo "tests/run.sh: creating $venv with the openai and anthropic SDKs"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.50,<3'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.50,<3' 'anthropic>=0.40,<3'
 fi
 export ROUTEIQ_TEST_PYTHON="$venv/bin/python"
 
