@@ -146,3 +146,33 @@ async fn endless_line_never_ends_the_line_or_the_body() {
     let got = read_then_silence(resp, n + "{\"id\":\"".len()).await;
     assert!(got.starts_with(b"{\"id\":\""));
 }
+
+#[tokio::test]
+async fn anthropic_count_tokens_checks_headers_and_body() {
+    let mock = MockUpstream::start().await;
+    let url = format!("{}/v1/messages/count_tokens", mock.base_url());
+    let send = |body: Value, key: Option<&'static str>| {
+        let mut req = crate::client()
+            .post(&url)
+            .header("anthropic-version", "2023-06-01")
+            .json(&body);
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        req.send()
+    };
+    let body = json!({"model": "m", "system": "12345678",
+                      "tools": [{"name": "t", "input_schema": {"type": "object"}}],
+                      "messages": [{"role": "user", "content": "1234"}]});
+    let resp = send(body.clone(), Some("k")).await.expect("count_tokens");
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v, json!({"input_tokens": 3 + super::COUNT_TOKENS_PER_TOOL}));
+    let resp = send(body.clone(), None).await.expect("count_tokens");
+    assert_eq!(resp.status(), 401);
+    let mut with_max = body;
+    with_max["max_tokens"] = json!(5);
+    let resp = send(with_max, Some("k")).await.expect("count_tokens");
+    assert_eq!(resp.status(), 400);
+    assert_eq!(mock.hits("/v1/messages/count_tokens"), 3);
+}

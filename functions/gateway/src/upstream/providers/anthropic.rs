@@ -1356,6 +1356,120 @@ mod tests {
         assert_eq!(body["top_k"], 3);
     }
 
+    #[tokio::test]
+    async fn passthrough_keeps_the_request_and_relays_the_answer() {
+        let seen = Seen::default();
+        let app = axum::Router::new()
+            .route(
+                "/v1/messages",
+                post(|State(seen): State<Seen>, headers: axum::http::HeaderMap, Json(body): Json<Value>| async move {
+                    let stream = body["stream"] == json!(true);
+                    seen.0.lock().unwrap().push((headers, body));
+                    if stream {
+                        sse_response(concat!(
+                            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n",
+                            "event: ping\ndata: {\"type\":\"ping\"}\n\n",
+                            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+                            "event: ping\ndata: {\"type\":\"ping\"}\n\n",
+                        ))
+                    } else {
+                        axum::response::IntoResponse::into_response(Json(json!({
+                            "id":"msg_2","type":"message","role":"assistant","model":"claude-x",
+                            "content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn",
+                            "usage":{"input_tokens":4,"output_tokens":2,"cache_read_input_tokens":10,"cache_creation_input_tokens":1}
+                        })))
+                    }
+                }),
+            )
+            .route(
+                "/v1/messages/count_tokens",
+                post(|State(seen): State<Seen>, headers: axum::http::HeaderMap, Json(body): Json<Value>| async move {
+                    seen.0.lock().unwrap().push((headers, body));
+                    Json(json!({"input_tokens": 42}))
+                }),
+            )
+            .with_state(seen.clone());
+        let url = serve(app).await;
+        let mut ps = params("anthropic/claude-x");
+        ps.api_base = Some(url);
+        ps.api_key = Some(SecretString::new("sk-ant-test"));
+        // Deployment extras: a Messages parameter fills in, LiteLLM's own settings and
+        // OpenAI-only parameters never reach Anthropic, the request's own value wins.
+        ps.extra.insert("top_k".into(), json!(3));
+        ps.extra.insert("temperature".into(), json!(0.1));
+        ps.extra.insert("tags".into(), json!(["a"]));
+        ps.extra.insert("seed".into(), json!(7));
+        let d = deployment(ps);
+        let p = AnthropicProvider::new(&d, &|_| None).unwrap();
+        assert!(p.as_anthropic().is_some());
+        let http = client();
+        let mut extra = HeaderMap::new();
+        extra.insert("x-trace", HeaderValue::from_static("t1"));
+        let ctx = CallContext {
+            deployment: &d,
+            http: &http,
+            extra_headers: Some(&extra),
+        };
+        let beta = HeaderValue::from_static("interleaved-thinking-2025-05-14");
+        let request = match json!({
+            "model": "my-group", "max_tokens": 10, "temperature": 0.9,
+            "system": [{"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": "hi"}]
+        }) {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        let answer = p.messages_raw(&ctx, &request, Some(&beta)).await.unwrap();
+        let v: Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(v["id"], "msg_2");
+        assert_eq!(
+            answer.usage.unwrap(),
+            Usage {
+                prompt_tokens: 15,
+                completion_tokens: 2,
+                total_tokens: 17
+            }
+        );
+        {
+            let seen = seen.0.lock().unwrap();
+            let (headers, body) = &seen[0];
+            assert_eq!(headers["anthropic-beta"], "interleaved-thinking-2025-05-14");
+            assert_eq!(headers["x-trace"], "t1");
+            assert_eq!(headers["x-api-key"], "sk-ant-test");
+            let mut expected = Value::Object(request.clone());
+            expected["model"] = json!("claude-x");
+            expected["top_k"] = json!(3);
+            assert_eq!(body, &expected);
+        }
+
+        let mut streaming = request.clone();
+        streaming.insert("stream".into(), json!(true));
+        let events: Vec<RawEvent> = p
+            .messages_raw_stream(&ctx, &streaming, None)
+            .await
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect()
+            .await;
+        let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+        // The stream ends at message_stop.
+        assert_eq!(names, ["message_start", "ping", "message_stop"]);
+        assert_eq!(events[1].data, "{\"type\":\"ping\"}");
+        assert!(seen.0.lock().unwrap()[1].0.get("anthropic-beta").is_none());
+
+        let count = p
+            .count_tokens_raw(&ctx, &request, Some(&beta))
+            .await
+            .unwrap();
+        assert_eq!(&count[..], b"{\"input_tokens\":42}");
+        let seen = seen.0.lock().unwrap();
+        let (headers, body) = &seen[2];
+        assert_eq!(headers["anthropic-beta"], "interleaved-thinking-2025-05-14");
+        // count_tokens takes no generation settings: no deployment extras.
+        assert_eq!(body["model"], "claude-x");
+        assert!(body.get("top_k").is_none());
+    }
+
     #[test]
     fn urls_and_headers() {
         assert_eq!(
