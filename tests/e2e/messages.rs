@@ -243,12 +243,16 @@ async fn an_anthropic_deployment_gets_the_request_as_sent() {
             {"type": "text", "text": "Hello", "cache_control": {"type": "ephemeral"}}
         ]}],
         "tools": [weather_tool(), {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}],
-        "metadata": {"user_id": "user-7"}
+        "metadata": {"user_id": "user-7"},
+        "temperature": 1
     });
+    // LiteLLM's `extra_headers` member becomes headers, not part of the body.
+    let mut sent = body.clone();
+    sent["extra_headers"] = json!({"x-client-tag": "t-1"});
     let resp = send(
         &gw,
         "/v1/messages",
-        &body,
+        &sent,
         &[("anthropic-beta", "interleaved-thinking-2025-05-14")],
     )
     .await;
@@ -278,8 +282,9 @@ async fn an_anthropic_deployment_gets_the_request_as_sent() {
         up.header("anthropic-beta"),
         Some("interleaved-thinking-2025-05-14")
     );
+    assert_eq!(up.header("x-client-tag"), Some("t-1"));
     // The body is the client's, but for the model: cache_control, thinking, top_k and the
-    // server tool kept.
+    // server tool kept, numbers as written (`temperature: 1`, not `1.0`).
     let mut expected = body.clone();
     expected["model"] = json!("claude-test");
     assert_eq!(up.body, expected);
@@ -796,5 +801,22 @@ async fn claude_code_session_replays_against_an_openai_upstream() {
     assert!(
         logs.contains("thinking/redacted_thinking block(s) dropped"),
         "{logs}"
+    );
+
+    // The same turn to an Anthropic deployment goes through as recorded (signatures,
+    // cache_control on tools and all), with Claude Code's beta header.
+    let mut to_claude = fixture["turns"][1].clone();
+    to_claude["model"] = json!("claude");
+    let s = read_stream(send(&gw, "/v1/messages", &to_claude, &headers).await).await;
+    assert!(s.complete);
+    assert_eq!(s.text(), "mock answer from claude-test");
+    let up = mock.last_request().unwrap();
+    assert_eq!(up.path, "/v1/messages");
+    let mut expected = fixture["turns"][1].clone();
+    expected["model"] = json!("claude-test");
+    assert_eq!(up.body, expected);
+    assert_eq!(
+        up.header("anthropic-beta"),
+        fixture["headers"]["anthropic-beta"].as_str()
     );
 }

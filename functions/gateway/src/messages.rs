@@ -44,6 +44,8 @@ use crate::upstream::stream::StreamChunk;
 /// sent beside it, and the two forms it takes (made at the first attempt that needs each).
 pub struct MessagesCall<'r> {
     req: &'r MessagesRequest,
+    /// The body as the client sent it.
+    body: &'r [u8],
     extra_headers: Option<&'r HeaderMap>,
     /// The client's `anthropic-beta` header (sent to Anthropic deployments only).
     beta: Option<&'r HeaderValue>,
@@ -57,14 +59,17 @@ pub struct MessagesCall<'r> {
 }
 
 impl<'r> MessagesCall<'r> {
+    /// `body` is the request as sent, `req` as read from it.
     pub fn new(
         req: &'r MessagesRequest,
+        body: &'r [u8],
         extra_headers: Option<&'r HeaderMap>,
         beta: Option<&'r HeaderValue>,
         estimated_tokens: u64,
     ) -> Self {
         MessagesCall {
             req,
+            body,
             extra_headers,
             beta,
             estimated_tokens,
@@ -73,11 +78,21 @@ impl<'r> MessagesCall<'r> {
         }
     }
 
+    /// The request as sent, for a pass-through: the client's JSON (numbers as written, no
+    /// member added or normalized) with `extra_body` merged and `extra_headers` taken out, as
+    /// the request was read.
     fn raw(&self) -> Result<&Map<String, Value>, GatewayError> {
         self.raw
-            .get_or_init(|| as_object(self.req))
+            .get_or_init(|| {
+                let map: Map<String, Value> =
+                    serde_json::from_slice(self.body).map_err(|e| e.to_string())?;
+                let mut map =
+                    crate::http::client_params::merge_extra_body(map).map_err(|e| e.to_string())?;
+                map.remove(crate::http::client_params::EXTRA_HEADERS);
+                Ok(map)
+            })
             .as_ref()
-            .map_err(|e| GatewayError::Internal(format!("serializing the request: {e}")))
+            .map_err(|e| GatewayError::Internal(format!("reading the request again: {e}")))
     }
 
     /// The OpenAI chat request (a request that cannot be translated is a 400 naming the

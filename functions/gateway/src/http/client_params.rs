@@ -82,7 +82,7 @@ const REFUSED_HEADERS: &[&str] = &[
 /// The member that carries extra members to merge.
 const EXTRA_BODY: &str = "extra_body";
 /// The member that asks for extra upstream headers.
-const EXTRA_HEADERS: &str = "extra_headers";
+pub const EXTRA_HEADERS: &str = "extra_headers";
 
 /// Whether a body may carry `extra_body` (a cheap look at the raw bytes, so requests without
 /// it are parsed once).

@@ -468,6 +468,8 @@ pub(crate) struct Opened<B> {
     pub facts: RequestFacts,
     pub hint: crate::edge_hint::HintCheck,
     pub extra_headers: Option<HeaderMap>,
+    /// The body as the client sent it (a pass-through sends it on).
+    pub raw: axum::body::Bytes,
 }
 
 /// The opening the routed handlers (chat, completions, messages) share: authorize, read the
@@ -520,6 +522,7 @@ pub(crate) async fn open<B: RequestBody>(
         facts,
         hint,
         extra_headers,
+        raw,
     })
 }
 

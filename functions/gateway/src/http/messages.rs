@@ -167,6 +167,7 @@ async fn messages_inner(
     let o: Opened<MessagesRequest> = open(&gw, req).await?;
     let call = MessagesCall::new(
         &o.body,
+        &o.raw,
         o.extra_headers.as_ref(),
         beta.as_ref(),
         o.facts.estimated_tokens,
