@@ -1434,7 +1434,7 @@ mod tests {
                     .map(|c| (c.function.name.unwrap(), c.function.arguments))
                     .collect();
                 prop_assert_eq!(streamed_calls, want_calls);
-                let total = chunks.iter().filter_map(|c| c.usage).map(|u| u.total_tokens).last();
+                let total = chunks.iter().filter_map(|c| c.usage).map(|u| u.total_tokens).next_back();
                 prop_assert_eq!(total, Some(prompt + completion));
             }
         }
