@@ -820,3 +820,85 @@ async fn claude_code_session_replays_against_an_openai_upstream() {
         fixture["headers"]["anthropic-beta"].as_str()
     );
 }
+
+/// Every other upstream shape behind `/v1/messages`: Azure, Bedrock (Converse), Gemini and
+/// `mock_response` deployments get the translated request; plain and streamed answers, tool
+/// use included, come back as Anthropic's.
+#[tokio::test]
+async fn azure_bedrock_gemini_and_mock_deployments_are_translated() {
+    let (mock, gw) = start(
+        r#"
+model_list:
+  - model_name: azure
+    litellm_params:
+      model: azure/my-deployment
+      api_base: "{MOCK_ROOT}"
+      api_key: azure-key
+      api_version: "2024-06-01"
+  - model_name: bedrock
+    litellm_params:
+      model: bedrock/amazon.nova-lite-v1:0
+      aws_region_name: us-west-2
+      aws_access_key_id: AKIDROUTEIQTEST
+      aws_secret_access_key: test-secret
+      aws_bedrock_runtime_endpoint: "{MOCK_ROOT}"
+  - model_name: gemini
+    litellm_params: {model: gemini/gemini-2.5-flash, api_base: "{MOCK_ROOT}", api_key: g-key}
+  - model_name: canned
+    litellm_params: {model: anthropic/claude-3-5-haiku-latest, mock_response: "canned answer"}
+router_settings:
+  num_retries: 0
+"#,
+    )
+    .await;
+    let client = routeiq_testkit::client();
+    let post = |body: Value| {
+        client
+            .post(format!("{}/v1/messages", gw.base_url()))
+            .header("anthropic-beta", "some-beta")
+            .json(&body)
+            .send()
+    };
+    for (model, text) in [
+        ("azure", "mock answer from my-deployment"),
+        ("bedrock", "mock answer from amazon.nova-lite-v1:0"),
+        ("gemini", "mock answer from gemini-2.5-flash"),
+        ("canned", "canned answer"),
+    ] {
+        let mut body = text_body(model, "Hello");
+        let resp = post(body.clone()).await.unwrap();
+        assert_eq!(resp.status(), 200, "{model}");
+        let m: Message = resp.json().await.unwrap();
+        assert_eq!(text_of(&m.content), text, "{model}");
+        assert_eq!(m.stop_reason, Some(StopReason::EndTurn), "{model}");
+        body["stream"] = json!(true);
+        let s = read_stream(post(body).await.unwrap()).await;
+        assert!(s.complete, "{model}: {:?}", s.names());
+        assert_eq!(s.text(), text, "{model}");
+        if model == "canned" {
+            continue;
+        }
+        let tools = json!({
+            "model": model, "max_tokens": 64, "tools": [weather_tool()], "stream": true,
+            "messages": [{"role": "user", "content": "Weather in Oslo? Use the tool."}]
+        });
+        let s = read_stream(post(tools).await.unwrap()).await;
+        assert!(s.complete, "{model}");
+        let m = s.message();
+        assert_eq!(m.stop_reason, Some(StopReason::ToolUse), "{model}");
+        assert!(
+            m.content.iter().any(
+                |b| matches!(b, ContentBlock::ToolUse(t) if t.name == "get_weather" && t.input["city"].is_string())
+            ),
+            "{model}: {:?}",
+            m.content
+        );
+    }
+    // anthropic-beta reaches none of them.
+    assert!(
+        mock.requests()
+            .iter()
+            .all(|r| r.header("anthropic-beta").is_none())
+    );
+    assert!(mock.requests().len() >= 9);
+}
