@@ -338,14 +338,22 @@ impl ProviderKind {
         }
     }
 
-    /// Is a `vertex_ai/` model one the Gemini API serves (Gemini and Google's embedding
-    /// models), rather than a partner model with its own API (`claude-*`, `meta/llama-*`...)?
-    pub fn is_vertex_gemini(model: &str) -> bool {
+    /// Which Vertex AI publisher's API a `vertex_ai/` model is called with: `google` (Gemini
+    /// and Google's embedding models: `generateContent`), `anthropic` (Claude: Anthropic's
+    /// Messages API through `rawPredict`), or `None` for partner models RouteIQ does not call
+    /// (Llama, Mistral...).
+    pub fn vertex_publisher(model: &str) -> Option<&'static str> {
         let m = model
             .trim()
             .trim_start_matches("models/")
             .to_ascii_lowercase();
-        m.starts_with("gemini") || m.contains("embedding") || m.contains("*")
+        if m.starts_with("gemini") || m.contains("embedding") || m.contains('*') {
+            Some("google")
+        } else if m.starts_with("claude") {
+            Some("anthropic")
+        } else {
+            None
+        }
     }
 
     pub fn is_supported(&self) -> bool {

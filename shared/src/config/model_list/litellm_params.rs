@@ -389,11 +389,13 @@ impl RawLitellmParams {
                             );
                             unusable.get_or_insert(why);
                         }
-                        if k == ProviderKind::VertexAi && !ProviderKind::is_vertex_gemini(&name) {
+                        if k == ProviderKind::VertexAi
+                            && ProviderKind::vertex_publisher(&name).is_none()
+                        {
                             let why = format!(
-                                "vertex_ai model '{name}' is a partner model (Anthropic, Llama, \
-                                 Mistral on Vertex AI): RouteIQ calls Gemini and embedding \
-                                 models on Vertex AI only"
+                                "vertex_ai model '{name}' is a partner model RouteIQ does not \
+                                 call (it calls Gemini, Google's embedding models and Claude on \
+                                 Vertex AI)"
                             );
                             cx.warn(
                                 &model_path,

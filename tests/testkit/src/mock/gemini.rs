@@ -64,6 +64,30 @@ fn status_name(code: u16) -> &'static str {
     }
 }
 
+/// The model of a Claude-on-Vertex path (`/v1/projects/{p}/locations/{l}/publishers/
+/// anthropic/models/{model}:rawPredict` or `:streamRawPredict`).
+pub(crate) fn vertex_anthropic_model(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/v1/projects/")?;
+    let (_, model_part) = rest.split_once("/publishers/anthropic/models/")?;
+    let (model, method) = model_part.rsplit_once(':')?;
+    (matches!(method, "rawPredict" | "streamRawPredict") && !model.is_empty())
+        .then(|| model.to_string())
+}
+
+/// Vertex AI's Claude body: no `model` (the URL names it) and
+/// `anthropic_version: vertex-2023-10-16`.
+pub(crate) fn check_vertex_claude_body(body: &Value) -> Result<(), Rejection> {
+    if body.get("model").is_some() {
+        return Err(invalid("model: Extra inputs are not permitted"));
+    }
+    match body.get("anthropic_version").and_then(Value::as_str) {
+        Some("vertex-2023-10-16") => Ok(()),
+        _ => Err(invalid(
+            "anthropic_version: Field required (vertex-2023-10-16)",
+        )),
+    }
+}
+
 /// Google's error JSON.
 pub(crate) fn error(code: u16, message: &str) -> Value {
     json!({"error": {"code": code, "message": message, "status": status_name(code)}})

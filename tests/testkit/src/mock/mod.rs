@@ -399,6 +399,9 @@ enum Route<'a> {
     Bedrock(String, bool),
     /// Bedrock InvokeModel (embedding models): the decoded model id.
     BedrockInvoke(String),
+    /// Claude on Vertex AI (`…/publishers/anthropic/models/{model}:rawPredict` or
+    /// `:streamRawPredict`): the model.
+    VertexAnthropic(String),
     /// Gemini (AI Studio or Vertex AI): the model, the method, and whether on Vertex AI.
     Gemini(String, gemini::Method, bool),
     /// OAuth token endpoint (`POST /token`) and the metadata server's token.
@@ -430,6 +433,9 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
         "/token" => Route::Token,
         "/v1/messages/count_tokens" => Route::AnthropicCountTokens,
         _ => {
+            if let Some(model) = gemini::vertex_anthropic_model(path) {
+                return Route::VertexAnthropic(model);
+            }
             if let Some((model, method, vertex)) = gemini::parse_path(path) {
                 return Route::Gemini(model, method, vertex);
             }
@@ -513,11 +519,22 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         serde_json::from_slice(&bytes)
     };
     let body_ok = parsed.is_ok();
-    let body = parsed.unwrap_or(Value::Null);
+    let mut body = parsed.unwrap_or(Value::Null);
+    // As sent, for the record.
+    let sent_body = body.clone();
+    // Claude on Vertex AI: the body names no model and carries Vertex's anthropic_version.
+    let mut vertex_claude_problem = None;
+    if let Route::VertexAnthropic(model) = &route {
+        vertex_claude_problem = gemini::check_vertex_claude_body(&body).err();
+        if let Some(obj) = body.as_object_mut() {
+            obj.remove("anthropic_version");
+            obj.insert("model".into(), Value::String(model.clone()));
+        }
+    }
     let model: Option<&str> = match &route {
         Route::Azure(deployment, _) => Some(deployment),
         Route::Bedrock(id, _) | Route::BedrockInvoke(id) => Some(id.as_str()),
-        Route::Gemini(model, ..) => Some(model.as_str()),
+        Route::Gemini(model, ..) | Route::VertexAnthropic(model) => Some(model.as_str()),
         _ => body.get("model").and_then(Value::as_str),
     };
 
@@ -537,15 +554,16 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
                     )
                 })
                 .collect(),
-            body: body.clone(),
+            body: sent_body,
             model: model.map(str::to_string),
         };
         lock(&st.requests).push(rec);
     }
 
     let gemini_route = match &route {
-        Route::Gemini(m, method, vertex) => (m.clone(), *method, *vertex),
-        _ => (String::new(), gemini::Method::Generate, false),
+        Route::Gemini(m, method, vertex) => (m.clone(), *method, *vertex, false),
+        Route::VertexAnthropic(m) => (m.clone(), gemini::Method::Generate, true, true),
+        _ => (String::new(), gemini::Method::Generate, false, false),
     };
     let (flavor, api) = match route {
         Route::Models => {
@@ -557,7 +575,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
         }
         Route::OpenAi(api) => (Flavor::OpenAi, api),
         Route::Azure(_, api) => (Flavor::Azure, api),
-        Route::Anthropic => (Flavor::Anthropic, Api::Chat),
+        Route::Anthropic | Route::VertexAnthropic(_) => (Flavor::Anthropic, Api::Chat),
         Route::AnthropicCountTokens => {
             return match anthropic::count_tokens(&st, &parts.headers, body_ok, &body) {
                 Ok(v) => json_response(StatusCode::OK, &v),
@@ -583,6 +601,8 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
     let checked = match flavor {
         Flavor::OpenAi => openai::check_auth(&st, &parts.headers),
         Flavor::Azure => openai::check_azure(&st, &parts.headers, query),
+        Flavor::Anthropic if gemini_route.3 => gemini::check_auth(&st, &parts.headers, query, true)
+            .and_then(|()| vertex_claude_problem.take().map_or(Ok(()), Err)),
         Flavor::Anthropic => anthropic::check_headers(&st, &parts.headers),
         Flavor::Bedrock => bedrock::check_auth(&parts.headers),
         Flavor::Gemini => gemini::check_auth(&st, &parts.headers, query, gemini_route.2),

@@ -81,7 +81,21 @@ pub struct AnthropicProvider {
     default_max_tokens: u64,
     /// `drop_params` (the deployment's, else `litellm_settings`').
     drop_params: bool,
+    /// Claude on Vertex AI (`vertex_ai/claude-*`): the streaming URL and the token source.
+    vertex: Option<VertexClaude>,
 }
+
+/// Claude on Vertex AI: Anthropic's Messages API at `…/publishers/anthropic/models/{model}`
+/// `:rawPredict` (`url`) and `:streamRawPredict`, with Google OAuth tokens; the body names no
+/// `model` and carries `anthropic_version: vertex-2023-10-16`.
+#[derive(Debug, Clone)]
+struct VertexClaude {
+    stream_url: Uri,
+    tokens: std::sync::Arc<super::google_auth::TokenSource>,
+}
+
+/// The `anthropic_version` Vertex AI's Claude endpoints take in the body.
+const VERTEX_ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
 
 impl AnthropicProvider {
     /// Base URL from `api_base`, else `ANTHROPIC_API_BASE`/`ANTHROPIC_BASE_URL`, else
@@ -114,6 +128,35 @@ impl AnthropicProvider {
             // `model_info.max_tokens` is a context window in LiteLLM, not an output length.
             default_max_tokens: d.info.max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
             drop_params: d.params.drop_params.unwrap_or(false),
+            vertex: None,
+        })
+    }
+
+    /// Claude on Vertex AI (`vertex_ai/claude-*`): the project, location and credentials as
+    /// for Gemini on Vertex AI (see `google_auth::vertex_model_base`). Chat requests are
+    /// translated as for Anthropic; `/v1/messages` translates too (no pass-through here).
+    pub fn new_vertex(
+        d: &Deployment,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, GatewayError> {
+        let model = d.upstream_model.trim();
+        let (base, tokens) = super::google_auth::vertex_model_base(d, env, "anthropic", model)?;
+        let mut headers = HeaderMap::new();
+        add_deployment_headers(d, &mut headers)?;
+        let url = parse_endpoint(d, &format!("{base}:rawPredict"))?;
+        Ok(AnthropicProvider {
+            upstream: Upstream::new(d.provider.name()),
+            count_tokens_url: url.clone(),
+            url,
+            headers,
+            model: model.to_string(),
+            defaults: d.params.extra.clone(),
+            default_max_tokens: d.info.max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            drop_params: d.params.drop_params.unwrap_or(false),
+            vertex: Some(VertexClaude {
+                stream_url: parse_endpoint(d, &format!("{base}:streamRawPredict"))?,
+                tokens,
+            }),
         })
     }
 
@@ -124,7 +167,15 @@ impl AnthropicProvider {
     ) -> Result<Map<String, Value>, GatewayError> {
         let req = with_defaults(req, &self.defaults)?;
         check_unsupported(&req, "anthropic", self.drop_params)?;
-        build_request(&req, &self.model, self.default_max_tokens, stream)
+        let mut body = build_request(&req, &self.model, self.default_max_tokens, stream)?;
+        if self.vertex.is_some() {
+            body.remove("model");
+            body.insert(
+                "anthropic_version".into(),
+                Value::String(VERTEX_ANTHROPIC_VERSION.into()),
+            );
+        }
+        Ok(body)
     }
 
     /// `POST`s `body` to the Messages API; the 2xx response's body streams.
@@ -133,11 +184,33 @@ impl AnthropicProvider {
         ctx: &CallContext<'_>,
         body: &Map<String, Value>,
     ) -> Result<http::Response<hyper::body::Incoming>, GatewayError> {
+        let Some(vertex) = &self.vertex else {
+            return self
+                .upstream
+                .send(
+                    ctx.http,
+                    &self.url,
+                    (&self.headers, ctx.extra_headers),
+                    json_bytes(body)?,
+                )
+                .await;
+        };
+        let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+        let url = if stream {
+            &vertex.stream_url
+        } else {
+            &self.url
+        };
+        let mut headers = self.headers.clone();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            super::google_auth::bearer(&vertex.tokens.token().await?)?,
+        );
         self.upstream
             .send(
                 ctx.http,
-                &self.url,
-                (&self.headers, ctx.extra_headers),
+                url,
+                (&headers, ctx.extra_headers),
                 json_bytes(body)?,
             )
             .await
@@ -359,7 +432,8 @@ impl InferenceProvider for AnthropicProvider {
     }
 
     fn as_anthropic(&self) -> Option<&AnthropicProvider> {
-        Some(self)
+        // Claude on Vertex AI takes another body and URLs: `/v1/messages` translates.
+        self.vertex.is_none().then_some(self)
     }
 }
 

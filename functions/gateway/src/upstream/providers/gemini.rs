@@ -31,11 +31,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::anthropic::{check_unsupported_of, with_defaults};
-use super::google_auth::TokenSource;
+use super::google_auth::{TokenSource, bearer, vertex_model_base};
 use super::http::{
-    StreamEnd, Upstream, add_deployment_headers, json_bytes, non_empty, parse_endpoint,
-    resolve_api_base, resolve_key, secret_header, translate_events, unix_seconds_now,
-    wants_stream_usage,
+    StreamEnd, Upstream, add_deployment_headers, json_bytes, parse_endpoint, resolve_api_base,
+    resolve_key, secret_header, translate_events, unix_seconds_now, wants_stream_usage,
 };
 use super::{Answer, CallContext, ChunkStream, InferenceProvider};
 use crate::error::{GatewayError, UpstreamErrorKind};
@@ -84,9 +83,6 @@ const SCHEMA_KEYS: &[&str] = &[
     "maximum",
 ];
 
-/// Vertex AI's default location (LiteLLM's).
-const DEFAULT_VERTEX_LOCATION: &str = "us-central1";
-
 /// The Gemini API of one deployment (see the module docs).
 #[derive(Debug, Clone)]
 pub struct GeminiProvider {
@@ -119,33 +115,8 @@ impl GeminiProvider {
             .to_string();
         let mut headers = HeaderMap::new();
         let (base, tokens) = if vertex {
-            let first = |names: &[&str]| names.iter().find_map(|n| non_empty(env(n)));
-            let project = non_empty(d.params.vertex.project.clone())
-                .or_else(|| first(&["VERTEXAI_PROJECT", "VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT"]))
-                .ok_or_else(|| {
-                    GatewayError::Internal(format!(
-                        "deployment '{}': vertex_ai needs a project (vertex_project or \
-                         VERTEXAI_PROJECT)",
-                        d.id
-                    ))
-                })?;
-            let location = non_empty(d.params.vertex.location.clone())
-                .or_else(|| first(&["VERTEXAI_LOCATION", "VERTEX_LOCATION"]))
-                .unwrap_or_else(|| DEFAULT_VERTEX_LOCATION.into());
-            let host = non_empty(d.params.api_base.clone()).unwrap_or_else(|| {
-                if location == "global" {
-                    "https://aiplatform.googleapis.com".into()
-                } else {
-                    format!("https://{location}-aiplatform.googleapis.com")
-                }
-            });
-            let base = format!(
-                "{}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}",
-                host.trim().trim_end_matches('/')
-            );
-            let tokens = TokenSource::new(d.params.vertex.credentials.as_ref(), env)
-                .map_err(|e| GatewayError::Internal(format!("deployment '{}': {e}", d.id)))?;
-            (base, Some(Arc::new(tokens)))
+            let (base, tokens) = vertex_model_base(d, env, "google", &model)?;
+            (base, Some(tokens))
         } else {
             let root = resolve_api_base(d, env).ok_or_else(|| {
                 GatewayError::Internal(format!("deployment '{}': gemini has no endpoint", d.id))
@@ -196,10 +167,7 @@ impl GeminiProvider {
             Some(t) => {
                 let token = t.token().await?;
                 let mut h = self.headers.clone();
-                h.insert(
-                    AUTHORIZATION,
-                    secret_header_value(&format!("Bearer {}", token.expose()))?,
-                );
+                h.insert(AUTHORIZATION, bearer(&token)?);
                 with_token = h;
                 &with_token
             }
@@ -225,13 +193,6 @@ impl GeminiProvider {
         )?;
         build_request(&req)
     }
-}
-
-fn secret_header_value(value: &str) -> Result<http::HeaderValue, GatewayError> {
-    let mut v = http::HeaderValue::from_str(value)
-        .map_err(|_| GatewayError::Internal("the access token is not a valid header".into()))?;
-    v.set_sensitive(true);
-    Ok(v)
 }
 
 #[async_trait]

@@ -30,6 +30,57 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The provider name token errors carry.
 const PROVIDER: &str = "vertex_ai";
+/// Vertex AI's default location (LiteLLM's).
+const DEFAULT_VERTEX_LOCATION: &str = "us-central1";
+
+/// A Vertex AI model's URL up to the method (`…/publishers/{publisher}/models/{model}`) and
+/// its token source: project from `vertex_project`, else `VERTEXAI_PROJECT` /
+/// `VERTEX_PROJECT` / `GOOGLE_CLOUD_PROJECT`; location from `vertex_location`, else
+/// `VERTEXAI_LOCATION` / `VERTEX_LOCATION`, else `us-central1`; host from `api_base`, else
+/// the location's endpoint (`global`: `aiplatform.googleapis.com`); tokens from
+/// `vertex_credentials` (see [`TokenSource::new`]).
+pub(super) fn vertex_model_base(
+    d: &routeiq::router::Deployment,
+    env: &dyn Fn(&str) -> Option<String>,
+    publisher: &str,
+    model: &str,
+) -> Result<(String, std::sync::Arc<TokenSource>), GatewayError> {
+    let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    let first = |names: &[&str]| names.iter().find_map(|n| non_empty(env(n)));
+    let project = non_empty(d.params.vertex.project.clone())
+        .or_else(|| first(&["VERTEXAI_PROJECT", "VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT"]))
+        .ok_or_else(|| {
+            GatewayError::Internal(format!(
+                "deployment '{}': vertex_ai needs a project (vertex_project or VERTEXAI_PROJECT)",
+                d.id
+            ))
+        })?;
+    let location = non_empty(d.params.vertex.location.clone())
+        .or_else(|| first(&["VERTEXAI_LOCATION", "VERTEX_LOCATION"]))
+        .unwrap_or_else(|| DEFAULT_VERTEX_LOCATION.into());
+    let host = non_empty(d.params.api_base.clone()).unwrap_or_else(|| {
+        if location == "global" {
+            "https://aiplatform.googleapis.com".into()
+        } else {
+            format!("https://{location}-aiplatform.googleapis.com")
+        }
+    });
+    let base = format!(
+        "{}/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}",
+        host.trim().trim_end_matches('/')
+    );
+    let tokens = TokenSource::new(d.params.vertex.credentials.as_ref(), env)
+        .map_err(|e| GatewayError::Internal(format!("deployment '{}': {e}", d.id)))?;
+    Ok((base, std::sync::Arc::new(tokens)))
+}
+
+/// `Authorization: Bearer <token>`, marked sensitive.
+pub(super) fn bearer(token: &SecretString) -> Result<http::HeaderValue, GatewayError> {
+    let mut v = http::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        .map_err(|_| GatewayError::Internal("the access token is not a valid header".into()))?;
+    v.set_sensitive(true);
+    Ok(v)
+}
 
 enum Source {
     ServiceAccount {

@@ -177,6 +177,11 @@ pub fn for_deployment(
         ProviderKind::Azure => Arc::new(azure::provider(d, env)?),
         ProviderKind::Anthropic => Arc::new(AnthropicProvider::new(d, env)?),
         ProviderKind::Bedrock => Arc::new(BedrockProvider::new(d)?),
+        ProviderKind::VertexAi
+            if ProviderKind::vertex_publisher(&d.upstream_model) == Some("anthropic") =>
+        {
+            Arc::new(AnthropicProvider::new_vertex(d, env)?)
+        }
         ProviderKind::Gemini | ProviderKind::VertexAi => Arc::new(GeminiProvider::new(d, env)?),
         ProviderKind::Unsupported(name) => {
             return Err(GatewayError::NotSupported(format!(
