@@ -22,6 +22,7 @@ mod ml_routing;
 mod observability;
 mod reliability;
 mod resilience;
+mod responses;
 mod s3_config;
 mod s3_models;
 mod sdk;

@@ -27,6 +27,7 @@ pub mod lambda;
 pub mod messages;
 pub mod ml;
 pub mod periodic;
+pub mod responses;
 pub mod s3;
 pub mod settings;
 pub mod startup;

@@ -24,6 +24,9 @@ pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Default longest line of an upstream event stream (`ROUTEIQ_MAX_SSE_LINE_BYTES`).
 pub const DEFAULT_MAX_SSE_LINE_BYTES: usize = 1024 * 1024;
+/// Default time a stored Responses API answer is kept (`ROUTEIQ_RESPONSES_TTL_SECONDS`):
+/// 30 days, as OpenAI keeps them.
+pub const DEFAULT_RESPONSES_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// What the HTTP server allows a client connection (slow and idle clients).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +101,9 @@ pub struct RuntimeSettings {
     pub config_hot_reload: bool,
     /// `CONFIG_SYNC_INTERVAL` (seconds, default 60).
     pub config_sync_interval: Duration,
+    /// How long stored Responses API answers are kept in the state store, for
+    /// `previous_response_id` and `GET /v1/responses/{id}` (`ROUTEIQ_RESPONSES_TTL_SECONDS`).
+    pub responses_ttl: Duration,
 }
 
 /// Default `CONFIG_SYNC_INTERVAL`.
@@ -119,6 +125,7 @@ impl Default for RuntimeSettings {
             server_threads: 1,
             config_hot_reload: false,
             config_sync_interval: DEFAULT_CONFIG_SYNC_INTERVAL,
+            responses_ttl: DEFAULT_RESPONSES_TTL,
         }
     }
 }
@@ -373,6 +380,9 @@ impl RuntimeSettings {
         let config_sync_interval = r
             .positive_seconds("CONFIG_SYNC_INTERVAL")
             .unwrap_or(DEFAULT_CONFIG_SYNC_INTERVAL);
+        let responses_ttl = r
+            .positive_seconds("ROUTEIQ_RESPONSES_TTL_SECONDS")
+            .unwrap_or(DEFAULT_RESPONSES_TTL);
         if !r.problems.is_empty() {
             return Err(EnvError(r.problems));
         }
@@ -390,6 +400,7 @@ impl RuntimeSettings {
             server_threads: 1,
             config_hot_reload,
             config_sync_interval,
+            responses_ttl,
         })
     }
 }
@@ -416,6 +427,7 @@ mod tests {
         assert!(s.max_concurrent_requests.is_none());
         assert!(!s.outbound.allow_private);
         assert!(!s.lambda);
+        assert_eq!(s.responses_ttl, DEFAULT_RESPONSES_TTL);
     }
 
     #[test]
@@ -434,6 +446,7 @@ mod tests {
             ("ROUTEIQ_SSRF_HOST_ALLOWLIST", "Metadata.internal"),
             ("LLMROUTER_SSRF_CIDR_ALLOWLIST", "10.0.0.0/8,192.168.1.7"),
             ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+            ("ROUTEIQ_RESPONSES_TTL_SECONDS", "3600"),
         ]))
         .unwrap();
         assert_eq!(s.admin_keys.len(), 2);
@@ -450,6 +463,7 @@ mod tests {
         assert_eq!(s.outbound.host_allowlist, vec!["metadata.internal"]);
         assert_eq!(s.outbound.cidr_allowlist.len(), 2);
         assert!(s.lambda);
+        assert_eq!(s.responses_ttl, Duration::from_secs(3600));
     }
 
     #[test]
@@ -494,15 +508,17 @@ mod tests {
             ("ROUTEIQ_DRAIN_TIMEOUT_SECONDS", "-1"),
             ("ROUTEIQ_SSRF_CIDR_ALLOWLIST", "10.0.0.0/33"),
             ("ROUTEIQ_SSRF_ALLOW_PRIVATE", "maybe"),
+            ("ROUTEIQ_RESPONSES_TTL_SECONDS", "0"),
         ]))
         .unwrap_err();
         let vars: Vec<&str> = err.0.iter().map(|p| p.var.as_str()).collect();
-        assert_eq!(vars.len(), 4, "{err}");
+        assert_eq!(vars.len(), 5, "{err}");
         for v in [
             "ROUTEIQ_CB_FAILURE_THRESHOLD",
             "ROUTEIQ_DRAIN_TIMEOUT_SECONDS",
             "ROUTEIQ_SSRF_CIDR_ALLOWLIST",
             "ROUTEIQ_SSRF_ALLOW_PRIVATE",
+            "ROUTEIQ_RESPONSES_TTL_SECONDS",
         ] {
             assert!(vars.contains(&v), "{err}");
         }

@@ -41,6 +41,19 @@ pub fn authorize(
     }
 }
 
+/// The identity a request acts as, for what the gateway keeps on a client's behalf (stored
+/// Responses API answers): a fingerprint of the key it presented, or `None` when the gateway
+/// runs open (no master key). Only meaningful after [`authorize`] accepted the request. The
+/// key itself is never stored: 128 bits of a domain-separated SHA-256 of it are.
+pub fn key_identity(master_key: Option<&SecretString>, headers: &HeaderMap) -> Option<String> {
+    master_key?;
+    let key = presented_key(headers)?;
+    let mut digest =
+        routeiq::ml::artifact::sha256_hex(format!("routeiq-key-identity\0{key}").as_bytes());
+    digest.truncate(32);
+    Some(digest)
+}
+
 /// Checks an admin request: the key must be one of `admin_keys` (`ADMIN_API_KEYS`) or the
 /// master key, compared in constant time against every one of them. No key is 401; a key that
 /// is not an admin key is 403; with no admin key configured at all, admin endpoints are off
@@ -95,6 +108,27 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-api-key", HeaderValue::from_static("sk-1234"));
         assert!(authorize(Some(&key), &h).is_ok());
+    }
+
+    #[test]
+    fn key_identity_is_a_fingerprint_of_the_presented_key() {
+        let key = SecretString::new("sk-1234");
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bearer sk-1234"));
+        let id = key_identity(Some(&key), &h).unwrap();
+        assert_eq!(id.len(), 32);
+        assert!(!id.contains("sk-1234"));
+        let mut x = HeaderMap::new();
+        x.insert("x-api-key", HeaderValue::from_static("sk-1234"));
+        assert_eq!(key_identity(Some(&key), &x).as_deref(), Some(id.as_str()));
+        let mut other = HeaderMap::new();
+        other.insert("authorization", HeaderValue::from_static("Bearer sk-5678"));
+        assert_ne!(
+            key_identity(Some(&key), &other).as_deref(),
+            Some(id.as_str())
+        );
+        // An open gateway has no identities.
+        assert_eq!(key_identity(None, &h), None);
     }
 
     #[test]

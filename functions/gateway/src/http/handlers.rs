@@ -172,7 +172,7 @@ fn set_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
 
 /// `x-routeiq-*` headers: which deployment answered, by which strategy, and the time spent in
 /// the gateway itself (total minus upstream).
-fn decision_headers<T>(headers: &mut HeaderMap, d: &Dispatched<T>, started: Instant) {
+pub(crate) fn decision_headers<T>(headers: &mut HeaderMap, d: &Dispatched<T>, started: Instant) {
     let overhead = started.elapsed().saturating_sub(d.upstream_time);
     set_header(headers, names::MODEL, &d.deployment.id);
     set_header(headers, names::MODEL_GROUP, &d.model_group);

@@ -14,4 +14,5 @@ pub mod observe;
 pub mod prompt;
 pub mod request_keys;
 pub mod response_headers;
+pub mod responses;
 pub mod server;

@@ -154,6 +154,8 @@ pub enum RouteKind {
     CountTokens,
     Models,
     Admin,
+    /// OpenAI's Responses API (`/v1/responses`, `/v1/responses/{id}`).
+    Responses,
     /// Health and metrics: not shed, not logged per request.
     Probe,
     Other,
@@ -172,6 +174,8 @@ impl RouteKind {
             "/models" => RouteKind::Models,
             "/router/reload" | "/config/reload" | "/router/experiments" => RouteKind::Admin,
             "/metrics" => RouteKind::Probe,
+            "/responses" => RouteKind::Responses,
+            _ if p.starts_with("/responses/") => RouteKind::Responses,
             _ if path.starts_with("/health/") || path.starts_with("/_health/") => RouteKind::Probe,
             _ => RouteKind::Other,
         }
@@ -192,6 +196,7 @@ impl RouteKind {
             RouteKind::CountTokens => "count_tokens",
             RouteKind::Models => "models",
             RouteKind::Admin => "admin",
+            RouteKind::Responses => "responses",
             RouteKind::Probe => "probe",
             RouteKind::Other => "other",
         }
@@ -508,6 +513,8 @@ mod tests {
         assert_eq!(RouteKind::of("/v1/chat/completions"), RouteKind::Chat);
         assert_eq!(RouteKind::of("/chat/completions"), RouteKind::Chat);
         assert_eq!(RouteKind::of("/metrics"), RouteKind::Probe);
+        assert_eq!(RouteKind::of("/v1/responses"), RouteKind::Responses);
+        assert_eq!(RouteKind::of("/responses/resp_1"), RouteKind::Responses);
         assert_eq!(RouteKind::of("/health/readiness"), RouteKind::Probe);
         assert_eq!(RouteKind::of("/config/reload"), RouteKind::Admin);
         assert_eq!(RouteKind::of("/anything/else"), RouteKind::Other);

@@ -18,6 +18,7 @@ use crate::app::{App, AppState};
 use crate::http::admin;
 use crate::http::handlers;
 use crate::http::observe;
+use crate::http::responses;
 use crate::settings::ConnectionLimits;
 
 /// The HTTP routes over a running app. Every route but health and metrics goes through the
@@ -37,6 +38,16 @@ pub fn app(app: Arc<App>) -> Router {
         )
         .route("/v1/models", get(handlers::models))
         .route("/models", get(handlers::models))
+        .route("/v1/responses", post(responses::create))
+        .route("/responses", post(responses::create))
+        .route(
+            "/v1/responses/{id}",
+            get(responses::retrieve).delete(responses::delete),
+        )
+        .route(
+            "/responses/{id}",
+            get(responses::retrieve).delete(responses::delete),
+        )
         .route("/config/reload", post(admin::config_reload))
         .route("/config/warnings", get(admin::config_warnings))
         .route("/router/reload", post(admin::router_reload))

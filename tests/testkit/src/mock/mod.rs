@@ -14,6 +14,8 @@
 //!
 //! Endpoints (each also without the `/v1` prefix for the OpenAI ones):
 //! - `POST /v1/chat/completions`, `POST /v1/completions`, `POST /v1/embeddings`, `GET /v1/models`
+//! - `POST /v1/responses` (OpenAI's Responses API: JSON and its event stream; keeps stored
+//!   responses for `previous_response_id`, see [`responses`](self::responses))
 //! - `POST /openai/deployments/{deployment}/{chat/completions|completions|embeddings}` (Azure:
 //!   needs an `api-key` header (401) and an `api-version` query (404))
 //! - `POST /v1/messages` (Anthropic: needs `x-api-key` (401) and `anthropic-version` (400),
@@ -48,6 +50,7 @@ mod bedrock;
 mod behavior;
 mod gemini;
 mod openai;
+mod responses;
 mod util;
 
 use std::collections::{HashMap, VecDeque};
@@ -145,6 +148,8 @@ pub(crate) struct Inner {
     requests: Mutex<Vec<RecordedRequest>>,
     hits: Mutex<HashMap<String, u64>>,
     api_key: Mutex<Option<String>>,
+    /// Stored Responses API conversations by response id.
+    pub(crate) responses: Mutex<HashMap<String, Vec<Value>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -223,6 +228,7 @@ impl MockUpstream {
             requests: Mutex::new(Vec::new()),
             hits: Mutex::new(HashMap::new()),
             api_key: Mutex::new(None),
+            responses: Mutex::new(HashMap::new()),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let task = tokio::spawn(async move {
@@ -379,6 +385,8 @@ pub(crate) enum Api {
     Chat,
     Completions,
     Embeddings,
+    /// OpenAI's Responses API (OpenAI flavor only).
+    Responses,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,6 +437,7 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
         "/v1/chat/completions" | "/chat/completions" => Route::OpenAi(Api::Chat),
         "/v1/completions" | "/completions" => Route::OpenAi(Api::Completions),
         "/v1/embeddings" | "/embeddings" => Route::OpenAi(Api::Embeddings),
+        "/v1/responses" | "/responses" => Route::OpenAi(Api::Responses),
         "/v1/messages" => Route::Anthropic,
         "/token" => Route::Token,
         "/v1/messages/count_tokens" => Route::AnthropicCountTokens,
@@ -629,6 +638,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
             Flavor::Bedrock if api == Api::Embeddings => bedrock::validate_invoke(model.unwrap_or(""), &body),
             Flavor::Bedrock => bedrock::validate(&body),
             Flavor::Gemini => gemini::validate(gemini_route.1, &body),
+            _ if api == Api::Responses => responses::validate(&st, &body),
             _ => openai::validate(api, flavor, &body),
         }
     });
@@ -737,6 +747,7 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
                 Flavor::Anthropic => anthropic::error_frame(),
                 Flavor::Bedrock => bedrock::error_frame(),
                 Flavor::Gemini => gemini::error_frame(),
+                _ if api == Api::Responses => responses::error_frame(),
                 _ => openai::error_frame(),
             };
             finish(answer, Plan::ErrorMid(after_chunks, frame))

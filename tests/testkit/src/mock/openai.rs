@@ -102,6 +102,8 @@ pub(crate) fn validate(api: Api, flavor: Flavor, body: &Value) -> Result<(), Rej
     }
     match api {
         Api::Chat => validate_chat(body),
+        // Checked with the mock's state (stored responses) by `super::responses::validate`.
+        Api::Responses => Ok(()),
         Api::Completions => match body.get("prompt") {
             Some(Value::String(_)) | Some(Value::Array(_)) => Ok(()),
             _ => Err(bad(
@@ -348,6 +350,7 @@ pub(crate) fn answer(
         Api::Chat => chat(st, flavor, model, body, text),
         Api::Completions => completions(st, model, body, text),
         Api::Embeddings => embeddings(model, body),
+        Api::Responses => super::responses::answer(st, model, body, text),
     }
 }
 

@@ -176,3 +176,71 @@ async fn anthropic_count_tokens_checks_headers_and_body() {
     assert_eq!(resp.status(), 400);
     assert_eq!(mock.hits("/v1/messages/count_tokens"), 3);
 }
+
+async fn post_responses(mock: &MockUpstream, body: &Value) -> reqwest::Response {
+    match crate::client()
+        .post(format!("{}/responses", mock.openai_base()))
+        .timeout(Duration::from_secs(10))
+        .json(body)
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => panic!("POST to the mock: {e:#}"),
+    }
+}
+
+/// `POST /v1/responses`: a Response, its event stream (numbered, ending with
+/// `response.completed`, no `[DONE]`), and `previous_response_id` only for what it stored.
+#[tokio::test]
+async fn responses_api_answers_streams_and_remembers() {
+    let mock = MockUpstream::start().await;
+    let resp = post_responses(&mock, &json!({"model": "m", "input": "hi"})).await;
+    assert_eq!(resp.status(), 200);
+    let first: Value = resp.json().await.expect("json");
+    assert_eq!(first["object"], "response");
+    assert_eq!(first["status"], "completed");
+    assert_eq!(
+        first["output"][0]["content"][0]["text"],
+        "mock answer from m"
+    );
+    assert!(first["usage"]["total_tokens"].as_u64().unwrap_or(0) > 0);
+    assert_eq!(mock.requests_to("/v1/responses").len(), 1);
+
+    let body = json!({"model": "m", "input": "more", "stream": true,
+        "previous_response_id": first["id"]});
+    let resp = post_responses(&mock, &body).await;
+    assert_eq!(resp.status(), 200);
+    let events = crate::read_sse(resp).await.events;
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e.event.as_deref()).collect();
+    assert_eq!(kinds.first(), Some(&"response.created"));
+    assert_eq!(kinds.last(), Some(&"response.completed"));
+    assert!(kinds.contains(&"response.output_text.delta"));
+    for (n, ev) in events.iter().enumerate() {
+        let v: Value = serde_json::from_str(&ev.data).expect("event json");
+        assert_eq!(v["sequence_number"], json!(n));
+        assert_eq!(Some(v["type"].as_str().unwrap_or("")), ev.event.as_deref());
+    }
+
+    // A tool call when asked, and unknown or unstored ids refused.
+    let tools = json!([{"type": "function", "name": "f", "parameters": {"type": "object",
+        "properties": {"x": {"type": "integer"}}}}]);
+    let resp = post_responses(
+        &mock,
+        &json!({"model": "m", "input": "use the tool", "tools": tools, "store": false}),
+    )
+    .await;
+    let call: Value = resp.json().await.expect("json");
+    assert_eq!(call["output"][0]["type"], "function_call");
+    assert_eq!(call["output"][0]["arguments"], "{\"x\":1}");
+    for id in [call["id"].clone(), json!("resp_unknown")] {
+        let resp = post_responses(
+            &mock,
+            &json!({"model": "m", "input": "x", "previous_response_id": id}),
+        )
+        .await;
+        assert_eq!(resp.status(), 400);
+        let err: Value = resp.json().await.expect("json");
+        assert_eq!(err["error"]["code"], "previous_response_not_found");
+    }
+}

@@ -394,14 +394,18 @@ impl Upstream {
                         if ev.data == "[DONE]" {
                             match st.end {
                                 StreamEnd::Done => return None,
-                                StreamEnd::MessageStop | StreamEnd::FinishReason => continue,
+                                StreamEnd::MessageStop
+                                | StreamEnd::FinishReason
+                                | StreamEnd::ResponseDone => continue,
                             }
                         }
                         if let Some(err) = st.upstream.stream_error(&ev.event, &ev.data) {
                             Err(err)
                         } else {
-                            st.finished = st.end == StreamEnd::MessageStop
-                                && is_message_stop(&ev.event, &ev.data);
+                            st.finished = (st.end == StreamEnd::MessageStop
+                                && is_message_stop(&ev.event, &ev.data))
+                                || (st.end == StreamEnd::ResponseDone
+                                    && is_response_terminal(&ev.event, &ev.data));
                             st.complete |= st.end == StreamEnd::FinishReason
                                 && ev.data.contains("\"finishReason\"");
                             let ev = SseEvent {
@@ -454,6 +458,25 @@ fn is_message_stop(event: &str, data: &str) -> bool {
                 .is_some_and(|v| v.get("type").and_then(Value::as_str) == Some("message_stop")))
 }
 
+/// The terminal events of an OpenAI Responses stream.
+const RESPONSE_TERMINAL_EVENTS: [&str; 3] = [
+    "response.completed",
+    "response.incomplete",
+    "response.failed",
+];
+
+/// Whether an SSE event ends a Responses stream (by its name, or by its payload's `type` when
+/// a proxy dropped the `event:` line).
+fn is_response_terminal(event: &str, data: &str) -> bool {
+    RESPONSE_TERMINAL_EVENTS.contains(&event)
+        || (event == "message"
+            && serde_json::from_str::<Value>(data).ok().is_some_and(|v| {
+                v.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| RESPONSE_TERMINAL_EVENTS.contains(&t))
+            }))
+}
+
 /// How a provider's SSE stream signals a complete answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum StreamEnd {
@@ -463,6 +486,9 @@ pub(super) enum StreamEnd {
     MessageStop,
     /// Gemini: the connection closes after an event with a `finishReason`.
     FinishReason,
+    /// OpenAI's Responses API: the terminal event (`response.completed`,
+    /// `response.incomplete` or `response.failed`, yielded).
+    ResponseDone,
 }
 
 /// One SSE event: its `event:` name (`message` when absent) and its `data:` payload.

@@ -32,7 +32,7 @@ pub use anthropic::{ANTHROPIC_BETA, AnthropicProvider, RawEvent, RawEventStream}
 pub use bedrock::BedrockProvider;
 pub use gemini::GeminiProvider;
 pub use mock::MockProvider;
-pub use openai::OpenAiProvider;
+pub use openai::{OpenAiProvider, ResponsesEvent, ResponsesEventStream};
 
 /// A stream of OpenAI `chat.completion.chunk`s.
 pub type ChunkStream = BoxStream<'static, Result<ChatCompletionChunk, GatewayError>>;
@@ -145,6 +145,12 @@ pub trait InferenceProvider: Send + Sync {
         ctx: &CallContext<'_>,
         req: &EmbeddingRequest,
     ) -> Result<Answer, GatewayError>;
+
+    /// The provider as OpenAI's Responses API, which `POST /v1/responses` passes requests
+    /// through to (`None`: the request is translated to a chat call).
+    fn as_openai_responses(&self) -> Option<&OpenAiProvider> {
+        None
+    }
 
     /// The URL the provider calls, for the SSRF guard's start-up check (`None`: no fixed
     /// endpoint — mock deployments, Bedrock's regional endpoint).

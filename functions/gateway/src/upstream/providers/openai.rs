@@ -1,6 +1,8 @@
 //! OpenAI's API and every OpenAI-compatible one (groq, together_ai, mistral, deepseek,
 //! fireworks_ai, openrouter, ollama, hosted_vllm), plus the client Azure reuses.
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use http::Uri;
 use http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use routeiq::openai::{
@@ -416,6 +418,10 @@ fn openai_chunks(
 #[derive(Debug, Clone)]
 pub struct OpenAiProvider {
     pub(super) client: OpenAiCompatibleClient,
+    /// `{base}/responses`: OpenAI deployments only (`openai/`), which get `POST /v1/responses`
+    /// passed through; Azure and the OpenAI-compatible providers have none (their requests
+    /// are translated to chat).
+    responses_url: Option<Uri>,
 }
 
 impl OpenAiProvider {
@@ -456,9 +462,14 @@ impl OpenAiProvider {
             })?;
             headers.insert(HeaderName::from_static("openai-organization"), value);
         }
+        let responses_url = match d.provider {
+            ProviderKind::OpenAi => Some(parse_endpoint(d, &format!("{base}/responses"))?),
+            _ => None,
+        };
         let urls = UrlScheme::OpenAi { base };
         Ok(OpenAiProvider {
             client: OpenAiCompatibleClient::new(d, urls, headers, stream_usage)?,
+            responses_url,
         })
     }
 }
@@ -466,8 +477,199 @@ impl OpenAiProvider {
 impl OpenAiProvider {
     /// A provider over a configured client (Azure's constructor, `super::azure`, makes one).
     pub(super) fn with_client(client: OpenAiCompatibleClient) -> Self {
-        OpenAiProvider { client }
+        OpenAiProvider {
+            client,
+            responses_url: None,
+        }
     }
+
+    /// The Responses API URL, when this deployment takes `POST /v1/responses` as it is.
+    fn responses_target(&self) -> Result<&Uri, GatewayError> {
+        self.responses_url.as_ref().ok_or_else(|| {
+            GatewayError::Internal(format!(
+                "{} deployments do not take the Responses API",
+                self.client.upstream.provider
+            ))
+        })
+    }
+
+    /// `POST`s a client's Responses request to `{base}/responses`, passed through
+    /// ([`ResponsesBody`]).
+    async fn post_responses(
+        &self,
+        ctx: &CallContext<'_>,
+        request: &Map<String, Value>,
+    ) -> Result<http::Response<hyper::body::Incoming>, GatewayError> {
+        let url = self.responses_target()?;
+        let body = ResponsesBody {
+            model: &self.client.model,
+            request,
+            defaults: &self.client.defaults,
+        };
+        self.client
+            .upstream
+            .send(
+                ctx.http,
+                url,
+                (&self.client.headers, ctx.extra_headers),
+                json_bytes(&body)?,
+            )
+            .await
+    }
+
+    /// `POST /v1/responses` with the client's request passed through (`model` set to the
+    /// deployment's): OpenAI's `Response` as sent, once checked to be one, with its usage.
+    /// `request` must not ask for a stream.
+    pub async fn responses_raw(
+        &self,
+        ctx: &CallContext<'_>,
+        request: &Map<String, Value>,
+    ) -> Result<Answer, GatewayError> {
+        let resp = self.post_responses(ctx, request).await?;
+        let upstream = &self.client.upstream;
+        let body = upstream.read_body(ctx.http.limits(), resp).await?;
+        let shape: ResponseShape =
+            serde_json::from_slice(&body).map_err(|e| upstream.unreadable_answer(&body, &e))?;
+        let usage = shape
+            .usage
+            .and_then(|u| serde_json::from_str::<ResponsesUsage>(u.get()).ok())
+            .map(|u| Usage {
+                prompt_tokens: u.input_tokens,
+                completion_tokens: u.output_tokens,
+                total_tokens: u
+                    .total_tokens
+                    .max(u.input_tokens.saturating_add(u.output_tokens)),
+            });
+        Ok(Answer { body, usage })
+    }
+
+    /// [`OpenAiProvider::responses_raw`] for a streaming request: the events as OpenAI sends
+    /// them, ending after the terminal event (`response.completed`, `.incomplete`,
+    /// `.failed`), bounded like every upstream stream; an `error` event (or a cut stream) is
+    /// the last item, as an error.
+    pub async fn responses_raw_stream(
+        &self,
+        ctx: &CallContext<'_>,
+        request: &Map<String, Value>,
+    ) -> Result<ResponsesEventStream, GatewayError> {
+        let resp = self.post_responses(ctx, request).await?;
+        Ok(self
+            .client
+            .upstream
+            .sse(ctx.http.limits(), resp, StreamEnd::ResponseDone)
+            .map(|item| {
+                item.map(|ev| ResponsesEvent {
+                    event: ev.event,
+                    data: ev.data,
+                })
+            })
+            .boxed())
+    }
+}
+
+/// One event of a passed-through Responses stream, as sent: its `event:` name (`message` when
+/// the line was missing) and its `data:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponsesEvent {
+    pub event: String,
+    pub data: String,
+}
+
+/// The events of a passed-through Responses stream.
+pub type ResponsesEventStream = BoxStream<'static, Result<ResponsesEvent, GatewayError>>;
+
+/// Deployment params that are Responses API parameters, sent when the request does not set
+/// them (chat-only parameters such as `seed` or `stop` would be refused by `/responses`).
+const RESPONSES_DEFAULTS: [&str; 12] = [
+    "temperature",
+    "top_p",
+    "max_output_tokens",
+    "parallel_tool_calls",
+    "reasoning",
+    "text",
+    "truncation",
+    "service_tier",
+    "top_logprobs",
+    "max_tool_calls",
+    "prompt_cache_key",
+    "safety_identifier",
+];
+
+/// A client's Responses request as sent to an OpenAI deployment: `model` is the deployment's
+/// upstream model, every other member the client's, then the deployment's params that are
+/// Responses parameters ([`RESPONSES_DEFAULTS`]; chat's `max_tokens`/`max_completion_tokens`
+/// as `max_output_tokens`, `reasoning_effort` as `reasoning.effort`) where the request does
+/// not set them.
+struct ResponsesBody<'a> {
+    model: &'a str,
+    request: &'a Map<String, Value>,
+    defaults: &'a Map<String, Value>,
+}
+
+impl ResponsesBody<'_> {
+    /// The deployment params to add, under their Responses names.
+    fn defaults(&self) -> Vec<(&str, Value)> {
+        let mut out: Vec<(&str, Value)> = Vec::new();
+        let mut add = |key: &'static str, value: Value| {
+            if !self.request.contains_key(key) && !out.iter().any(|(k, _)| *k == key) {
+                out.push((key, value));
+            }
+        };
+        for key in RESPONSES_DEFAULTS {
+            if let Some(v) = self.defaults.get(key) {
+                add(key, v.clone());
+            }
+        }
+        for key in ["max_completion_tokens", "max_tokens"] {
+            if let Some(v) = self.defaults.get(key) {
+                add("max_output_tokens", v.clone());
+            }
+        }
+        if let Some(effort) = self.defaults.get("reasoning_effort") {
+            add("reasoning", serde_json::json!({ "effort": effort }));
+        }
+        out
+    }
+}
+
+impl Serialize for ResponsesBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("model", self.model)?;
+        for (k, v) in self.request {
+            if k != "model" {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        for (k, v) in self.defaults() {
+            m.serialize_entry(k, &v)?;
+        }
+        m.end()
+    }
+}
+
+/// What is checked of a `Response` before it passes through unchanged: an `id`, an `output`
+/// list, and its `usage`.
+#[derive(serde::Deserialize)]
+struct ResponseShape<'a> {
+    #[serde(rename = "id")]
+    _id: IgnoredAny,
+    #[serde(rename = "output")]
+    _output: Vec<IgnoredAny>,
+    #[serde(default, borrow)]
+    usage: Option<&'a RawValue>,
+}
+
+/// A Responses `usage` object's token counts.
+#[derive(serde::Deserialize)]
+struct ResponsesUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    total_tokens: u64,
 }
 
 #[async_trait::async_trait]
@@ -510,6 +712,10 @@ impl InferenceProvider for OpenAiProvider {
         req: &EmbeddingRequest,
     ) -> Result<Answer, GatewayError> {
         self.client.embeddings(ctx, req).await
+    }
+
+    fn as_openai_responses(&self) -> Option<&OpenAiProvider> {
+        self.responses_url.is_some().then_some(self)
     }
 
     fn endpoint(&self) -> Option<&Uri> {
@@ -717,6 +923,88 @@ mod tests {
         assert!(body.get("metadata").is_none());
         let headers = seen.headers.lock().unwrap().clone().unwrap();
         assert_eq!(headers["authorization"], "Bearer sk-test");
+    }
+
+    #[tokio::test]
+    async fn responses_pass_through_with_the_deployment_model_and_its_responses_extras() {
+        use axum::response::IntoResponse;
+        let seen = Seen::default();
+        let app = axum::Router::new().route(
+            "/v1/responses",
+            post(|State(seen): State<Seen>, headers: AxumHeaders, Json(body): Json<Value>| async move {
+                let stream = body["stream"] == json!(true);
+                record(&seen, headers, body).await;
+                if stream {
+                    sse_response(concat!(
+                        "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"status\":\"in_progress\",\"output\":[]}}\n\n",
+                        "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":1,\"response\":{\"id\":\"resp_1\",\"status\":\"completed\",\"output\":[]}}\n\n",
+                        "event: after\ndata: {}\n\n",
+                    ))
+                } else {
+                    Json(json!({"id": "resp_2", "object": "response", "status": "completed", "output": [],
+                        "usage": {"input_tokens": 4, "output_tokens": 2, "total_tokens": 6}}))
+                    .into_response()
+                }
+            }),
+        );
+        let p = provider_for(&seen, app).await;
+        assert!(p.as_openai_responses().is_some());
+        let http = client();
+        let d = deployment(params("gpt-4o"));
+        let ctx = CallContext {
+            deployment: &d,
+            http: &http,
+            extra_headers: None,
+        };
+        let obj = |v: Value| match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        let answer = p
+            .responses_raw(
+                &ctx,
+                &obj(json!({"model": "my-group", "input": "hi", "top_p": 0.5})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.usage.unwrap().total_tokens, 6);
+        assert_eq!(answer.parse::<Value>().unwrap()["id"], "resp_2");
+        let body = seen.body.lock().unwrap().clone().unwrap();
+        // The deployment's model; its `temperature` (a Responses parameter) fills in, its
+        // `seed` (chat only) does not.
+        assert_eq!(
+            body,
+            json!({"model": "gpt-4o-mini", "input": "hi", "top_p": 0.5, "temperature": 0.9})
+        );
+        let events: Vec<_> = p
+            .responses_raw_stream(
+                &ctx,
+                &obj(json!({"model": "g", "input": "hi", "stream": true, "temperature": 0.1})),
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        let names: Vec<String> = events.into_iter().map(|e| e.unwrap().event).collect();
+        assert_eq!(names, ["response.created", "response.completed"]);
+        let body = seen.body.lock().unwrap().clone().unwrap();
+        assert_eq!(body["temperature"], json!(0.1));
+        // A chat-only deployment's extras map to their Responses names.
+        let defaults: Map<String, Value> =
+            obj(json!({"max_tokens": 100, "reasoning_effort": "low", "stop": ["x"]}));
+        let request = obj(json!({"model": "g", "input": "hi"}));
+        let body = ResponsesBody {
+            model: "up",
+            request: &request,
+            defaults: &defaults,
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            json!({"model": "up", "input": "hi", "max_output_tokens": 100, "reasoning": {"effort": "low"}})
+        );
+        // OpenAI-compatible providers and Azure are translated.
+        let groq = OpenAiProvider::new(&deployment(params("groq/llama-3")), &no_env).unwrap();
+        assert!(groq.as_openai_responses().is_none());
     }
 
     #[tokio::test]
