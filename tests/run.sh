@@ -13,10 +13,11 @@ cache="${ROUTEIQ_CACHE:-$HOME/.cache/routeiq}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
 
 venv="$cache/venv-openai"
-if ! "$venv/bin/python" -c 'import openai, anthropic' >/dev/null 2>&1; then
+# openai >= 1.66 has client.responses (the Responses API checks).
+if ! "$venv/bin/python" -c 'import openai, anthropic; openai.OpenAI(api_key="x").responses' >/dev/null 2>&1; then
   echo "tests/run.sh: creating $venv with the openai and anthropic SDKs"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.50,<3' 'anthropic>=0.40,<3'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.66,<3' 'anthropic>=0.40,<3'
 fi
 export ROUTEIQ_TEST_PYTHON="$venv/bin/python"
 
