@@ -276,6 +276,10 @@ pub enum GatewayError {
     BadUpstreamResponse { provider: String, message: String },
     #[error("internal error: {0}")]
     Internal(String),
+    /// The control plane refused the request (virtual keys: key, route, model, budget,
+    /// rate limit).
+    #[error(transparent)]
+    Access(#[from] crate::keys::AccessError),
 }
 
 impl GatewayError {
@@ -325,6 +329,7 @@ impl GatewayError {
             GatewayError::Connection { .. } => StatusCode::BAD_GATEWAY,
             GatewayError::BadUpstreamResponse { .. } => StatusCode::BAD_GATEWAY,
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::Access(e) => e.status(),
         }
     }
 
@@ -340,6 +345,7 @@ impl GatewayError {
             | GatewayError::NotSupported(_)
             | GatewayError::Internal(_)
             | GatewayError::OutboundBlocked(_)
+            | GatewayError::Access(_)
             | GatewayError::Overloaded { .. } => false,
             GatewayError::NoDeploymentAvailable { .. } | GatewayError::CircuitOpen { .. } => false,
             GatewayError::Upstream { kind, .. } => matches!(
@@ -364,6 +370,7 @@ impl GatewayError {
             | GatewayError::PayloadTooLarge { .. }
             | GatewayError::RequestTimeout(_)
             | GatewayError::Overloaded { .. }
+            | GatewayError::Access(_)
             | GatewayError::Internal(_) => ErrorClass::Request,
             GatewayError::NotSupported(_) => ErrorClass::Unsupported,
             GatewayError::OutboundBlocked(_) => ErrorClass::Blocked,
@@ -400,6 +407,7 @@ impl GatewayError {
             | GatewayError::NoDeploymentAvailable { retry_after, .. }
             | GatewayError::CircuitOpen { retry_after, .. } => *retry_after,
             GatewayError::Overloaded { .. } => Some(Duration::from_secs(1)),
+            GatewayError::Access(e) => e.retry_after(),
             GatewayError::InvalidRequest { .. }
             | GatewayError::Unauthorized
             | GatewayError::Forbidden(_)
@@ -433,6 +441,7 @@ impl GatewayError {
                 "api_error"
             }
             GatewayError::Internal(_) => "internal_error",
+            GatewayError::Access(e) => e.error_type(),
         }
     }
 
@@ -453,6 +462,7 @@ impl GatewayError {
                     .unwrap_or(status.to_string()),
             ),
             GatewayError::Timeout { .. } => Some("timeout".into()),
+            GatewayError::Access(e) => Some(e.code()),
             GatewayError::Forbidden(_)
             | GatewayError::NotSupported(_)
             | GatewayError::Connection { .. }
@@ -465,6 +475,7 @@ impl GatewayError {
         match self {
             GatewayError::InvalidRequest { param, .. } => param.clone(),
             GatewayError::ModelNotFound { .. } => Some("model".into()),
+            GatewayError::Access(e) => e.param().map(str::to_string),
             GatewayError::Unauthorized
             | GatewayError::Forbidden(_)
             | GatewayError::PayloadTooLarge { .. }
@@ -532,6 +543,11 @@ impl GatewayError {
     /// The `Retry-After` value of the answer: the error's own wait (whole seconds, rounded
     /// up, at least 1), else 1 second on every 429 and 503 (clients and SDKs back off on it).
     fn retry_after_header(&self) -> Option<HeaderValue> {
+        if let GatewayError::Access(e) = self
+            && e.no_retry_after()
+        {
+            return None;
+        }
         let status = self.status_code();
         let after = self.retry_after().or_else(|| {
             matches!(
@@ -557,7 +573,19 @@ impl GatewayError {
         if let Some(v) = self.retry_after_header() {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        self.add_headers(resp.headers_mut());
         resp
+    }
+
+    /// Headers of the error's own (LiteLLM's `rate_limit_type`, `reset_at`).
+    fn add_headers(&self, headers: &mut axum::http::HeaderMap) {
+        if let GatewayError::Access(e) = self {
+            for (name, value) in e.headers() {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    headers.insert(name, v);
+                }
+            }
+        }
     }
 }
 
@@ -569,6 +597,7 @@ impl IntoResponse for GatewayError {
         if let Some(v) = retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        self.add_headers(resp.headers_mut());
         resp
     }
 }

@@ -35,6 +35,8 @@ pub struct Services {
     pub counters: Arc<crate::experiment::CounterBatcher>,
     /// Where ML router artifacts come from: paths, `file://`, `s3://` (cached on local disk).
     pub models: Arc<dyn routeiq::ml::ModelStore>,
+    /// Virtual keys, budgets and spend (`crate::keys`); `None`: only the master key.
+    pub control: Option<Arc<crate::keys::ControlPlane>>,
 }
 
 impl Services {
@@ -66,7 +68,23 @@ impl Services {
             ))),
             state,
             clock,
+            control: None,
         }
+    }
+
+    /// These services with the control plane over `store` (virtual keys on).
+    pub fn with_keys(mut self, store: Arc<dyn crate::keys::KeyStore>) -> Services {
+        self.control = Some(crate::keys::ControlPlane::new(
+            store,
+            self.state.clone(),
+            self.clock.clone(),
+            crate::keys::ControlSettings {
+                cache_ttl: self.settings.key_cache_ttl,
+                spend_flush: self.settings.spend_flush,
+                budget_status: crate::keys::access::DEFAULT_BUDGET_STATUS,
+            },
+        ));
+        self
     }
 }
 
@@ -131,6 +149,11 @@ pub enum BuildError {
     /// The `edge_hint` settings are invalid.
     #[error("{path}: {message}")]
     EdgeHint { path: String, message: String },
+    /// Virtual keys are on but no master key is set: keys would not be checked at all.
+    #[error(
+        "virtual keys are on (ROUTEIQ_KEYS_BACKEND or a key store) but no master key is set (general_settings.master_key or LITELLM_MASTER_KEY): requests would not be authenticated"
+    )]
+    KeysWithoutMasterKey,
 }
 
 /// Why building a gateway from a config failed, with every problem's path, for API answers.
@@ -141,6 +164,9 @@ impl BuildError {
             BuildError::Http(m) => ("<http client>".to_string(), m.clone()),
             BuildError::Router(m) => ("router_settings.routing_strategy".to_string(), m.clone()),
             BuildError::EdgeHint { path, message } => (path.clone(), message.clone()),
+            BuildError::KeysWithoutMasterKey => {
+                ("general_settings.master_key".to_string(), self.to_string())
+            }
         }
     }
 }
@@ -246,6 +272,9 @@ impl Gateway {
             .clone()
             .or_else(|| env_with_config("LITELLM_MASTER_KEY").map(SecretString::new))
             .filter(|k| !k.is_empty());
+        if services.control.is_some() && master_key.is_none() {
+            return Err(BuildError::KeysWithoutMasterKey);
+        }
         let max_request_bytes =
             crate::upstream::client::mb_to_bytes(config.general_settings.max_request_size_mb);
         let edge_hint = crate::edge_hint::EdgeHintSettings::resolve(config, &env_with_config)

@@ -23,6 +23,7 @@ pub mod error;
 pub mod experiment;
 pub mod gateway;
 pub mod http;
+pub mod keys;
 pub mod lambda;
 pub mod messages;
 pub mod ml;

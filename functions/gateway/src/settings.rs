@@ -104,6 +104,14 @@ pub struct RuntimeSettings {
     /// How long stored Responses API answers are kept in the state store, for
     /// `previous_response_id` and `GET /v1/responses/{id}` (`ROUTEIQ_RESPONSES_TTL_SECONDS`).
     pub responses_ttl: Duration,
+    /// How long key, team and user records are cached per process
+    /// (`ROUTEIQ_KEY_CACHE_TTL_SECONDS`, default 5).
+    pub key_cache_ttl: Duration,
+    /// How often batched spend is written to the key store (`ROUTEIQ_SPEND_FLUSH_MS`,
+    /// default 200; `0`: at the end of each request; in Lambda the default is `0`).
+    pub spend_flush: Duration,
+    /// `ROUTEIQ_KEYS_BACKEND`: `memory` (one process), `off` (the default).
+    pub keys_backend: Option<String>,
 }
 
 /// Default `CONFIG_SYNC_INTERVAL`.
@@ -126,6 +134,9 @@ impl Default for RuntimeSettings {
             config_hot_reload: false,
             config_sync_interval: DEFAULT_CONFIG_SYNC_INTERVAL,
             responses_ttl: DEFAULT_RESPONSES_TTL,
+            key_cache_ttl: crate::keys::access::DEFAULT_CACHE_TTL,
+            spend_flush: crate::keys::spend::DEFAULT_FLUSH,
+            keys_backend: None,
         }
     }
 }
@@ -383,6 +394,28 @@ impl RuntimeSettings {
         let responses_ttl = r
             .positive_seconds("ROUTEIQ_RESPONSES_TTL_SECONDS")
             .unwrap_or(DEFAULT_RESPONSES_TTL);
+        let key_cache_ttl = r
+            .seconds("ROUTEIQ_KEY_CACHE_TTL_SECONDS")
+            .unwrap_or(crate::keys::access::DEFAULT_CACHE_TTL);
+        let spend_flush = r
+            .number::<u64>("ROUTEIQ_SPEND_FLUSH_MS", "a whole number of milliseconds")
+            .map(Duration::from_millis)
+            .unwrap_or(if lambda {
+                Duration::ZERO
+            } else {
+                crate::keys::spend::DEFAULT_FLUSH
+            });
+        let keys_backend = r
+            .get("ROUTEIQ_KEYS_BACKEND")
+            .map(|v| v.trim().to_ascii_lowercase());
+        if let Some(b) = &keys_backend
+            && !matches!(b.as_str(), "memory" | "off")
+        {
+            r.problems.push(EnvProblem {
+                var: "ROUTEIQ_KEYS_BACKEND".into(),
+                message: format!("'{b}' is not one of memory, off"),
+            });
+        }
         if !r.problems.is_empty() {
             return Err(EnvError(r.problems));
         }
@@ -401,6 +434,9 @@ impl RuntimeSettings {
             config_hot_reload,
             config_sync_interval,
             responses_ttl,
+            key_cache_ttl,
+            spend_flush,
+            keys_backend,
         })
     }
 }

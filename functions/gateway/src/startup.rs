@@ -333,6 +333,26 @@ pub async fn services_from_env(
         tracing::warn!("{warning}");
     }
     let prefix = env("ROUTEIQ_STATE_PREFIX");
+    let keys = settings.keys_backend.clone();
+    let services = state_services(settings, backend, prefix, clock).await?;
+    Ok(match keys.as_deref() {
+        Some("memory") => {
+            tracing::warn!(
+                "virtual keys in process memory (ROUTEIQ_KEYS_BACKEND=memory): keys, teams and spend are lost when this process stops and are not shared with other instances"
+            );
+            services.with_keys(Arc::new(crate::keys::memory::MemoryKeyStore::new()))
+        }
+        _ => services,
+    })
+}
+
+/// The services over the state backend `backend`.
+async fn state_services(
+    settings: RuntimeSettings,
+    backend: StateBackend,
+    prefix: Option<String>,
+    clock: Arc<dyn Clock>,
+) -> Result<Services, StartupError> {
     let primary: Arc<dyn StateStore> = match backend {
         StateBackend::Memory => return Ok(Services::new(settings)),
         StateBackend::DynamoDb {

@@ -18,7 +18,6 @@ use serde_json::{Map, Value, json};
 
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::http::auth::authorize;
 use crate::http::headers::MIN_QUALITY_TIER;
 use crate::http::prompt::{PROFILE_HEADER, auto_route, chat_text, last_user_text, prompt_features};
 
@@ -46,15 +45,16 @@ pub async fn explain(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
 }
 
 async fn explain_inner(gw: Arc<Gateway>, req: Request) -> Result<Response, GatewayError> {
-    authorize(gw.master_key.as_ref(), req.headers())?;
+    let principal = crate::http::access::principal(&gw, req.extensions(), req.headers())?;
     let headers = req.headers().clone();
     let bytes = axum::body::to_bytes(req.into_body(), gw.max_request_bytes)
         .await
         .map_err(|_| GatewayError::PayloadTooLarge {
             limit_mb: gw.max_request_bytes as f64 / (1024.0 * 1024.0),
         })?;
-    let body: ExplainRequest = serde_json::from_slice(&bytes)
+    let mut body: ExplainRequest = serde_json::from_slice(&bytes)
         .map_err(|e| GatewayError::invalid(format!("invalid request body: {e}")))?;
+    body.model = crate::http::access::check_model(&gw, &principal, &body.model)?;
     let text: String = if body.messages.is_empty() {
         match &body.prompt {
             Some(Value::String(s)) => s.clone(),

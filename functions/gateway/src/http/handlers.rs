@@ -21,7 +21,6 @@ use crate::error::GatewayError;
 use crate::gateway::{
     ChatOp, ChatStreamOp, CompletionOp, CompletionStreamOp, EmbeddingsOp, Gateway,
 };
-use crate::http::auth::authorize;
 use crate::http::headers as names;
 use crate::http::observe::RequestCtx;
 use crate::http::request_keys::RequestKeys;
@@ -479,7 +478,7 @@ pub(crate) async fn open<B: RequestBody>(
     gw: &Gateway,
     req: Request,
 ) -> Result<Opened<B>, GatewayError> {
-    authorize(gw.master_key.as_ref(), req.headers())?;
+    let principal = crate::http::access::principal(gw, req.extensions(), req.headers())?;
     let ctx = RequestCtx::of(&req);
     let profile = req.headers().get(names::PROFILE).cloned();
     let min_tier = req.headers().get(names::MIN_QUALITY_TIER).cloned();
@@ -489,14 +488,16 @@ pub(crate) async fn open<B: RequestBody>(
     let (mut body, raw): (B, _) = read_json_raw(gw, req).await?;
     let hint = crate::edge_hint::check_request(gw, &hint_headers, &raw);
     require_model(body.model())?;
+    let model = crate::http::access::check_model(gw, &principal, body.model())?;
     body.check(gw)?;
     let extra_headers = crate::http::client_params::with_trace(
         crate::http::client_params::take(body.extra_mut())?,
         trace,
     );
-    ctx.set_model_group(gw.router.resolve_group(body.model()));
+    ctx.set_model_group(gw.router.resolve_group(&model));
+    ctx.end_user(body.user());
     let keys = keys.with_body(body.metadata(), body.user())?;
-    let routed = crate::experiment::route(gw, &ctx, body.model(), &keys);
+    let routed = crate::experiment::route(gw, &ctx, &model, &keys);
     let estimated_tokens = body.estimated_tokens();
     ctx.estimated_prompt_tokens(estimated_tokens);
     let mut facts = request_facts(
@@ -584,11 +585,13 @@ async fn embeddings_inner(
     req: Request,
     started: Instant,
 ) -> Result<Response, GatewayError> {
-    authorize(gw.master_key.as_ref(), req.headers())?;
+    let principal = crate::http::access::principal(&gw, req.extensions(), req.headers())?;
     let ctx = RequestCtx::of(&req);
     let trace = crate::http::client_params::trace_headers(&gw, req.headers());
     let mut body: EmbeddingRequest = read_json(&gw, req).await?;
     require_model(&body.model)?;
+    body.model = crate::http::access::check_model(&gw, &principal, &body.model)?;
+    ctx.end_user(body.extra.get("user").and_then(|v| v.as_str()));
     let extra_headers = crate::http::client_params::with_trace(
         crate::http::client_params::take(&mut body.extra)?,
         trace,
@@ -624,10 +627,15 @@ async fn embeddings_inner(
 }
 
 /// `GET /v1/models` and `/models`.
-pub async fn models(State(gw): AppState, headers: HeaderMap) -> Response {
-    if let Err(e) = authorize(gw.master_key.as_ref(), &headers) {
-        return e.into_response();
-    }
+pub async fn models(
+    State(gw): AppState,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+) -> Response {
+    let principal = match crate::http::access::principal(&gw, &extensions, &headers) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -637,6 +645,7 @@ pub async fn models(State(gw): AppState, headers: HeaderMap) -> Response {
             .router
             .model_names()
             .into_iter()
+            .filter(|m| crate::http::access::lists_model(&gw, &principal, m))
             .map(|id| ModelObject {
                 id,
                 object: "model".into(),

@@ -23,7 +23,6 @@ use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::http::auth::authorize;
 use crate::http::handlers::{
     Opened, RequestBody, answer_response, open, read_json, require_model, sse_response,
 };
@@ -202,12 +201,13 @@ async fn count_tokens_inner(
     req: Request,
     started: Instant,
 ) -> Result<Response, GatewayError> {
-    authorize(gw.master_key.as_ref(), req.headers())?;
+    let principal = crate::http::access::principal(&gw, req.extensions(), req.headers())?;
     let ctx = RequestCtx::of(&req);
     let beta = beta_header(req.headers());
     let trace = crate::http::client_params::trace_headers(&gw, req.headers());
     let mut body: CountTokensRequest = read_json(&gw, req).await?;
     require_model(&body.model)?;
+    body.model = crate::http::access::check_model(&gw, &principal, &body.model)?;
     if body.messages.is_empty() {
         return Err(GatewayError::invalid_param(
             "messages: at least one message is required",

@@ -2,6 +2,7 @@
 //! per-request middleware (trace ids, shedding, one log line per request), the API handlers
 //! and what they check of a request, and the admin endpoints.
 
+pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod client_params;

@@ -62,6 +62,27 @@ pub struct RequestInfo {
     pub experiment: Option<crate::experiment::ExperimentTag>,
     /// What conversation affinity did (`hit`, `miss`, `set`).
     pub affinity: Option<&'static str>,
+    /// The model name the deployment sent upstream, and its provider (the spend log).
+    pub upstream_model: Option<String>,
+    pub provider: Option<String>,
+    /// The `user` the request named (the spend log's end user).
+    pub end_user: Option<String>,
+    /// A virtual key's admission, charged when the request ends (`keys::access`).
+    pub admission: Option<AdmissionSlot>,
+}
+
+/// A virtual key's admission, taken exactly once when the request ends.
+#[derive(Debug, Clone)]
+pub struct AdmissionSlot(Arc<Mutex<Option<crate::keys::Admission>>>);
+
+impl AdmissionSlot {
+    pub fn new(a: crate::keys::Admission) -> AdmissionSlot {
+        AdmissionSlot(Arc::new(Mutex::new(Some(a))))
+    }
+
+    fn take(&self) -> Option<crate::keys::Admission> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
 }
 
 /// The shared, per-request [`RequestInfo`] (cheap to clone).
@@ -104,7 +125,19 @@ impl RequestCtx {
             i.fallback = d.fallback;
             i.stream = stream;
             i.affinity = d.affinity.map(|a| a.as_str());
+            i.upstream_model = Some(d.deployment.upstream_model.clone());
+            i.provider = Some(d.deployment.provider.name().to_string());
         });
+    }
+
+    /// A virtual key's admission (charged when the request ends).
+    pub fn admitted(&self, a: crate::keys::Admission) {
+        self.with(|i| i.admission = Some(AdmissionSlot::new(a)));
+    }
+
+    /// The `user` the request named.
+    pub fn end_user(&self, user: Option<&str>) {
+        self.with(|i| i.end_user = user.map(str::to_string));
     }
 
     /// The experiment arm the request was assigned.
@@ -178,6 +211,19 @@ impl RouteKind {
             _ if p.starts_with("/responses/") => RouteKind::Responses,
             _ if path.starts_with("/health/") || path.starts_with("/_health/") => RouteKind::Probe,
             _ => RouteKind::Other,
+        }
+    }
+
+    /// LiteLLM's `call_type` for the spend log.
+    pub fn call_type(self) -> &'static str {
+        match self {
+            RouteKind::Chat => "acompletion",
+            RouteKind::Completions => "atext_completion",
+            RouteKind::Embeddings => "aembedding",
+            RouteKind::Messages => "anthropic_messages",
+            RouteKind::CountTokens => "count_tokens",
+            RouteKind::Responses => "aresponses",
+            RouteKind::Models | RouteKind::Admin | RouteKind::Probe | RouteKind::Other => "other",
         }
     }
 
@@ -276,6 +322,28 @@ impl Finish {
 
     fn emit_info(&self, info: &RequestInfo) {
         let duration = self.started.elapsed();
+        if let Some(admission) = info.admission.as_ref().and_then(AdmissionSlot::take) {
+            let started =
+                chrono::Utc::now() - chrono::Duration::from_std(duration).unwrap_or_default();
+            admission.finish(crate::keys::Outcome {
+                request_id: self.trace_id.clone(),
+                call_type: self.route.call_type(),
+                cost: info.cost.unwrap_or(0.0),
+                prompt_tokens: info.prompt_tokens.unwrap_or(0),
+                completion_tokens: info.completion_tokens.unwrap_or(0),
+                started,
+                model: info
+                    .upstream_model
+                    .clone()
+                    .or_else(|| info.model_group.clone())
+                    .unwrap_or_default(),
+                model_id: info.deployment.clone(),
+                model_group: info.model_group.clone(),
+                provider: info.provider.clone(),
+                end_user: info.end_user.clone(),
+                success: self.status < 400 && !info.stream_failed,
+            });
+        }
         let model = info.model_group.as_deref().unwrap_or(NO_MODEL);
         self.metrics.observe_request(&RequestSample {
             route: self.route.as_str(),

@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::http::auth::{authorize, key_identity};
+use crate::http::auth::key_identity;
 use crate::http::handlers::{Opened, RequestBody, answer_response, decision_headers, open};
 use crate::http::observe::RequestCtx;
 use crate::responses::store::{self, Previous, Storer};
@@ -335,10 +335,11 @@ fn not_found(id: &str) -> HttpResponse {
 /// The stored record of `id` for the request's key, after authorizing it.
 async fn stored(
     gw: &Gateway,
+    extensions: &axum::http::Extensions,
     headers: &HeaderMap,
     id: &str,
 ) -> Result<Option<store::Record>, GatewayError> {
-    authorize(gw.master_key.as_ref(), headers)?;
+    crate::http::access::principal(gw, extensions, headers)?;
     let owner = key_identity(gw.master_key.as_ref(), headers);
     store::load(gw.services.state.as_ref(), id, owner.as_deref()).await
 }
@@ -347,12 +348,13 @@ async fn stored(
 pub async fn retrieve(
     State(gw): AppState,
     id: Result<Path<String>, PathRejection>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
 ) -> HttpResponse {
     let Ok(Path(id)) = id else {
         return not_found("");
     };
-    match stored(&gw, &headers, &id).await {
+    match stored(&gw, &extensions, &headers, &id).await {
         Ok(Some(store::Record {
             response: Some(response),
             ..
@@ -373,12 +375,13 @@ pub async fn retrieve(
 pub async fn delete(
     State(gw): AppState,
     id: Result<Path<String>, PathRejection>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
 ) -> HttpResponse {
     let Ok(Path(id)) = id else {
         return not_found("");
     };
-    match delete_stored(&gw, &headers, &id).await {
+    match delete_stored(&gw, &extensions, &headers, &id).await {
         Ok(Some(deleted)) => Json(deleted).into_response(),
         Ok(None) => not_found(&id),
         Err(e) => error_response(e),
@@ -388,10 +391,11 @@ pub async fn delete(
 /// Removes the record of `id` when the request's key holds it.
 async fn delete_stored(
     gw: &Gateway,
+    extensions: &axum::http::Extensions,
     headers: &HeaderMap,
     id: &str,
 ) -> Result<Option<ResponseDeleted>, GatewayError> {
-    if stored(gw, headers, id).await?.is_none() {
+    if stored(gw, extensions, headers, id).await?.is_none() {
         return Ok(None);
     }
     store::delete(gw.services.state.as_ref(), id).await?;

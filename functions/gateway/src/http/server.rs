@@ -61,6 +61,10 @@ pub fn app(app: Arc<App>) -> Router {
         .fallback(handlers::not_found)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
+            crate::http::access::access,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
             observe::observe,
         ))
         .layer(axum::middleware::from_fn(handlers::method_not_allowed))

@@ -1,0 +1,275 @@
+//! Client access on the API routes, as one axum middleware inside [`super::observe`]:
+//!
+//! - who the request acts as ([`Principal`]): the master key, or a virtual key when the
+//!   control plane is on (`crate::keys`); without a master key the gateway runs open;
+//! - the key's `allowed_routes`; its budgets and rate limits on the routes that call a model
+//!   (the [`crate::keys::Admission`] goes into the request's context and is charged when the
+//!   request ends);
+//! - `x-ratelimit-*` headers on the answer;
+//! - refusals in the route's error shape (Anthropic's on `/v1/messages`).
+//!
+//! Handlers read the principal with [`principal`] and check the model with [`check_model`].
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::app::App;
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::http::auth::authorize;
+use crate::http::observe::{RequestCtx, RouteKind};
+use crate::keys::{AccessError, Principal};
+
+/// Whether the route serves clients (authenticated here): the LLM routes, `/v1/models`,
+/// `/router/explain`.
+fn gated(route: RouteKind, path: &str) -> bool {
+    match route {
+        RouteKind::Chat
+        | RouteKind::Completions
+        | RouteKind::Embeddings
+        | RouteKind::Messages
+        | RouteKind::CountTokens
+        | RouteKind::Models
+        | RouteKind::Responses => true,
+        RouteKind::Other => path == "/router/explain",
+        RouteKind::Admin | RouteKind::Probe => false,
+    }
+}
+
+/// Whether a request on the route calls a model (and so spends and counts toward limits).
+fn spends(route: RouteKind, method: &axum::http::Method) -> bool {
+    match route {
+        RouteKind::Chat | RouteKind::Completions | RouteKind::Embeddings | RouteKind::Messages => {
+            true
+        }
+        RouteKind::Responses => method == axum::http::Method::POST,
+        RouteKind::CountTokens
+        | RouteKind::Models
+        | RouteKind::Admin
+        | RouteKind::Probe
+        | RouteKind::Other => false,
+    }
+}
+
+/// LiteLLM's route groups a key's `allowed_routes` may name.
+const LLM_API_ROUTES: &[&str] = &[
+    "/chat/completions",
+    "/completions",
+    "/embeddings",
+    "/messages",
+    "/messages/count_tokens",
+    "/responses",
+    "/models",
+];
+
+/// The route groups `allowed_routes` takes besides paths.
+pub const ROUTE_GROUPS: &[&str] = &["llm_api_routes", "openai_routes", "info_routes"];
+
+/// Whether `allowed` (a key's `allowed_routes`) lets it call `path`.
+pub fn route_allowed(allowed: &[String], path: &str) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    let bare = path.strip_prefix("/v1").unwrap_or(path);
+    let bare = if bare.starts_with("/responses/") {
+        "/responses"
+    } else {
+        bare
+    };
+    allowed.iter().any(|a| {
+        let a_bare = a.strip_prefix("/v1").unwrap_or(a);
+        match a.as_str() {
+            "llm_api_routes" | "openai_routes" => LLM_API_ROUTES.contains(&bare),
+            "info_routes" => bare == "/models",
+            _ => a_bare == bare || a == path,
+        }
+    })
+}
+
+/// The middleware (see the module docs).
+pub async fn access(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let route = RouteKind::of(&path);
+    if !gated(route, &path) {
+        return next.run(req).await;
+    }
+    let gw = app.gateway();
+    let refuse = |e: GatewayError| {
+        if route.anthropic_errors() {
+            e.into_anthropic_response()
+        } else {
+            e.into_response()
+        }
+    };
+    let Some(control) = gw.services.control.clone() else {
+        // No control plane: the master key, as before.
+        return match authorize(gw.master_key.as_ref(), req.headers()) {
+            Ok(()) => {
+                let p = if gw.master_key.is_some() {
+                    Principal::Master
+                } else {
+                    Principal::Open
+                };
+                req.extensions_mut().insert(p);
+                next.run(req).await
+            }
+            Err(e) => refuse(e),
+        };
+    };
+    let principal = match control
+        .authenticate(gw.master_key.as_ref(), req.headers())
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return refuse(e.into()),
+    };
+    let mut headers = Vec::new();
+    if let Principal::Key(grant) = &principal {
+        if !route_allowed(&grant.key.record.allowed_routes, &path) {
+            return refuse(
+                AccessError::RouteNotAllowed {
+                    route: path,
+                    allowed: grant.key.record.allowed_routes.clone(),
+                }
+                .into(),
+            );
+        }
+        if spends(route, req.method()) {
+            match control.admit(&principal).await {
+                Ok(Some(admission)) => {
+                    headers = admission.headers.clone();
+                    RequestCtx::of(&req).admitted(admission);
+                }
+                Ok(None) => {}
+                Err(e) => return refuse(e.into()),
+            }
+        }
+    }
+    req.extensions_mut().insert(principal);
+    let mut resp = next.run(req).await;
+    for (name, value) in headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value.to_string()),
+        ) {
+            resp.headers_mut().insert(n, v);
+        }
+    }
+    resp
+}
+
+/// The request's principal: what [`access`] found, else (no middleware) the master key.
+pub fn principal(
+    gw: &Gateway,
+    extensions: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+) -> Result<Principal, GatewayError> {
+    if let Some(p) = extensions.get::<Principal>() {
+        return Ok(p.clone());
+    }
+    authorize(gw.master_key.as_ref(), headers)?;
+    Ok(if gw.master_key.is_some() {
+        Principal::Master
+    } else {
+        Principal::Open
+    })
+}
+
+/// Whether a model list (a key's, a team's or a user's `models`) allows `model` (the name
+/// requested) or `group` (the model group it resolves to). Empty: everything.
+pub fn models_allow(list: &[String], model: &str, group: Option<&str>) -> bool {
+    if list.is_empty() {
+        return true;
+    }
+    list.iter().any(|m| {
+        m == "*"
+            || m == "all-proxy-models"
+            || m == model
+            || Some(m.as_str()) == group
+            || m.strip_suffix('*').is_some_and(|prefix| {
+                !prefix.is_empty()
+                    && (model.starts_with(prefix) || group.is_some_and(|g| g.starts_with(prefix)))
+            })
+    })
+}
+
+/// The model a request with `principal` calls for `requested`: the key's alias applied, then
+/// checked against the key's (else its team's) and its user's models.
+pub fn check_model(
+    gw: &Gateway,
+    principal: &Principal,
+    requested: &str,
+) -> Result<String, GatewayError> {
+    let Principal::Key(grant) = principal else {
+        return Ok(requested.to_string());
+    };
+    let key = &grant.key.record;
+    let model = key
+        .aliases
+        .get(requested)
+        .and_then(|v| v.as_str())
+        .unwrap_or(requested)
+        .to_string();
+    let group = gw.router.resolve_group(&model);
+    let deny = |entity: &'static str, allowed: &[String]| {
+        GatewayError::from(AccessError::ModelNotAllowed {
+            entity,
+            model: requested.to_string(),
+            allowed: allowed.to_vec(),
+        })
+    };
+    if !key.models.is_empty() {
+        if !models_allow(&key.models, &model, group) {
+            return Err(deny("key", &key.models));
+        }
+    } else if let Some(team) = &grant.team
+        && !models_allow(&team.record.models, &model, group)
+    {
+        return Err(deny("team", &team.record.models));
+    }
+    if let Some(user) = &grant.user
+        && !models_allow(&user.record.models, &model, group)
+    {
+        return Err(deny("user", &user.record.models));
+    }
+    Ok(model)
+}
+
+/// Whether `principal` may see `model` in `/v1/models`.
+pub fn lists_model(gw: &Gateway, principal: &Principal, model: &str) -> bool {
+    check_model(gw, principal, model).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let none: Vec<String> = vec![];
+        assert!(route_allowed(&none, "/v1/chat/completions"));
+        let only_chat = vec!["/chat/completions".to_string()];
+        assert!(route_allowed(&only_chat, "/v1/chat/completions"));
+        assert!(route_allowed(&only_chat, "/chat/completions"));
+        assert!(!route_allowed(&only_chat, "/v1/embeddings"));
+        let llm = vec!["llm_api_routes".to_string()];
+        assert!(route_allowed(&llm, "/v1/responses/resp_1"));
+        assert!(route_allowed(&llm, "/v1/messages"));
+        assert!(!route_allowed(&llm, "/router/explain"));
+    }
+
+    #[test]
+    fn model_lists() {
+        let list = vec!["gpt-4o".to_string(), "claude-*".to_string()];
+        assert!(models_allow(&list, "gpt-4o", None));
+        assert!(models_allow(&list, "alias", Some("gpt-4o")));
+        assert!(models_allow(&list, "claude-3", None));
+        assert!(!models_allow(&list, "gpt-4o-mini", Some("gpt-4o-mini")));
+        assert!(models_allow(&["*".to_string()], "x", None));
+        assert!(models_allow(&[], "x", None));
+    }
+}

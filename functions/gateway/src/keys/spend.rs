@@ -1,0 +1,212 @@
+//! [`SpendWriter`]: charges and spend-log rows, batched into the key store.
+//!
+//! - Charges are summed per entity in process and written by one background flush every
+//!   `ROUTEIQ_SPEND_FLUSH_MS` ([`DEFAULT_FLUSH`]; `0` writes each request's charge at once,
+//!   as in AWS Lambda where a frozen instance would hold them): one atomic add per entity and
+//!   flush, not per request. The new totals the store returns go back to the control plane's
+//!   cached records, so an instance sees the others' spend at every flush.
+//! - A failed write keeps its charges for the next flush (never dropped, never doubled: the
+//!   amounts are only taken out after the store accepted them); spend-log rows are retried
+//!   likewise, up to [`MAX_PENDING_LOGS`] rows (then the oldest are dropped, with a warning).
+//! - [`SpendWriter::flush`] writes everything now (the admin spend endpoints call it, and
+//!   shutdown).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::model::{Entity, SpendLog};
+use super::store::KeyStore;
+
+/// Default `ROUTEIQ_SPEND_FLUSH_MS`.
+pub const DEFAULT_FLUSH: Duration = Duration::from_millis(200);
+/// Most spend-log rows kept for a store that does not answer.
+pub const MAX_PENDING_LOGS: usize = 100_000;
+
+/// Called with `(entity, new total, amount flushed)` after each successful flush.
+pub type TotalsHook = Box<dyn Fn(&[(Entity, f64, f64)]) + Send + Sync>;
+
+#[derive(Default)]
+struct Pending {
+    charges: HashMap<Entity, f64>,
+    logs: Vec<SpendLog>,
+}
+
+/// See the module docs.
+pub struct SpendWriter {
+    store: Arc<dyn KeyStore>,
+    pending: Mutex<Pending>,
+    interval: Duration,
+    flusher_started: AtomicBool,
+    /// Serialises flushes.
+    flushing: tokio::sync::Mutex<()>,
+    hook: OnceLock<TotalsHook>,
+}
+
+impl SpendWriter {
+    pub fn new(store: Arc<dyn KeyStore>, interval: Duration) -> Arc<SpendWriter> {
+        Arc::new(SpendWriter {
+            store,
+            pending: Mutex::new(Pending::default()),
+            interval,
+            flusher_started: AtomicBool::new(false),
+            flushing: tokio::sync::Mutex::new(()),
+            hook: OnceLock::new(),
+        })
+    }
+
+    /// Sets the hook that receives the totals of each flush (once).
+    pub fn on_totals(&self, hook: TotalsHook) {
+        let _ = self.hook.set(hook);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What is charged to `entity` here and not yet written.
+    pub fn pending(&self, entity: &Entity) -> f64 {
+        self.lock().charges.get(entity).copied().unwrap_or(0.0)
+    }
+
+    /// Adds charges for the next flush.
+    pub fn charge(self: &Arc<Self>, charges: &[(Entity, f64)]) {
+        {
+            let mut p = self.lock();
+            for (e, amount) in charges {
+                *p.charges.entry(e.clone()).or_insert(0.0) += amount;
+            }
+        }
+        self.kick();
+    }
+
+    /// Adds a spend-log row for the next flush.
+    pub fn log(self: &Arc<Self>, row: SpendLog) {
+        {
+            let mut p = self.lock();
+            p.logs.push(row);
+            if p.logs.len() > MAX_PENDING_LOGS {
+                let over = p.logs.len() - MAX_PENDING_LOGS;
+                p.logs.drain(..over);
+                tracing::warn!(
+                    dropped = over,
+                    "spend log: the key store is not taking rows; dropped the oldest"
+                );
+            }
+        }
+        self.kick();
+    }
+
+    fn kick(self: &Arc<Self>) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.interval.is_zero() {
+            let me = self.clone();
+            handle.spawn(async move { me.flush().await });
+            return;
+        }
+        if !self.flusher_started.swap(true, Ordering::AcqRel) {
+            let weak = Arc::downgrade(self);
+            let interval = self.interval;
+            handle.spawn(async move {
+                let mut tick = tokio::time::interval(interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let Some(me) = weak.upgrade() else { return };
+                    me.flush().await;
+                }
+            });
+        }
+    }
+
+    /// Writes every pending charge and row now (see the module docs).
+    pub async fn flush(&self) {
+        let _serial = self.flushing.lock().await;
+        let (charges, logs) = {
+            let p = self.lock();
+            let charges: Vec<(Entity, f64)> =
+                p.charges.iter().map(|(e, a)| (e.clone(), *a)).collect();
+            (charges, p.logs.clone())
+        };
+        if !charges.is_empty() {
+            match self.store.add_spend(&charges, Utc::now()).await {
+                Ok(totals) => {
+                    {
+                        let mut p = self.lock();
+                        for (e, amount) in &charges {
+                            if let Some(v) = p.charges.get_mut(e) {
+                                *v -= amount;
+                                if v.abs() < f64::EPSILON * 16.0 {
+                                    p.charges.remove(e);
+                                }
+                            }
+                        }
+                    }
+                    let applied: Vec<(Entity, f64, f64)> = charges
+                        .into_iter()
+                        .zip(totals)
+                        .filter_map(|((e, amount), total)| total.map(|t| (e, t, amount)))
+                        .collect();
+                    if let Some(hook) = self.hook.get() {
+                        hook(&applied);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, entities = charges.len(), "spend not written; kept for the next flush");
+                }
+            }
+        }
+        if !logs.is_empty() {
+            match self.store.write_spend_logs(&logs).await {
+                Ok(()) => {
+                    let mut p = self.lock();
+                    let written: std::collections::HashSet<&str> =
+                        logs.iter().map(|r| r.request_id.as_str()).collect();
+                    p.logs.retain(|r| !written.contains(r.request_id.as_str()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, rows = logs.len(), "spend log not written; kept for the next flush");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::memory::MemoryKeyStore;
+    use crate::keys::model::KeyRecord;
+
+    #[tokio::test]
+    async fn charges_are_summed_and_written_with_totals() {
+        let store = Arc::new(MemoryKeyStore::new());
+        store
+            .insert_key(&KeyRecord {
+                token: "k".into(),
+                ..KeyRecord::default()
+            })
+            .await
+            .unwrap();
+        let w = SpendWriter::new(store.clone(), Duration::from_secs(3600));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        w.on_totals(Box::new(move |t| s2.lock().unwrap().extend_from_slice(t)));
+        let k = Entity::Key("k".into());
+        w.charge(&[(k.clone(), 0.5)]);
+        w.charge(&[(k.clone(), 0.25), (Entity::Team("gone".into()), 1.0)]);
+        assert_eq!(w.pending(&k), 0.75);
+        w.flush().await;
+        assert_eq!(w.pending(&k), 0.0);
+        assert_eq!(
+            store.get_key("k").await.unwrap().unwrap().limits.spend,
+            0.75
+        );
+        assert_eq!(*seen.lock().unwrap(), vec![(k.clone(), 0.75, 0.75)]);
+    }
+}
