@@ -15,6 +15,7 @@ mod errors;
 mod faults;
 mod gemini;
 mod hardening;
+mod keys;
 mod lambda;
 mod load;
 mod messages;

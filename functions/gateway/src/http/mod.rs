@@ -10,6 +10,7 @@ pub mod explain;
 pub mod handlers;
 pub mod headers;
 pub mod limits;
+pub mod management;
 pub mod messages;
 pub mod observe;
 pub mod prompt;

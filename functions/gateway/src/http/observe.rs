@@ -206,6 +206,12 @@ impl RouteKind {
             "/messages/count_tokens" if path.starts_with("/v1/") => RouteKind::CountTokens,
             "/models" => RouteKind::Models,
             "/router/reload" | "/config/reload" | "/router/experiments" => RouteKind::Admin,
+            _ if ["/key/", "/team/", "/user/", "/spend/", "/global/spend/"]
+                .iter()
+                .any(|prefix| path.starts_with(prefix)) =>
+            {
+                RouteKind::Admin
+            }
             "/metrics" => RouteKind::Probe,
             "/responses" => RouteKind::Responses,
             _ if p.starts_with("/responses/") => RouteKind::Responses,

@@ -17,6 +17,7 @@ use tower_http::timeout::TimeoutBody;
 use crate::app::{App, AppState};
 use crate::http::admin;
 use crate::http::handlers;
+use crate::http::management;
 use crate::http::observe;
 use crate::http::responses;
 use crate::settings::ConnectionLimits;
@@ -48,6 +49,28 @@ pub fn app(app: Arc<App>) -> Router {
             "/responses/{id}",
             get(responses::retrieve).delete(responses::delete),
         )
+        .route("/key/generate", post(management::key_generate))
+        .route("/key/update", post(management::key_update))
+        .route("/key/delete", post(management::key_delete))
+        .route("/key/regenerate", post(management::key_regenerate))
+        .route("/key/{key}/regenerate", post(management::key_regenerate))
+        .route("/key/block", post(management::key_block))
+        .route("/key/unblock", post(management::key_unblock))
+        .route("/key/info", get(management::key_info))
+        .route("/key/list", get(management::key_list))
+        .route("/team/new", post(management::team_new))
+        .route("/team/update", post(management::team_update))
+        .route("/team/delete", post(management::team_delete))
+        .route("/team/block", post(management::team_block))
+        .route("/team/unblock", post(management::team_unblock))
+        .route("/team/info", get(management::team_info))
+        .route("/team/list", get(management::team_list))
+        .route("/user/new", post(management::user_new))
+        .route("/user/update", post(management::user_update))
+        .route("/user/delete", post(management::user_delete))
+        .route("/user/info", get(management::user_info))
+        .route("/spend/logs", get(management::spend_logs))
+        .route("/global/spend/report", get(management::global_spend_report))
         .route("/config/reload", post(admin::config_reload))
         .route("/config/warnings", get(admin::config_warnings))
         .route("/router/reload", post(admin::router_reload))
