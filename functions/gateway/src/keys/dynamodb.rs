@@ -37,12 +37,15 @@
 //! | `add_spend` | per entity, [`CONCURRENCY`] at a time: `UpdateItem ADD spend` if the entity exists and its period has not ended; else a conditional `SET spend = amount, budget_reset_at = next` on the old `budget_reset_at`, so one instance restarts the period and the others add to it |
 //! | `list_keys`, `list_teams` | `Query` of the directory + `BatchGetItem` |
 //! | `write_spend_logs` | per row: `PutItem` of the row and of the pointer (old pointer returned) |
-//! | `spend_logs` | per day of the range, newest first, one `Query` per shard (`sk` range, filter expression for key, user and team; stops at `limit`); `request_id`: two `GetItem`s |
+//! | `spend_logs` | per day of the range, newest first, one `Query` per shard (`sk` range, filter expression for key, user and team); with a `limit` day by day until it has enough, else [`DAYS_AT_ONCE`] days at once; `request_id`: two `GetItem`s |
 //!
 //! Costs: a spend-log query filtered by key, user or team reads (and pays for) every row of its
-//! time range, before the filter; a range without `start` covers the retention period. Charges
-//! to one entity retried by the SDK after a lost response may be applied twice (as any
-//! `ADD`).
+//! time range, before the filter; a range without `start` covers the retention period (about
+//! 90 × 4 `Query`s, most of them on empty partitions).
+//!
+//! Limits: a charge the SDK retries after a lost response may be applied twice (as any `ADD`);
+//! `add_spend` answers for the whole batch, so when one entity's charge fails after others
+//! were applied, the caller's retry of the batch charges those again.
 //!
 //! Errors: no answer, throttling and service errors are [`KeyStoreError::Unavailable`];
 //! unreadable items [`KeyStoreError::Corrupt`].
@@ -78,7 +81,7 @@ pub const SPEND_LOG_SHARDS: u32 = 4;
 /// Requests one call keeps in flight (charges, spend-log rows).
 pub const CONCURRENCY: usize = 8;
 /// Days a spend-log query without a limit reads at once (each one `Query` per shard).
-const DAYS_AT_ONCE: usize = 4;
+pub const DAYS_AT_ONCE: usize = 4;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
@@ -520,8 +523,8 @@ impl DynamoDbKeyStore {
     }
 
     /// Creates the table (`pk` + `sk`, on-demand billing, TTL on `ttl`) if it does not
-    /// exist. For local development and tests; deployed tables come from the SAM template
-    /// (`infra/dynamodb/keys-table.json`).
+    /// exist, and checks the key schema of one that does. For local development and tests;
+    /// deployed tables: `infra/dynamodb/README.md`.
     pub async fn create_table_if_missing(&self) -> Result<(), KeyStoreError> {
         match self
             .client
