@@ -10,6 +10,7 @@
 //! The admin API over it is `http/management.rs`.
 
 pub mod access;
+pub mod dynamodb;
 pub mod error;
 pub mod memory;
 pub mod model;
