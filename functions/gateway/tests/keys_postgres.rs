@@ -973,3 +973,52 @@ async fn a_missing_table_is_reported_not_hidden() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_deadlock_with_another_writer_is_retried() {
+    // Another writer (LiteLLM's own spend updates) locking team then key, while the store
+    // locks key then team: PostgreSQL aborts one; the store's charge is tried again.
+    let s = Arc::new(store().await);
+    let token = hash_key(&unique("sk-deadlock"));
+    let team_id = unique("team-deadlock");
+    s.insert_key(&KeyRecord {
+        token: token.clone(),
+        ..KeyRecord::default()
+    })
+    .await
+    .unwrap();
+    s.insert_team(&TeamRecord {
+        team_id: team_id.clone(),
+        ..TeamRecord::default()
+    })
+    .await
+    .unwrap();
+    let mut db = raw().await;
+    let other = db.transaction().await.unwrap();
+    other
+        .execute(
+            "UPDATE \"LiteLLM_TeamTable\" SET spend = spend + 1 WHERE team_id = $1",
+            &[&team_id],
+        )
+        .await
+        .unwrap();
+    let charge = tokio::spawn({
+        let s = s.clone();
+        let charges = vec![
+            (Entity::Key(token.clone()), 0.25),
+            (Entity::Team(team_id.clone()), 0.25),
+        ];
+        async move { s.add_spend(&charges, Utc::now()).await }
+    });
+    // The store holds the key and waits for the team; now the other writer wants the key.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    other
+        .execute(
+            "UPDATE \"LiteLLM_VerificationToken\" SET spend = spend + 1 WHERE token = $1",
+            &[&token],
+        )
+        .await
+        .expect("the store's transaction, waiting longer, is the one aborted");
+    other.commit().await.unwrap();
+    assert_eq!(charge.await.unwrap().unwrap(), vec![Some(1.25), Some(1.25)]);
+}

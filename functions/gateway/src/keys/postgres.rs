@@ -72,8 +72,9 @@ pub enum TlsVerify {
 /// Prisma's `schema` qualifies the tables, `connection_limit` and `pool_timeout` size the
 /// pool; `sslmode` and `sslrootcert` are libpq's (`sslaccept=strict`, Prisma's, is
 /// `verify-full`); Prisma's tuning parameters (`pgbouncer`, `statement_cache_size`,
-/// `socket_timeout`) are ignored; client certificates (`sslcert`, `sslkey`, `sslidentity`)
-/// are refused.
+/// `socket_timeout`) are ignored (statements are prepared and cached per connection: a pooler
+/// in transaction mode must support that, as PgBouncer >= 1.21 with `max_prepared_statements`
+/// does); client certificates (`sslcert`, `sslkey`, `sslidentity`) are refused.
 #[derive(Debug)]
 pub struct ConnectUrl {
     pub config: tokio_postgres::Config,
@@ -575,8 +576,7 @@ fn quote_ident(s: &str) -> String {
 
 /// Spend-log rows per INSERT (19 arrays of this many elements).
 const LOG_CHUNK: usize = 500;
-/// Tries of a spend transaction that PostgreSQL aborted (deadlock with another writer, such
-/// as LiteLLM itself, or a serialization failure).
+/// Tries of a spend transaction ([`Attempt::Retry`]).
 const SPEND_TRIES: usize = 3;
 
 /// See the module docs.
@@ -714,14 +714,15 @@ impl PostgresKeyStore {
     }
 
     /// One try of `add_spend`: every entity's row locked (keys, teams, users, each in id
-    /// order: one global order), the charges applied in order, the rows written back.
+    /// order: one global order), the charges applied in order, the rows written back. Nothing
+    /// is written unless it all commits.
     async fn add_spend_once(
         &self,
         charges: &[(Entity, f64)],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Option<f64>>, KeyStoreError> {
+    ) -> Result<Vec<Option<f64>>, Attempt> {
         let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(db_error)?;
+        let tx = c.transaction().await?;
         // Per kind: id → (limits, restarted).
         let mut rows: [BTreeMap<String, (Limits, bool)>; 3] = Default::default();
         for (kind, table) in rows.iter_mut().enumerate() {
@@ -735,11 +736,8 @@ impl PostgresKeyStore {
             }
             ids.sort_unstable();
             ids.dedup();
-            let stmt = tx
-                .prepare_cached(&self.sql.spend_lock[kind])
-                .await
-                .map_err(db_error)?;
-            for row in tx.query(&stmt, &[&ids]).await.map_err(db_error)? {
+            let stmt = tx.prepare_cached(&self.sql.spend_lock[kind]).await?;
+            for row in tx.query(&stmt, &[&ids]).await? {
                 let limits = Limits {
                     spend: get(&row, "spend")?,
                     budget_duration: get(&row, "budget_duration")?,
@@ -774,15 +772,11 @@ impl PostgresKeyStore {
                 .values()
                 .map(|(l, _)| l.budget_reset_at.map(naive))
                 .collect();
-            let stmt = tx
-                .prepare_cached(&self.sql.spend_write[kind])
-                .await
-                .map_err(db_error)?;
+            let stmt = tx.prepare_cached(&self.sql.spend_write[kind]).await?;
             tx.execute(&stmt, &[&ids, &spends, &restarted, &resets])
-                .await
-                .map_err(db_error)?;
+                .await?;
         }
-        tx.commit().await.map_err(db_error)?;
+        tx.commit().await?;
         Ok(totals)
     }
 
@@ -893,10 +887,30 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-fn retryable(e: &KeyStoreError) -> bool {
-    matches!(e, KeyStoreError::Unavailable(m)
-        if m.contains(SqlState::T_R_DEADLOCK_DETECTED.code())
-            || m.contains(SqlState::T_R_SERIALIZATION_FAILURE.code()))
+/// How a try of a transaction failed: worth another try (PostgreSQL aborted it for a deadlock
+/// with another writer, such as LiteLLM itself, or a serialization failure), or not.
+enum Attempt {
+    Retry(KeyStoreError),
+    Fail(KeyStoreError),
+}
+
+impl From<KeyStoreError> for Attempt {
+    fn from(e: KeyStoreError) -> Attempt {
+        Attempt::Fail(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for Attempt {
+    fn from(e: tokio_postgres::Error) -> Attempt {
+        let retry = e.code().is_some_and(|c| {
+            *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+        });
+        if retry {
+            Attempt::Retry(db_error(e))
+        } else {
+            Attempt::Fail(db_error(e))
+        }
+    }
 }
 
 fn get<'a, T: FromSql<'a>>(row: &'a Row, column: &str) -> Result<T, KeyStoreError> {
@@ -1465,8 +1479,9 @@ impl KeyStore for PostgresKeyStore {
             loop {
                 tries += 1;
                 match self.add_spend_once(charges, now).await {
-                    Err(e) if tries < SPEND_TRIES && retryable(&e) => continue,
-                    other => return other,
+                    Ok(totals) => return Ok(totals),
+                    Err(Attempt::Retry(_)) if tries < SPEND_TRIES => continue,
+                    Err(Attempt::Retry(e) | Attempt::Fail(e)) => return Err(e),
                 }
             }
         })
