@@ -977,7 +977,8 @@ async fn a_missing_table_is_reported_not_hidden() {
 #[tokio::test]
 async fn a_deadlock_with_another_writer_is_retried() {
     // Another writer (LiteLLM's own spend updates) locking team then key, while the store
-    // locks key then team: PostgreSQL aborts one; the store's charge is tried again.
+    // locks key then team: PostgreSQL aborts the store's transaction (the other writer checks
+    // for deadlocks only after 30 s), and the store's charge lands on a later try.
     let s = Arc::new(store().await);
     let token = hash_key(&unique("sk-deadlock"));
     let team_id = unique("team-deadlock");
@@ -993,13 +994,17 @@ async fn a_deadlock_with_another_writer_is_retried() {
     })
     .await
     .unwrap();
-    let mut db = raw().await;
-    let other = db.transaction().await.unwrap();
+    let other = raw().await;
+    let other_pid: i32 = other
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
     other
-        .execute(
-            "UPDATE \"LiteLLM_TeamTable\" SET spend = spend + 1 WHERE team_id = $1",
-            &[&team_id],
-        )
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL deadlock_timeout = '30s'; UPDATE \"LiteLLM_TeamTable\" SET \
+             spend = spend + 1 WHERE team_id = '{team_id}'"
+        ))
         .await
         .unwrap();
     let charge = tokio::spawn({
@@ -1010,15 +1015,32 @@ async fn a_deadlock_with_another_writer_is_retried() {
         ];
         async move { s.add_spend(&charges, Utc::now()).await }
     });
-    // The store holds the key and waits for the team; now the other writer wants the key.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once the store holds the key and waits for the team (the one row the other writer's
+    // transaction holds), the other writer wants the key, and commits as soon as it has it.
+    let watcher = raw().await;
+    let mut blocked = false;
+    for _ in 0..500 {
+        let n: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                &[&other_pid],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            blocked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(blocked, "the store never waited for the team's row");
     other
-        .execute(
-            "UPDATE \"LiteLLM_VerificationToken\" SET spend = spend + 1 WHERE token = $1",
-            &[&token],
-        )
+        .batch_execute(&format!(
+            "UPDATE \"LiteLLM_VerificationToken\" SET spend = spend + 1 WHERE token = \
+             '{token}'; COMMIT"
+        ))
         .await
-        .expect("the store's transaction, waiting longer, is the one aborted");
-    other.commit().await.unwrap();
+        .expect("the store's transaction is the one aborted");
     assert_eq!(charge.await.unwrap().unwrap(), vec![Some(1.25), Some(1.25)]);
 }

@@ -576,8 +576,8 @@ fn quote_ident(s: &str) -> String {
 
 /// Spend-log rows per INSERT (19 arrays of this many elements).
 const LOG_CHUNK: usize = 500;
-/// Tries of a spend transaction ([`Attempt::Retry`]).
-const SPEND_TRIES: usize = 3;
+/// Tries of a spend transaction ([`Attempt::Retry`]), 20-50 ms apart times the try.
+const SPEND_TRIES: usize = 5;
 
 /// See the module docs.
 pub struct PostgresKeyStore {
@@ -677,8 +677,9 @@ impl PostgresKeyStore {
         c.execute(&stmt, params).await.map_err(db_error)
     }
 
-    /// `insert_key` and `update_key`: under the alias's advisory lock, refuses an alias another
-    /// key has, then runs `write`; its row count.
+    /// `insert_key` and `update_key`: in one transaction, under an advisory lock on the alias
+    /// (held to the commit, so two instances cannot both take it), refuses an alias another
+    /// key has, then runs `sql`; its row count.
     async fn write_key(
         &self,
         key: &KeyRecord,
@@ -689,9 +690,11 @@ impl PostgresKeyStore {
         let tx = c.transaction().await.map_err(db_error)?;
         if let Some(alias) = &key.key_alias {
             let lock = format!("routeiq:key_alias:{alias}");
-            tx.execute(self.sql.alias_lock, &[&lock])
+            let stmt = tx
+                .prepare_cached(self.sql.alias_lock)
                 .await
                 .map_err(db_error)?;
+            tx.execute(&stmt, &[&lock]).await.map_err(db_error)?;
             let stmt = tx
                 .prepare_cached(&self.sql.alias_taken)
                 .await
@@ -1480,7 +1483,12 @@ impl KeyStore for PostgresKeyStore {
                 tries += 1;
                 match self.add_spend_once(charges, now).await {
                     Ok(totals) => return Ok(totals),
-                    Err(Attempt::Retry(_)) if tries < SPEND_TRIES => continue,
+                    Err(Attempt::Retry(_)) if tries < SPEND_TRIES => {
+                        // Time for the writer that won to finish (a try at once can take the
+                        // row before it and deadlock again).
+                        let ms = fastrand::u64(20..=50) * tries as u64;
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
                     Err(Attempt::Retry(e) | Attempt::Fail(e)) => return Err(e),
                 }
             }
