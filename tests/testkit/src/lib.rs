@@ -6,6 +6,8 @@
 //! - [`sse`]: reads Server-Sent Events from responses, and OpenAI-style chunk streams
 //!   ([`ChunkStream`]).
 //! - [`redis`]: the run's Redis and dedicated `redis-server` processes for the state tests.
+//! - [`postgres`]: the run's PostgreSQL (LiteLLM's schema) for the key-store tests, and a relay
+//!   to cut it.
 //! - [`client`]: a reqwest client for talking to both.
 
 // Test support: its helpers fail the test that uses them loudly, by design.
@@ -14,6 +16,7 @@
 pub mod fixtures;
 pub mod gateway;
 pub mod mock;
+pub mod postgres;
 pub mod redis;
 pub mod sse;
 
@@ -27,6 +30,7 @@ pub use gateway::GatewayProcess;
 pub use mock::{
     Behavior, MOCK_ACCESS_TOKEN, MockOptions, MockUpstream, RecordedRequest, closed_port_url,
 };
+pub use postgres::{TcpRelay, postgres_test_ca, shared_postgres_url};
 pub use redis::{RedisServer, redis_state_env, shared_redis_url};
 pub use sse::{ChunkStream, SseEvent, SseOutcome, parse_sse, read_sse, sse_events};
 

@@ -2,7 +2,8 @@
 //! LiteLLM's shapes.
 //!
 //! - `model.rs`: the records (keys, teams, users, spend-log rows), key hashing, periods;
-//! - `store.rs`: the [`KeyStore`] trait; `memory.rs`, `dynamodb.rs` its implementations;
+//! - `store.rs`: the [`KeyStore`] trait; `memory.rs`, `dynamodb.rs`, `postgres.rs` (LiteLLM's
+//!   own tables) its implementations;
 //! - `access.rs`: the request path ([`ControlPlane`]: who, may it, can it now, what it cost);
 //! - `spend.rs`: charges and spend-log rows batched into the store;
 //! - `error.rs`: why a request was refused ([`AccessError`]).
@@ -14,6 +15,7 @@ pub mod dynamodb;
 pub mod error;
 pub mod memory;
 pub mod model;
+pub mod postgres;
 pub mod spend;
 pub mod store;
 
