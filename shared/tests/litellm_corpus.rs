@@ -21,7 +21,7 @@ fn corpus_dir() -> PathBuf {
 
 /// Docs examples whose value at this path is an unfilled placeholder (`<your redis host>`):
 /// a bad value of a key RouteIQ implements, so an error, as for any user's config.
-const UNFILLED_PLACEHOLDERS: [(&str, &str); 2] = [
+const UNFILLED_PLACEHOLDERS: [(&str, &str); 4] = [
     (
         "35_docs_configs_load_balancing.yaml",
         "router_settings.redis_host",
@@ -29,6 +29,14 @@ const UNFILLED_PLACEHOLDERS: [(&str, &str); 2] = [
     (
         "43_docs_lb_router_cache_params.yaml",
         "router_settings.redis_host",
+    ),
+    (
+        "51_docs_virtual_keys_ollama.yaml",
+        "general_settings.database_url",
+    ),
+    (
+        "69_docs_vector_store_registry.yaml",
+        "general_settings.database_url",
     ),
 ];
 

@@ -228,9 +228,12 @@ async fn litellm_example_configs_start_the_gateway() {
                 .unwrap();
             assert_ne!(code, 0, "{file}");
             // An unenforceable control, or a docs placeholder left unfilled
-            // (`redis_host: <your redis host>`, see shared/tests/litellm_corpus.rs).
+            // (`redis_host: <your redis host>`, `database_url: postgresql://<user>:...`, see
+            // shared/tests/litellm_corpus.rs).
             assert!(
-                stderr.contains("cannot enforce") || stderr.contains("must be a host name"),
+                stderr.contains("cannot enforce")
+                    || stderr.contains("must be a host name")
+                    || stderr.contains("must be a PostgreSQL URL"),
                 "{file}: {stderr}"
             );
             refused += 1;

@@ -73,7 +73,12 @@ impl Services {
     }
 
     /// These services with the control plane over `store` (virtual keys on).
-    pub fn with_keys(mut self, store: Arc<dyn crate::keys::KeyStore>) -> Services {
+    /// `budget_status`: the status of a budget refusal.
+    pub fn with_keys(
+        mut self,
+        store: Arc<dyn crate::keys::KeyStore>,
+        budget_status: u16,
+    ) -> Services {
         self.control = Some(crate::keys::ControlPlane::new(
             store,
             self.state.clone(),
@@ -81,7 +86,7 @@ impl Services {
             crate::keys::ControlSettings {
                 cache_ttl: self.settings.key_cache_ttl,
                 spend_flush: self.settings.spend_flush,
-                budget_status: crate::keys::access::DEFAULT_BUDGET_STATUS,
+                budget_status,
             },
         ));
         self

@@ -110,7 +110,8 @@ pub struct RuntimeSettings {
     /// How often batched spend is written to the key store (`ROUTEIQ_SPEND_FLUSH_MS`,
     /// default 200; `0`: at the end of each request; in Lambda the default is `0`).
     pub spend_flush: Duration,
-    /// `ROUTEIQ_KEYS_BACKEND`: `memory` (one process), `off` (the default).
+    /// `ROUTEIQ_KEYS_BACKEND`: `memory` (one process), `dynamodb`, `postgres`, `off`; unset:
+    /// chosen from the config and environment (`startup::keys_backend`).
     pub keys_backend: Option<String>,
 }
 
@@ -409,11 +410,11 @@ impl RuntimeSettings {
             .get("ROUTEIQ_KEYS_BACKEND")
             .map(|v| v.trim().to_ascii_lowercase());
         if let Some(b) = &keys_backend
-            && !matches!(b.as_str(), "memory" | "off")
+            && !matches!(b.as_str(), "memory" | "dynamodb" | "postgres" | "off")
         {
             r.problems.push(EnvProblem {
                 var: "ROUTEIQ_KEYS_BACKEND".into(),
-                message: format!("'{b}' is not one of memory, off"),
+                message: format!("'{b}' is not one of memory, dynamodb, postgres, off"),
             });
         }
         if !r.problems.is_empty() {

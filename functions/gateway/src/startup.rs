@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use routeiq::config::{Config, ConfigError, LoadedConfig, RedisSettings};
+use routeiq::config::{Config, ConfigError, LoadedConfig, RedisSettings, SecretString};
 use routeiq::state::{
     Clock, DynamoDbStateStore, FailoverStateStore, RedisStateStore, StateStore, SystemClock,
 };
@@ -333,17 +333,103 @@ pub async fn services_from_env(
         tracing::warn!("{warning}");
     }
     let prefix = env("ROUTEIQ_STATE_PREFIX");
-    let keys = settings.keys_backend.clone();
+    let keys = keys_backend(config, &settings, env)?;
     let services = state_services(settings, backend, prefix, clock).await?;
-    Ok(match keys.as_deref() {
-        Some("memory") => {
+    let Some(store) = key_store(keys).await? else {
+        return Ok(services);
+    };
+    let status = config
+        .litellm_settings
+        .budget_exceeded_status_code
+        .unwrap_or(crate::keys::access::DEFAULT_BUDGET_STATUS);
+    Ok(services.with_keys(store, status))
+}
+
+/// Where virtual keys live.
+#[derive(Debug)]
+pub enum KeysBackend {
+    /// No key store: the master key only.
+    Off,
+    /// Process memory (`ROUTEIQ_KEYS_BACKEND=memory`).
+    Memory,
+    /// DynamoDB (`ROUTEIQ_KEYS_TABLE`, else `{ROUTEIQ_STATE_TABLE}-keys`).
+    DynamoDb(crate::keys::dynamodb::DynamoDbKeysConfig),
+    /// PostgreSQL with LiteLLM's tables (`general_settings.database_url`, `DATABASE_URL`).
+    Postgres(SecretString),
+}
+
+/// The key store for `config` and `env`: `ROUTEIQ_KEYS_BACKEND` when set (`memory`,
+/// `dynamodb`, `postgres`, `off`), else PostgreSQL when `general_settings.database_url` or
+/// `DATABASE_URL` is set (LiteLLM's), else DynamoDB when `ROUTEIQ_KEYS_TABLE` or
+/// `ROUTEIQ_STATE_TABLE` is, else off. A backend named but not configured is an error.
+pub fn keys_backend(
+    config: &Config,
+    settings: &RuntimeSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<KeysBackend, StartupError> {
+    let database_url = config.general_settings.database_url.clone().or_else(|| {
+        env("DATABASE_URL")
+            .filter(|v| !v.trim().is_empty())
+            .map(SecretString::new)
+    });
+    let dynamo = crate::keys::dynamodb::DynamoDbKeysConfig::from_env(env)
+        .map_err(|p| StartupError::Env(EnvError(vec![p])))?;
+    let missing = |what: &str| {
+        StartupError::Env(EnvError(vec![EnvProblem {
+            var: "ROUTEIQ_KEYS_BACKEND".into(),
+            message: what.to_string(),
+        }]))
+    };
+    Ok(match settings.keys_backend.as_deref() {
+        Some("off") => KeysBackend::Off,
+        Some("memory") => KeysBackend::Memory,
+        Some("dynamodb") => KeysBackend::DynamoDb(dynamo.ok_or_else(|| {
+            missing("'dynamodb' needs ROUTEIQ_KEYS_TABLE or ROUTEIQ_STATE_TABLE")
+        })?),
+        Some("postgres") => KeysBackend::Postgres(database_url.ok_or_else(|| {
+            missing("'postgres' needs general_settings.database_url or DATABASE_URL")
+        })?),
+        _ => match (database_url, dynamo) {
+            (Some(url), _) => KeysBackend::Postgres(url),
+            (None, Some(d)) => KeysBackend::DynamoDb(d),
+            (None, None) => KeysBackend::Off,
+        },
+    })
+}
+
+/// Opens the key store (without contacting it, but to create a DynamoDB table when asked).
+async fn key_store(
+    backend: KeysBackend,
+) -> Result<Option<Arc<dyn crate::keys::KeyStore>>, StartupError> {
+    Ok(Some(match backend {
+        KeysBackend::Off => return Ok(None),
+        KeysBackend::Memory => {
             tracing::warn!(
                 "virtual keys in process memory (ROUTEIQ_KEYS_BACKEND=memory): keys, teams and spend are lost when this process stops and are not shared with other instances"
             );
-            services.with_keys(Arc::new(crate::keys::memory::MemoryKeyStore::new()))
+            Arc::new(crate::keys::memory::MemoryKeyStore::new())
         }
-        _ => services,
-    })
+        KeysBackend::DynamoDb(config) => {
+            let store = crate::keys::dynamodb::DynamoDbKeyStore::from_config(&config).await;
+            if config.create_table
+                && let Err(e) = store.create_table_if_missing().await
+            {
+                tracing::warn!(table = %config.table, error = %e, "could not create the keys table");
+            }
+            tracing::info!(table = %config.table, "virtual keys in DynamoDB");
+            Arc::new(store)
+        }
+        KeysBackend::Postgres(url) => {
+            let store = crate::keys::postgres::PostgresKeyStore::connect(
+                &url,
+                crate::keys::postgres::PostgresOptions::default(),
+            )
+            .await
+            .map_err(|e| StartupError::State(e.to_string()))?;
+            tracing::info!("virtual keys in PostgreSQL (LiteLLM's tables)");
+            Arc::new(store)
+        }
+    }))
 }
 
 /// The services over the state backend `backend`.

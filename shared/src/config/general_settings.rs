@@ -25,6 +25,8 @@ pub(in crate::config) static GENERAL_SETTINGS: MapSchema = MapSchema {
         ("num_retries", Node::Any),
         ("retry_after", Node::Any),
         ("model_group_alias", Node::Any),
+        // The key store of virtual keys: PostgreSQL with LiteLLM's tables.
+        ("database_url", Node::Any),
     ],
     documented: &[
         // Newer LiteLLM settings (its example configs and docs use them).
@@ -58,7 +60,6 @@ pub(in crate::config) static GENERAL_SETTINGS: MapSchema = MapSchema {
         "maximum_spend_logs_retention_period",
         "maximum_spend_logs_retention_interval",
         "user_mcp_management_mode",
-        "database_url",
         "database_connection_pool_limit",
         "database_connection_timeout",
         "allow_requests_on_db_unavailable",
@@ -146,6 +147,8 @@ pub struct GeneralSettings {
     pub max_request_size_mb: f64,
     /// Largest upstream answer (non-streamed body) relayed, in MB; larger ones are a 502.
     pub max_response_size_mb: f64,
+    /// LiteLLM's database (PostgreSQL): the virtual keys' store (else `DATABASE_URL`).
+    pub database_url: Option<SecretString>,
 }
 
 /// Default of `general_settings.max_response_size_mb`.
@@ -157,6 +160,7 @@ impl Default for GeneralSettings {
             master_key: None,
             max_request_size_mb: 10.0,
             max_response_size_mb: DEFAULT_MAX_RESPONSE_SIZE_MB,
+            database_url: None,
         }
     }
 }
@@ -176,6 +180,8 @@ pub(in crate::config) struct RawGeneralSettings {
     pub(in crate::config) retry_after: Option<f64>,
     #[serde(default)]
     pub(in crate::config) model_group_alias: Option<BTreeMap<String, RawAlias>>,
+    #[serde(default, deserialize_with = "coerce::opt_secret")]
+    pub(in crate::config) database_url: Option<SecretString>,
 }
 
 impl RawGeneralSettings {
@@ -198,7 +204,22 @@ impl RawGeneralSettings {
             cx.megabytes(&join(GS, "max_request_size_mb"), self.max_request_size_mb);
         let max_response_size_mb =
             cx.megabytes(&join(GS, "max_response_size_mb"), self.max_response_size_mb);
+        let database_url = self
+            .database_url
+            .filter(|u| match postgres_url_problem(u.expose()) {
+                None => true,
+                Some(why) => {
+                    cx.problem(
+                    join(GS, "database_url"),
+                    format!(
+                        "must be a PostgreSQL URL (postgresql://user:password@host:5432/db): {why}"
+                    ),
+                );
+                    false
+                }
+            });
         GeneralSettings {
+            database_url,
             master_key: self.master_key,
             max_request_size_mb: max_request_size_mb.unwrap_or(d.max_request_size_mb),
             max_response_size_mb: max_response_size_mb.unwrap_or(d.max_response_size_mb),
@@ -206,9 +227,68 @@ impl RawGeneralSettings {
     }
 }
 
+/// What is wrong with a PostgreSQL URL's shape, if anything (the scheme, a host, a numeric
+/// port); never quotes the URL (it holds a password). The gateway's driver parses the rest.
+fn postgres_url_problem(url: &str) -> Option<String> {
+    let Some(rest) = url
+        .strip_prefix("postgresql://")
+        .or_else(|| url.strip_prefix("postgres://"))
+    else {
+        return Some("the scheme is not postgresql:// or postgres://".into());
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    for host in hosts.split(',') {
+        let (name, port) = match host.strip_prefix('[') {
+            Some(v6) => match v6.split_once(']') {
+                Some((name, rest)) => (name, rest.strip_prefix(':')),
+                None => return Some("an IPv6 host is missing its ']'".into()),
+            },
+            None => match host.rsplit_once(':') {
+                Some((name, port)) => (name, Some(port)),
+                None => (host, None),
+            },
+        };
+        if name.is_empty() && hosts.len() > 1 {
+            return Some("a host is empty".into());
+        }
+        if name.contains(['<', '>', ' ']) {
+            return Some("the host is a placeholder, not a host name".into());
+        }
+        if let Some(p) = port
+            && p.parse::<u16>().is_err()
+        {
+            return Some("the port is not a number from 0 to 65535".into());
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{GENERAL_SETTINGS, RawGeneralSettings};
+    use super::{GENERAL_SETTINGS, RawGeneralSettings, postgres_url_problem};
+
+    #[test]
+    fn postgres_urls() {
+        for ok in [
+            "postgresql://u:p@127.0.0.1:5432/litellm",
+            "postgres://u@db.internal/litellm?sslmode=require",
+            "postgresql://u:p@[::1]:5432/db",
+            "postgresql:///db?host=/var/run/postgresql",
+            "postgres://..",
+        ] {
+            assert_eq!(postgres_url_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "mysql://u@h/db",
+            "https://placeholder.example.com",
+            "postgresql://<user>:<password>@<host>:<port>/<dbname>",
+            "postgresql://user:password@host:port/database",
+            "postgresql://u@[::1/db",
+        ] {
+            assert!(postgres_url_problem(bad).is_some(), "{bad}");
+        }
+    }
     use crate::config::schema::testing::assert_schema_matches;
 
     #[test]

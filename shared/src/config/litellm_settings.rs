@@ -29,6 +29,7 @@ pub(in crate::config) static LITELLM_SETTINGS: MapSchema = MapSchema {
         ("json_logs", Node::Any),
         ("set_verbose", Node::Any),
         ("forward_traceparent_to_llm_provider", Node::Any),
+        ("budget_exceeded_status_code", Node::Any),
     ],
     documented: &[
         // Newer LiteLLM settings (its example configs and docs use them).
@@ -109,6 +110,8 @@ pub struct LitellmSettings {
     /// `forward_traceparent_to_llm_provider`: the client's W3C `traceparent` (and
     /// `tracestate`) go on to the provider (not to Bedrock, whose SDK sets its own headers).
     pub forward_traceparent: bool,
+    /// The status of a refusal for a spent budget (virtual keys); `None`: RouteIQ's default.
+    pub budget_exceeded_status_code: Option<u16>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,6 +143,8 @@ pub(in crate::config) struct RawLitellmSettings {
     pub(in crate::config) set_verbose: Option<bool>,
     #[serde(default, deserialize_with = "coerce::opt_bool")]
     pub(in crate::config) forward_traceparent_to_llm_provider: Option<bool>,
+    #[serde(default, deserialize_with = "coerce::opt_u32")]
+    pub(in crate::config) budget_exceeded_status_code: Option<u32>,
 }
 
 impl RawLitellmSettings {
@@ -154,7 +159,18 @@ impl RawLitellmSettings {
             )
             .ok()
             .flatten();
+        let budget_exceeded_status_code = self.budget_exceeded_status_code.and_then(|c| {
+            let ok = (400..=599).contains(&c);
+            if !ok {
+                cx.problem(
+                    "litellm_settings.budget_exceeded_status_code",
+                    "must be an HTTP error status (400 to 599)",
+                );
+            }
+            u16::try_from(c).ok().filter(|_| ok)
+        });
         LitellmSettings {
+            budget_exceeded_status_code,
             drop_params: self.drop_params.unwrap_or(false),
             request_timeout,
             json_logs: self.json_logs.unwrap_or(false),

@@ -48,7 +48,13 @@ pub(super) enum Above {
 }
 
 /// Keys whose values are secrets: their errors never show the value.
-const SECRET_KEYS: &[&str] = &["api_key", "master_key", "redis_password", "redis_url"];
+const SECRET_KEYS: &[&str] = &[
+    "api_key",
+    "master_key",
+    "redis_password",
+    "redis_url",
+    "database_url",
+];
 
 /// Loads a config from YAML text, resolving `os.environ/NAME` from the process environment
 /// (after the config's own `environment_variables`).
@@ -495,6 +501,18 @@ impl Loader {
                                 ),
                             );
                             self.unresolved.insert(path.to_string(), var.clone());
+                        } else if path == "general_settings.database_url" {
+                            // Without it virtual keys are off: only the master key works,
+                            // so nothing opens (LiteLLM starts without its database too).
+                            self.warn(
+                                path,
+                                WarningKind::UnsetVariable,
+                                format!(
+                                    "environment variable {var} is not set: virtual keys are \
+                                     off unless another key store is configured (only the \
+                                     master key is accepted)"
+                                ),
+                            );
                         } else {
                             self.problem(path, format!("environment variable {var} is not set"));
                         }
@@ -819,10 +837,29 @@ mod tests {
 
     #[test]
     fn env_var_used_only_by_ignored_setting_need_not_be_set() {
-        let yaml = format!("{BASIC}general_settings:\n  database_url: os.environ/DATABASE_URL\n");
+        let yaml = format!("{BASIC}general_settings:\n  alerting_threshold: os.environ/NOT_SET\n");
+        let l = load(&yaml).unwrap();
+        assert_eq!(l.warnings.len(), 1);
+        assert_eq!(l.warnings[0].path, "general_settings.alerting_threshold");
+    }
+
+    #[test]
+    fn an_unset_database_url_turns_virtual_keys_off_with_a_warning() {
+        let yaml = format!("{BASIC}general_settings:\n  database_url: os.environ/NOT_SET_DB\n");
         let l = load(&yaml).unwrap();
         assert_eq!(l.warnings.len(), 1);
         assert_eq!(l.warnings[0].path, "general_settings.database_url");
+        assert_eq!(l.warnings[0].kind, WarningKind::UnsetVariable);
+        assert!(l.config.general_settings.database_url.is_none());
+        let env = env_of(&[("DB", "postgresql://u:p@127.0.0.1:5432/litellm")]);
+        let yaml = format!("{BASIC}general_settings:\n  database_url: os.environ/DB\n");
+        let l = load_str_with_env(&yaml, &env).unwrap();
+        assert!(l.warnings.is_empty());
+        assert!(l.config.general_settings.database_url.is_some());
+        let p = problems(&format!(
+            "{BASIC}general_settings:\n  database_url: mysql://x\n"
+        ));
+        assert_eq!(p[0].path, "general_settings.database_url");
     }
 
     #[test]

@@ -87,7 +87,9 @@ pub fn dynamodb_state_env(prefix: &str) -> Vec<(String, String)> {
 /// the config names is unreachable, and nothing leaves the machine), URLs `https://`, the
 /// rest a named placeholder.
 pub fn litellm_placeholder(name: &str) -> String {
-    if name.contains("PORT") {
+    if name.contains("DATABASE") {
+        "postgresql://placeholder:placeholder@127.0.0.1:9/litellm".to_string()
+    } else if name.contains("PORT") {
         "9".to_string()
     } else if name.ends_with("HOST") {
         "127.0.0.1".to_string()

@@ -17,12 +17,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::StreamExt;
 
 use super::model::{Entity, SpendLog};
 use super::store::KeyStore;
 
 /// Default `ROUTEIQ_SPEND_FLUSH_MS`.
 pub const DEFAULT_FLUSH: Duration = Duration::from_millis(200);
+/// Entities charged at once by a flush.
+const FLUSH_CONCURRENCY: usize = 8;
 /// Most spend-log rows kept for a store that does not answer.
 pub const MAX_PENDING_LOGS: usize = 100_000;
 
@@ -134,31 +137,46 @@ impl SpendWriter {
             (charges, p.logs.clone())
         };
         if !charges.is_empty() {
-            match self.store.add_spend(&charges, Utc::now()).await {
-                Ok(totals) => {
-                    {
-                        let mut p = self.lock();
-                        for (e, amount) in &charges {
-                            if let Some(v) = p.charges.get_mut(e) {
+            // One store call per entity: a failure leaves only that entity's charge for the
+            // next flush, never charging the others twice.
+            let now = Utc::now();
+            let results = futures::stream::iter(charges.iter().cloned())
+                .map(|(e, amount)| async move {
+                    let r = self.store.add_spend(&[(e.clone(), amount)], now).await;
+                    (e, amount, r)
+                })
+                .buffer_unordered(FLUSH_CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await;
+            let mut applied = Vec::new();
+            let mut failed = 0usize;
+            {
+                let mut p = self.lock();
+                for (e, amount, r) in results {
+                    match r {
+                        Ok(totals) => {
+                            if let Some(v) = p.charges.get_mut(&e) {
                                 *v -= amount;
                                 if v.abs() < f64::EPSILON * 16.0 {
-                                    p.charges.remove(e);
+                                    p.charges.remove(&e);
                                 }
                             }
+                            if let Some(Some(total)) = totals.first() {
+                                applied.push((e, *total, amount));
+                            }
+                        }
+                        Err(err) => {
+                            failed += 1;
+                            tracing::warn!(error = %err, kind = e.kind(), "spend not written; kept for the next flush");
                         }
                     }
-                    let applied: Vec<(Entity, f64, f64)> = charges
-                        .into_iter()
-                        .zip(totals)
-                        .filter_map(|((e, amount), total)| total.map(|t| (e, t, amount)))
-                        .collect();
-                    if let Some(hook) = self.hook.get() {
-                        hook(&applied);
-                    }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, entities = charges.len(), "spend not written; kept for the next flush");
-                }
+            }
+            if failed > 0 {
+                tracing::warn!(entities = failed, "spend flush incomplete");
+            }
+            if let Some(hook) = self.hook.get() {
+                hook(&applied);
             }
         }
         if !logs.is_empty() {
