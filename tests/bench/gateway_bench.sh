@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Gateway overhead benchmark: drives the mock upstream directly, through a bare hyper proxy
-# (the floor: the same HTTP stack doing nothing else) and through routeiq-gateway, with oha at
-# concurrency 1 and 64, and prints throughput, p50/p99 and the latency each hop adds. The
+# (the floor: the same HTTP stack doing nothing else), through routeiq-gateway, and through a
+# second routeiq-gateway with a virtual key (in-memory key store; the key has a budget and
+# rpm, tpm and parallel limits, so every check runs), with oha at concurrency 1 and 64, and
+# prints throughput, p50/p99, the latency each hop adds and what the key adds. The
 # three targets take turns for ROUNDS rounds and the medians are reported, so that a noisy
 # machine moves all of them alike.
 #
@@ -135,12 +137,14 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '$BODY'
 EOF
 
-# load NAME URL CONCURRENCY REQUESTS: writes $WORK/NAME.json as {rps, p50, p99, ok, total}
-# (latencies in seconds).
+# load NAME URL CONCURRENCY REQUESTS [BEARER]: writes $WORK/NAME.json as {rps, p50, p99, ok,
+# total} (latencies in seconds).
 load() {
-  local name=$1 url=$2 c=$3 n=$4
+  local name=$1 url=$2 c=$3 n=$4 bearer=${5:-}
+  local auth=()
+  [[ -n $bearer ]] && auth=(-H "authorization: Bearer $bearer")
   if [[ $TOOL == oha ]]; then
-    oha --no-tui --output-format json -n "$n" -c "$c" -m POST \
+    oha --no-tui --output-format json -n "$n" -c "$c" -m POST "${auth[@]}" \
       -H 'content-type: application/json' -D "$WORK/body.json" "$url" >"$WORK/$name.raw.json"
     python3 - "$WORK/$name.raw.json" "$WORK/$name.json" <<'PY'
 import json, sys
@@ -156,7 +160,12 @@ PY
     # wrk runs for a duration: estimate one from the request count (at least 3 s).
     local secs=$(( n / 2000 )); ((secs < 3)) && secs=3
     local threads=$(( c < 2 ? 1 : 2 ))
-    wrk -t"$threads" -c"$c" -d"${secs}s" --latency -s "$WORK/post.lua" "$url" >"$WORK/$name.raw.txt"
+    local script="$WORK/post.lua"
+    if [[ -n $bearer ]]; then
+      script="$WORK/post-key.lua"
+      { cat "$WORK/post.lua"; echo "wrk.headers[\"Authorization\"] = \"Bearer $bearer\""; } >"$script"
+    fi
+    wrk -t"$threads" -c"$c" -d"${secs}s" --latency -s "$script" "$url" >"$WORK/$name.raw.txt"
     python3 - "$WORK/$name.raw.txt" "$WORK/$name.json" <<'PY'
 import json, re, sys
 t = open(sys.argv[1]).read()
@@ -232,6 +241,33 @@ assert "mock answer from" in text, body
 PY
 fi
 
+# ---- gateway with a virtual key ------------------------------------------------------------
+if [[ $DIRECT_ONLY == 0 ]]; then
+  KEY_PORT="$(free_port)"
+  { cat "$WORK/config.yaml"; printf 'general_settings:\n  master_key: sk-bench-master\n'; } >"$WORK/config-keys.yaml"
+  ROUTEIQ_KEYS_BACKEND=memory RUST_LOG="$GATEWAY_RUST_LOG" "$BIN/routeiq-gateway" \
+    --config "$WORK/config-keys.yaml" --host 127.0.0.1 --port "$KEY_PORT" >"$WORK/gateway-key.log" 2>&1 &
+  KEY_PID=$!
+  PIDS+=("$KEY_PID")
+  if ! wait_http "http://127.0.0.1:$KEY_PORT/health/liveliness" 20 "$KEY_PID"; then
+    cat "$WORK/gateway-key.log" >&2
+    die "routeiq-gateway (virtual keys) did not get healthy"
+  fi
+  # A key with every check on and limits the benchmark never reaches.
+  VKEY="$(python3 - "http://127.0.0.1:$KEY_PORT/key/generate" <<'PY'
+import json, sys, urllib.request
+body = {"models": ["bench"], "max_budget": 1e9, "budget_duration": "30d", "rpm_limit": 10**9,
+        "tpm_limit": 10**12, "max_parallel_requests": 100000, "key_alias": "bench"}
+req = urllib.request.Request(sys.argv[1], data=json.dumps(body).encode(),
+                             headers={"content-type": "application/json",
+                                      "authorization": "Bearer sk-bench-master"})
+print(json.load(urllib.request.urlopen(req, timeout=10))["key"])
+PY
+)" || { cat "$WORK/gateway-key.log" >&2; die "could not create a virtual key"; }
+  KEY_URL="http://127.0.0.1:$KEY_PORT/v1/chat/completions"
+  log "routeiq-gateway with a virtual key on 127.0.0.1:$KEY_PORT"
+fi
+
 # ---- bare proxy (the floor) ----------------------------------------------------------------
 if [[ $DIRECT_ONLY == 0 ]]; then
   BARE_PORT="$(free_port)"
@@ -260,6 +296,7 @@ load warmup-direct "$DIRECT_URL" 8 "$WARMUP" 2>/dev/null
 if [[ $DIRECT_ONLY == 0 ]]; then
   load warmup-bare "$BARE_URL" 8 "$WARMUP" 2>/dev/null
   load warmup-gateway "$GW_URL" 8 "$WARMUP" 2>/dev/null
+  load warmup-gateway-key "$KEY_URL" 8 "$WARMUP" "$VKEY" 2>/dev/null
 fi
 
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -271,6 +308,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     if [[ $DIRECT_ONLY == 0 ]]; then
       load "bare-c$c-r$round" "$BARE_URL" "$c" "$n"
       load "gateway-c$c-r$round" "$GW_URL" "$c" "$n"
+      load "gwkey-c$c-r$round" "$KEY_URL" "$c" "$n" "$VKEY"
     fi
   done
 done
@@ -290,7 +328,7 @@ def runs(target, c):
 def med(target, c, key):
     return statistics.median(r[key] for r in runs(target, c))
 ms = lambda s: s * 1e3
-targets = ["direct"] if direct_only else ["direct", "bare", "gateway"]
+targets = ["direct"] if direct_only else ["direct", "bare", "gateway", "gwkey"]
 print()
 print(f"RouteIQ gateway benchmark ({tool}; {rounds} rounds, medians; per round c=1: {n1} "
       f"requests, c=64: {n64}; mock latency {latency} ms; {cpus} CPUs shared by load generator, "
@@ -307,10 +345,17 @@ if direct_only:
 else:
     print()
     print(f"{'added over direct':<24}{'conc':>6}{'p50 ms':>10}{'p99 ms':>10}")
-    for t in ("bare", "gateway"):
+    for t in ("bare", "gateway", "gwkey"):
         for c in (1, 64):
             print(f"{t:<24}{c:>6}{ms(med(t, c, 'p50') - med('direct', c, 'p50')):>10.3f}"
                   f"{ms(med(t, c, 'p99') - med('direct', c, 'p99')):>10.3f}")
+    print()
+    print("gwkey = the gateway with a virtual key (in-memory key store, budget and rpm/tpm/parallel limits)")
+    for c in (1, 64):
+        # Paired by round: each round ran both gateways back to back.
+        diffs = [ms(k["p50"] - g["p50"]) for k, g in zip(runs("gwkey", c), runs("gateway", c))]
+        print(f"virtual key added at c={c}: p50 {statistics.median(diffs):+.3f} ms "
+              f"(per round: {', '.join(f'{d:+.3f}' for d in diffs)})")
     print()
     for t in ("bare", "gateway"):
         print(f"throughput {t}/direct at c=64: {med(t, 64, 'rps') / med('direct', 64, 'rps'):.2f} "
