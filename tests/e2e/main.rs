@@ -16,6 +16,7 @@ mod faults;
 mod gemini;
 mod hardening;
 mod keys;
+mod keys_shared;
 mod lambda;
 mod load;
 mod messages;

@@ -175,10 +175,24 @@ pub async fn readiness(State(app): State<Arc<App>>) -> Response {
         StoreHealth::Healthy => json!({"status": "healthy"}),
         StoreHealth::Degraded { since_ms } => json!({"status": "degraded", "since_ms": since_ms}),
     };
+    // Virtual keys: a key store that does not answer lets cached keys through and refuses
+    // the rest (503); readiness says so.
+    let keys = gw
+        .services
+        .control
+        .as_ref()
+        .map(|cp| match cp.failing_since_ms() {
+            None => json!({"backend": cp.backend(), "status": "healthy"}),
+            Some(since_ms) => {
+                json!({"backend": cp.backend(), "status": "degraded", "since_ms": since_ms})
+            }
+        });
+    let degraded = degraded || keys.as_ref().is_some_and(|k| k["status"] == "degraded");
     let body = json!({
         "status": if draining { "draining" } else if degraded { "degraded" } else { "healthy" },
         "state_backend": gw.router.state().backend(),
         "state": state_health,
+        "keys": keys,
         "model_groups": gw.router.model_names().len(),
         "deployments": gw.router.deployments().count(),
         "routing_strategy": gw.router.strategy().name(),

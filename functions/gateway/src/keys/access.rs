@@ -239,6 +239,15 @@ pub struct ControlPlane {
     stale_users: moka::sync::Cache<String, Arc<Cached<UserRecord>>>,
     pub(crate) spend: Arc<SpendWriter>,
     settings: ControlSettings,
+    /// When a store call last failed, and whether one succeeded since (readiness).
+    health: Mutex<StoreState>,
+}
+
+/// The key store's health as the request path saw it.
+#[derive(Debug, Default, Clone, Copy)]
+struct StoreState {
+    /// Milliseconds since the epoch of the first failure of the current outage.
+    failing_since_ms: Option<u64>,
 }
 
 fn cache<V: Clone + Send + Sync + 'static>(ttl: Duration) -> moka::future::Cache<String, V> {
@@ -275,6 +284,7 @@ impl ControlPlane {
             stale_users: stale(),
             spend,
             settings,
+            health: Mutex::new(StoreState::default()),
         });
         let weak = Arc::downgrade(&cp);
         cp.spend.on_totals(Box::new(move |totals| {
@@ -287,6 +297,28 @@ impl ControlPlane {
 
     pub fn store(&self) -> &Arc<dyn KeyStore> {
         &self.store
+    }
+
+    /// `Some(since_ms)` while key-store calls on the request path fail (readiness reports the
+    /// control plane degraded: cached keys work, unknown ones are refused with 503).
+    pub fn failing_since_ms(&self) -> Option<u64> {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failing_since_ms
+    }
+
+    fn store_result<T>(&self, r: &Result<T, KeyStoreError>) {
+        let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        match r {
+            Ok(_) => h.failing_since_ms = None,
+            Err(KeyStoreError::Unavailable(_)) => {
+                h.failing_since_ms.get_or_insert(self.clock.now_ms());
+            }
+            Err(
+                KeyStoreError::Conflict(_) | KeyStoreError::NotFound(_) | KeyStoreError::Corrupt(_),
+            ) => {}
+        }
     }
 
     pub fn backend(&self) -> &'static str {
@@ -406,7 +438,9 @@ impl ControlPlane {
         if let Some(c) = self.keys.get(token).await {
             return Ok(Some(c));
         }
-        match self.store.get_key(token).await {
+        let fetched = self.store.get_key(token).await;
+        self.store_result(&fetched);
+        match fetched {
             Ok(Some(r)) => {
                 let pending = self.spend.pending(&Entity::Key(token.to_string()));
                 let c = Cached::new(r, pending);
@@ -427,7 +461,9 @@ impl ControlPlane {
         if let Some(c) = self.teams.get(id).await {
             return Ok(Some(c));
         }
-        match self.store.get_team(id).await {
+        let fetched = self.store.get_team(id).await;
+        self.store_result(&fetched);
+        match fetched {
             Ok(Some(r)) => {
                 let pending = self.spend.pending(&Entity::Team(id.to_string()));
                 let c = Cached::new(r, pending);
@@ -448,7 +484,9 @@ impl ControlPlane {
         if let Some(c) = self.users.get(id).await {
             return Ok(Some(c));
         }
-        match self.store.get_user(id).await {
+        let fetched = self.store.get_user(id).await;
+        self.store_result(&fetched);
+        match fetched {
             Ok(Some(r)) => {
                 let pending = self.spend.pending(&Entity::User(id.to_string()));
                 let c = Cached::new(r, pending);
