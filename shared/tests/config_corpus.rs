@@ -342,9 +342,11 @@ fn general_settings_db_alerting() {
     assert_eq!(gs.master_key.as_ref().unwrap().expose(), "sk-1234");
     assert_eq!(gs.max_request_size_mb, 32.0);
     assert_eq!(gs.max_response_size_mb, 64.0);
+    // database_url is the virtual keys' store now: read, kept secret, not a warning.
+    assert!(gs.database_url.is_some());
     let w = warning_paths(&l);
+    assert!(!w.contains("general_settings.database_url"));
     for p in [
-        "general_settings.database_url",
         "general_settings.database_connection_pool_limit",
         "general_settings.store_model_in_db",
         "general_settings.alerting",
@@ -356,7 +358,7 @@ fn general_settings_db_alerting() {
     }
     assert!(!w.contains("general_settings.master_key"));
     // Budgets and parallel-request limits fail closed: invalid/unenforceable_access_and_spend.
-    assert_eq!(l.warnings.len(), 11, "{:?}", l.warnings);
+    assert_eq!(l.warnings.len(), 10, "{:?}", l.warnings);
     let ev = &c.environment_variables;
     assert_eq!(ev["REDIS_PORT"].expose(), "6379");
     assert_eq!(
