@@ -360,8 +360,10 @@ pub enum KeysBackend {
 
 /// The key store for `config` and `env`: `ROUTEIQ_KEYS_BACKEND` when set (`memory`,
 /// `dynamodb`, `postgres`, `off`), else PostgreSQL when `general_settings.database_url` or
-/// `DATABASE_URL` is set (LiteLLM's), else DynamoDB when `ROUTEIQ_KEYS_TABLE` or
-/// `ROUTEIQ_STATE_TABLE` is, else off. A backend named but not configured is an error.
+/// `DATABASE_URL` is set (LiteLLM's), else DynamoDB when `ROUTEIQ_KEYS_TABLE` is set, or
+/// `ROUTEIQ_STATE_TABLE` with a master key (a gateway without one that keeps its routing state
+/// in DynamoDB stays open, as before), else off. A backend named but not configured is an
+/// error.
 pub fn keys_backend(
     config: &Config,
     settings: &RuntimeSettings,
@@ -389,11 +391,22 @@ pub fn keys_backend(
         Some("postgres") => KeysBackend::Postgres(database_url.ok_or_else(|| {
             missing("'postgres' needs general_settings.database_url or DATABASE_URL")
         })?),
-        _ => match (database_url, dynamo) {
-            (Some(url), _) => KeysBackend::Postgres(url),
-            (None, Some(d)) => KeysBackend::DynamoDb(d),
-            (None, None) => KeysBackend::Off,
-        },
+        _ => {
+            let master_key = config.general_settings.master_key.is_some()
+                || env("LITELLM_MASTER_KEY").is_some_and(|k| !k.trim().is_empty());
+            let keys_table = env("ROUTEIQ_KEYS_TABLE").is_some_and(|t| !t.trim().is_empty());
+            match (database_url, dynamo) {
+                (Some(url), _) => KeysBackend::Postgres(url),
+                (None, Some(d)) if keys_table || master_key => KeysBackend::DynamoDb(d),
+                (None, Some(_)) => {
+                    tracing::info!(
+                        "virtual keys off: no master key (ROUTEIQ_STATE_TABLE alone turns them on only with one)"
+                    );
+                    KeysBackend::Off
+                }
+                (None, None) => KeysBackend::Off,
+            }
+        }
     })
 }
 
@@ -581,6 +594,66 @@ mod tests {
 
     fn config(yaml: &str) -> Config {
         load_str_with_env(yaml, &|_| None).unwrap().config
+    }
+
+    #[test]
+    fn keys_backend_precedence() {
+        let plain = config("model_list: []\n");
+        let keyed = config("general_settings:\n  master_key: sk-1234\n");
+        let with_db = config(
+            "general_settings:\n  master_key: sk-1234\n  database_url: postgresql://u:p@db:5432/litellm\n",
+        );
+        let s = RuntimeSettings::default();
+        let pick = |c: &Config, e| keys_backend(c, &s, &e).map(|b| format!("{b:?}"));
+        assert_eq!(pick(&plain, env(&[])).unwrap(), "Off");
+        // The config's database first, then DATABASE_URL.
+        assert!(
+            pick(&with_db, env(&[("ROUTEIQ_STATE_TABLE", "t")]))
+                .unwrap()
+                .starts_with("Postgres")
+        );
+        assert!(
+            pick(&keyed, env(&[("DATABASE_URL", "postgresql://x@h/db")]))
+                .unwrap()
+                .starts_with("Postgres")
+        );
+        // The state table turns keys on only with a master key; the keys table always does.
+        assert!(
+            pick(&keyed, env(&[("ROUTEIQ_STATE_TABLE", "t")]))
+                .unwrap()
+                .starts_with("DynamoDb")
+        );
+        assert_eq!(
+            pick(&plain, env(&[("ROUTEIQ_STATE_TABLE", "t")])).unwrap(),
+            "Off"
+        );
+        assert!(
+            pick(
+                &plain,
+                env(&[("LITELLM_MASTER_KEY", "sk-x"), ("ROUTEIQ_STATE_TABLE", "t")])
+            )
+            .unwrap()
+            .starts_with("DynamoDb")
+        );
+        assert!(
+            pick(&plain, env(&[("ROUTEIQ_KEYS_TABLE", "k")]))
+                .unwrap()
+                .starts_with("DynamoDb")
+        );
+        // Named explicitly.
+        let mem = RuntimeSettings {
+            keys_backend: Some("memory".into()),
+            ..RuntimeSettings::default()
+        };
+        assert_eq!(
+            format!("{:?}", keys_backend(&with_db, &mem, &env(&[])).unwrap()),
+            "Memory"
+        );
+        let pg = RuntimeSettings {
+            keys_backend: Some("postgres".into()),
+            ..RuntimeSettings::default()
+        };
+        assert!(keys_backend(&plain, &pg, &env(&[])).is_err());
     }
 
     #[test]

@@ -2,18 +2,20 @@
 //!
 //! - who the request acts as ([`Principal`]): the master key, or a virtual key when the
 //!   control plane is on (`crate::keys`); without a master key the gateway runs open;
-//! - the key's `allowed_routes`; its budgets and rate limits on the routes that call a model
-//!   (the [`crate::keys::Admission`] goes into the request's context and is charged when the
-//!   request ends);
+//! - the key's `allowed_routes`;
 //! - `x-ratelimit-*` headers on the answer;
 //! - refusals in the route's error shape (Anthropic's on `/v1/messages`).
 //!
-//! Handlers read the principal with [`principal`] and check the model with [`check_model`].
+//! A request with a method its route does not take passes through (the router's 405).
+//! Handlers read the principal with [`principal`], check the model with [`check_model`], then
+//! [`admit`] it on the routes that call a model: budgets and rate limits, in LiteLLM's order
+//! (model access before budgets); the [`crate::keys::Admission`] goes into the request's
+//! context and is charged when the request ends.
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -24,34 +26,26 @@ use crate::http::auth::authorize;
 use crate::http::observe::{RequestCtx, RouteKind};
 use crate::keys::{AccessError, Principal};
 
-/// Whether the route serves clients (authenticated here): the LLM routes, `/v1/models`,
-/// `/router/explain`.
-fn gated(route: RouteKind, path: &str) -> bool {
+/// Whether the request is one of a client route's (authenticated here): the LLM routes,
+/// `/v1/models`, `/router/explain`, with a method the route takes.
+fn gated(route: RouteKind, path: &str, method: &Method) -> bool {
     match route {
         RouteKind::Chat
         | RouteKind::Completions
         | RouteKind::Embeddings
         | RouteKind::Messages
-        | RouteKind::CountTokens
-        | RouteKind::Models
-        | RouteKind::Responses => true,
-        RouteKind::Other => path == "/router/explain",
-        RouteKind::Admin | RouteKind::Probe => false,
-    }
-}
-
-/// Whether a request on the route calls a model (and so spends and counts toward limits).
-fn spends(route: RouteKind, method: &axum::http::Method) -> bool {
-    match route {
-        RouteKind::Chat | RouteKind::Completions | RouteKind::Embeddings | RouteKind::Messages => {
-            true
+        | RouteKind::CountTokens => method == Method::POST,
+        RouteKind::Models => method == Method::GET,
+        RouteKind::Responses => {
+            let bare = path.strip_prefix("/v1").unwrap_or(path);
+            if bare == "/responses" {
+                method == Method::POST
+            } else {
+                method == Method::GET || method == Method::DELETE
+            }
         }
-        RouteKind::Responses => method == axum::http::Method::POST,
-        RouteKind::CountTokens
-        | RouteKind::Models
-        | RouteKind::Admin
-        | RouteKind::Probe
-        | RouteKind::Other => false,
+        RouteKind::Other => path == "/router/explain" && method == Method::POST,
+        RouteKind::Admin | RouteKind::Probe => false,
     }
 }
 
@@ -94,7 +88,7 @@ pub fn route_allowed(allowed: &[String], path: &str) -> bool {
 pub async fn access(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let route = RouteKind::of(&path);
-    if !gated(route, &path) {
+    if !gated(route, &path, req.method()) {
         return next.run(req).await;
     }
     let gw = app.gateway();
@@ -105,53 +99,37 @@ pub async fn access(State(app): State<Arc<App>>, mut req: Request, next: Next) -
             e.into_response()
         }
     };
-    let Some(control) = gw.services.control.clone() else {
+    let principal = match &gw.services.control {
         // No control plane: the master key, as before.
-        return match authorize(gw.master_key.as_ref(), req.headers()) {
-            Ok(()) => {
-                let p = if gw.master_key.is_some() {
-                    Principal::Master
-                } else {
-                    Principal::Open
-                };
-                req.extensions_mut().insert(p);
-                next.run(req).await
-            }
-            Err(e) => refuse(e),
-        };
+        None => match authorize(gw.master_key.as_ref(), req.headers()) {
+            Ok(()) if gw.master_key.is_some() => Principal::Master,
+            Ok(()) => Principal::Open,
+            Err(e) => return refuse(e),
+        },
+        Some(control) => match control
+            .authenticate(gw.master_key.as_ref(), req.headers())
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return refuse(e.into()),
+        },
     };
-    let principal = match control
-        .authenticate(gw.master_key.as_ref(), req.headers())
-        .await
+    if let Principal::Key(grant) = &principal
+        && !route_allowed(&grant.key.record.allowed_routes, &path)
     {
-        Ok(p) => p,
-        Err(e) => return refuse(e.into()),
-    };
-    let mut headers = Vec::new();
-    if let Principal::Key(grant) = &principal {
-        if !route_allowed(&grant.key.record.allowed_routes, &path) {
-            return refuse(
-                AccessError::RouteNotAllowed {
-                    route: path,
-                    allowed: grant.key.record.allowed_routes.clone(),
-                }
-                .into(),
-            );
-        }
-        if spends(route, req.method()) {
-            match control.admit(&principal).await {
-                Ok(Some(admission)) => {
-                    headers = admission.headers.clone();
-                    RequestCtx::of(&req).admitted(admission);
-                }
-                Ok(None) => {}
-                Err(e) => return refuse(e.into()),
+        return refuse(
+            AccessError::RouteNotAllowed {
+                route: path,
+                allowed: grant.key.record.allowed_routes.clone(),
             }
-        }
+            .into(),
+        );
     }
+    let ctx = RequestCtx::of(&req);
     req.extensions_mut().insert(principal);
     let mut resp = next.run(req).await;
-    for (name, value) in headers {
+    let headers = ctx.read(|i| i.admission.as_ref().map(|a| a.headers()));
+    for (name, value) in headers.unwrap_or_default() {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(&value.to_string()),
@@ -160,6 +138,23 @@ pub async fn access(State(app): State<Arc<App>>, mut req: Request, next: Next) -
         }
     }
     resp
+}
+
+/// Checks the budgets and rate limits of `principal` for a request that calls a model, after
+/// its model was checked ([`check_model`]), and records its admission in `ctx` (charged
+/// when the request ends). Nothing for the master key or an open gateway.
+pub async fn admit(
+    gw: &Gateway,
+    principal: &Principal,
+    ctx: &RequestCtx,
+) -> Result<(), GatewayError> {
+    let Some(control) = &gw.services.control else {
+        return Ok(());
+    };
+    if let Some(admission) = control.admit(principal).await? {
+        ctx.admitted(admission);
+    }
+    Ok(())
 }
 
 /// The request's principal: what [`access`] found, else (no middleware) the master key.

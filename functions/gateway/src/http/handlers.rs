@@ -490,6 +490,7 @@ pub(crate) async fn open<B: RequestBody>(
     require_model(body.model())?;
     let model = crate::http::access::check_model(gw, &principal, body.model())?;
     body.check(gw)?;
+    crate::http::access::admit(gw, &principal, &ctx).await?;
     let extra_headers = crate::http::client_params::with_trace(
         crate::http::client_params::take(body.extra_mut())?,
         trace,
@@ -591,6 +592,7 @@ async fn embeddings_inner(
     let mut body: EmbeddingRequest = read_json(&gw, req).await?;
     require_model(&body.model)?;
     body.model = crate::http::access::check_model(&gw, &principal, &body.model)?;
+    crate::http::access::admit(&gw, &principal, &ctx).await?;
     ctx.end_user(body.extra.get("user").and_then(|v| v.as_str()));
     let extra_headers = crate::http::client_params::with_trace(
         crate::http::client_params::take(&mut body.extra)?,

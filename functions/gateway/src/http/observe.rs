@@ -83,6 +83,16 @@ impl AdmissionSlot {
     fn take(&self) -> Option<crate::keys::Admission> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
+
+    /// The admission's `x-ratelimit-*` headers (none once it was charged).
+    pub fn headers(&self) -> Vec<(String, u64)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|a| a.headers.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// The shared, per-request [`RequestInfo`] (cheap to clone).
