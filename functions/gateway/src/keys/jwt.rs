@@ -348,7 +348,9 @@ impl JwtAuth {
     async fn verified_claims(&self, token: &str) -> Result<Map<String, Value>, AccessError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| {
             // `alg: none` (or any other algorithm jsonwebtoken does not know) fails here.
-            if header_alg(token).is_some_and(|a| !a.is_empty()) && is_json_error(&e) {
+            if header_alg(token).is_some_and(|a| a.parse::<Algorithm>().is_err())
+                && is_json_error(&e)
+            {
                 validation_fails(ALG_NOT_ALLOWED)
             } else {
                 rejection(&e)
@@ -497,7 +499,18 @@ impl JwtAuth {
         {
             return Ok(set);
         }
-        let _one_at_a_time = source.fetching.lock().await;
+        let stale_for = ttl + self.settings.public_key_stale_ttl;
+        let _one_at_a_time = match source.fetching.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => match source.cached() {
+                // Another request is fetching: the last set serves meanwhile (within the
+                // stale window), rather than waiting on a slow identity provider.
+                Some(set) if !force && asked.duration_since(set.fetched) < stale_for => {
+                    return Ok(set);
+                }
+                _ => source.fetching.lock().await,
+            },
+        };
         let cached = source.cached();
         if let Some(set) = &cached
             && (set.fetched >= asked || (!force && fresh(set)))
@@ -529,7 +542,7 @@ impl JwtAuth {
             FetchError::Invalid(m) => (m.as_str(), false),
         };
         if let Some(set) = cached
-            && Instant::now().duration_since(set.fetched) < ttl + self.settings.public_key_stale_ttl
+            && Instant::now().duration_since(set.fetched) < stale_for
         {
             tracing::warn!(url = %source.url, error = reason, "JWT key set not fetched: using the last one fetched");
             return Ok(set);
