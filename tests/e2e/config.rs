@@ -180,7 +180,7 @@ async fn litellm_example_configs_start_the_gateway() {
             "  - model_config.yaml",
             &format!("  - {}", included.join("model_config.yaml").display()),
         );
-        let vars: std::collections::BTreeSet<String> = yaml
+        let mut vars: std::collections::BTreeSet<String> = yaml
             .split("os.environ/")
             .skip(1)
             .map(|rest| {
@@ -189,6 +189,10 @@ async fn litellm_example_configs_start_the_gateway() {
                     .collect()
             })
             .collect();
+        // JWT auth reads its key set's URL from the environment, as LiteLLM does.
+        if yaml.contains("enable_jwt_auth") {
+            vars.insert("JWT_PUBLIC_KEY_URL".to_string());
+        }
         let values: Vec<(String, String)> = vars
             .iter()
             .map(|v| (v.clone(), routeiq_testkit::litellm_placeholder(v)))

@@ -15,6 +15,7 @@ mod errors;
 mod faults;
 mod gemini;
 mod hardening;
+mod jwt;
 mod keys;
 mod keys_shared;
 mod lambda;

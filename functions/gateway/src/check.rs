@@ -9,6 +9,7 @@
 //! Redis (the shared state would read them).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use routeiq::config::{
     Config, ConfigError, ConfigWarning, DeploymentConfig, IncludeReader, WarningKind,
@@ -287,7 +288,20 @@ fn check_build(
     settings: RuntimeSettings,
 ) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    match Gateway::build(config, env, Services::new(settings)) {
+    // With a key store configured, `serve` runs the control plane: stand one in (in memory,
+    // nothing contacted) so the checks that depend on it (master key, JWT teams) see it.
+    let keys_on = !matches!(
+        crate::startup::keys_backend(config, &settings, env),
+        Ok(crate::startup::KeysBackend::Off) | Err(_)
+    );
+    let mut services = Services::new(settings);
+    if keys_on {
+        services = services.with_keys(
+            Arc::new(crate::keys::memory::MemoryKeyStore::new()),
+            crate::keys::access::DEFAULT_BUDGET_STATUS,
+        );
+    }
+    match Gateway::build(config, env, services) {
         Ok(gw) => {
             // With the environment checked, a deployment that cannot be built is an error
             // (the server starts without it).
@@ -437,15 +451,48 @@ model_list:
         // Not read when the config names a Redis.
         let with_redis = format!("{MOCK}router_settings:\n  redis_host: cache\n");
         assert!(check_str(&with_redis, VALIDATE_ENV, &env(bad)).ok());
-        // Both DynamoDB and Redis: a warning says which one is used.
-        let r = check_str(
-            &with_redis,
-            VALIDATE_ENV,
-            &env(&[("ROUTEIQ_STATE_TABLE", "routeiq-state")]),
+        // Both DynamoDB and Redis: a warning says which one is used. (The table also holds
+        // virtual keys, which need a master key, as `serve` says.)
+        let state_table = env(&[("ROUTEIQ_STATE_TABLE", "routeiq-state")]);
+        let r = check_str(&with_redis, VALIDATE_ENV, &state_table);
+        assert_eq!(
+            r.errors[0].path, "general_settings.master_key",
+            "{:?}",
+            r.errors
         );
+        let with_key = format!("{with_redis}general_settings:\n  master_key: sk-1234\n");
+        let r = check_str(&with_key, VALIDATE_ENV, &state_table);
         assert!(r.ok(), "{:?}", r.errors);
         assert_eq!(r.warnings[0].path, "ROUTEIQ_STATE_TABLE");
         assert!(r.warnings[0].message.contains("goes to DynamoDB"));
+    }
+
+    #[test]
+    fn jwt_settings_are_checked_as_serve_would() {
+        const JWT: &str = "model_list:\n  - {model_name: m, litellm_params: {model: openai/x, mock_response: hi}}\n\
+            general_settings:\n  master_key: sk-1234\n  enable_jwt_auth: true\n  \
+            litellm_jwtauth: {team_id_jwt_field: team}\n";
+        const URL: (&str, &str) = (
+            "JWT_PUBLIC_KEY_URL",
+            "https://idp.example/.well-known/jwks.json",
+        );
+        // Teams from tokens need a key store.
+        let r = check_str(JWT, VALIDATE_ENV, &env(&[URL]));
+        let paths: Vec<&str> = r.errors.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["general_settings.litellm_jwtauth"]);
+        let r = check_str(
+            JWT,
+            VALIDATE_ENV,
+            &env(&[URL, ("ROUTEIQ_KEYS_BACKEND", "memory")]),
+        );
+        assert!(r.ok(), "{:?}", r.errors);
+        // No key source.
+        let r = check_str(
+            JWT,
+            VALIDATE_ENV,
+            &env(&[("ROUTEIQ_KEYS_BACKEND", "memory")]),
+        );
+        assert_eq!(r.errors[0].path, "JWT_PUBLIC_KEY_URL");
     }
 
     #[test]

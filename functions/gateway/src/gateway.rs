@@ -101,6 +101,8 @@ pub struct Gateway {
     pub(crate) http: crate::upstream::client::HttpClient,
     /// Clients must present this key; `None` runs open.
     pub master_key: Option<SecretString>,
+    /// JWTs as client credentials (`general_settings.enable_jwt_auth`).
+    pub jwt: Option<Arc<crate::keys::JwtAuth>>,
     pub max_request_bytes: usize,
     /// The config this gateway was built from.
     pub config: Arc<Config>,
@@ -154,6 +156,9 @@ pub enum BuildError {
     /// The `edge_hint` settings are invalid.
     #[error("{path}: {message}")]
     EdgeHint { path: String, message: String },
+    /// JWT authentication cannot be set up as configured (`crate::keys::jwt`).
+    #[error("{path}: {message}")]
+    Jwt { path: String, message: String },
     /// Virtual keys are on but no master key is set: keys would not be checked at all.
     #[error(
         "virtual keys are on (ROUTEIQ_KEYS_BACKEND or a key store) but no master key is set (general_settings.master_key or LITELLM_MASTER_KEY): requests would not be authenticated"
@@ -168,7 +173,9 @@ impl BuildError {
         match self {
             BuildError::Http(m) => ("<http client>".to_string(), m.clone()),
             BuildError::Router(m) => ("router_settings.routing_strategy".to_string(), m.clone()),
-            BuildError::EdgeHint { path, message } => (path.clone(), message.clone()),
+            BuildError::EdgeHint { path, message } | BuildError::Jwt { path, message } => {
+                (path.clone(), message.clone())
+            }
             BuildError::KeysWithoutMasterKey => {
                 ("general_settings.master_key".to_string(), self.to_string())
             }
@@ -280,6 +287,19 @@ impl Gateway {
         if services.control.is_some() && master_key.is_none() {
             return Err(BuildError::KeysWithoutMasterKey);
         }
+        let jwt = crate::keys::JwtAuth::from_config(
+            &config.general_settings,
+            &env_with_config,
+            services.control.is_some(),
+            master_key.is_some(),
+        )
+        .map_err(|e| BuildError::Jwt {
+            path: e.path,
+            message: e.message,
+        })?;
+        if let Some(jwt) = &jwt {
+            jwt.prefetch();
+        }
         let max_request_bytes =
             crate::upstream::client::mb_to_bytes(config.general_settings.max_request_size_mb);
         let edge_hint = crate::edge_hint::EdgeHintSettings::resolve(config, &env_with_config)
@@ -293,6 +313,7 @@ impl Gateway {
             providers,
             http,
             master_key,
+            jwt,
             max_request_bytes,
             config: Arc::new(config.clone()),
             services,
@@ -335,6 +356,7 @@ impl Gateway {
             providers: self.providers.clone(),
             http: self.http.clone(),
             master_key: self.master_key.clone(),
+            jwt: self.jwt.clone(),
             max_request_bytes: self.max_request_bytes,
             config: self.config.clone(),
             services: self.services.clone(),

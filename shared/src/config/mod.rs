@@ -26,7 +26,10 @@ mod secret;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub use general_settings::{DEFAULT_MAX_RESPONSE_SIZE_MB, GeneralSettings};
+pub use general_settings::jwt_auth::{
+    DEFAULT_ADMIN_JWT_SCOPE, DEFAULT_PUBLIC_KEY_STALE_TTL, DEFAULT_PUBLIC_KEY_TTL,
+};
+pub use general_settings::{DEFAULT_MAX_RESPONSE_SIZE_MB, GeneralSettings, JwtAuthSettings};
 pub use litellm_settings::LitellmSettings;
 pub use load::{IncludeReader, load_str, load_str_with, load_str_with_env};
 pub use model_list::{

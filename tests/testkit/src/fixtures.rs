@@ -104,6 +104,64 @@ pub fn litellm_placeholder(name: &str) -> String {
 /// the mock's token endpoint.
 pub const TEST_SERVICE_ACCOUNT_PEM: &str = include_str!("../fixtures/service_account.pem");
 
+/// A second test-only RSA private key (PEM, PKCS#8): a JWT signer rotated in after
+/// [`TEST_SERVICE_ACCOUNT_PEM`].
+pub const TEST_JWT_RSA_2_PEM: &str = include_str!("../fixtures/jwt_rsa_2.pem");
+
+/// A test-only EC P-256 private key (PEM, PKCS#8): an ES256 JWT signer.
+pub const TEST_JWT_EC_PEM: &str = include_str!("../fixtures/jwt_ec_p256.pem");
+
+/// The public halves of the test keys as JWKs (`n`/`e`, `x`/`y`), made with `openssl` and
+/// Python's `cryptography` from the PEM files: `service_account`, `rsa_2`, `ec_p256`.
+const TEST_JWKS: &str = include_str!("../fixtures/jwt_public_jwks.json");
+
+/// The public JWK of a test key (`service_account`, `rsa_2` or `ec_p256`) with `kid` (and
+/// `use: sig`), for a JWKS document.
+///
+/// # Panics
+/// If `name` is not one of the test keys.
+pub fn test_jwk(name: &str, kid: &str) -> serde_json::Value {
+    let all: serde_json::Value = serde_json::from_str(TEST_JWKS).expect("fixture JWKS is JSON");
+    let mut jwk = all
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no test JWK named {name}"));
+    jwk["kid"] = serde_json::Value::String(kid.to_string());
+    jwk["use"] = serde_json::Value::String("sig".to_string());
+    jwk
+}
+
+/// A signed JWT: `claims` under a header of `alg` and `kid`, signed with `key` (a PEM private
+/// key for RS*/PS*/ES*, the secret's bytes for HS*).
+///
+/// # Panics
+/// If the key does not fit the algorithm.
+pub fn sign_jwt(
+    alg: jsonwebtoken::Algorithm,
+    kid: Option<&str>,
+    key: &[u8],
+    claims: &serde_json::Value,
+) -> String {
+    use jsonwebtoken::{Algorithm as A, EncodingKey, Header};
+    let encoding = match alg {
+        A::HS256 | A::HS384 | A::HS512 => EncodingKey::from_secret(key),
+        A::ES256 | A::ES384 => EncodingKey::from_ec_pem(key).expect("EC PEM"),
+        A::EdDSA => EncodingKey::from_ed_pem(key).expect("Ed25519 PEM"),
+        _ => EncodingKey::from_rsa_pem(key).expect("RSA PEM"),
+    };
+    let mut header = Header::new(alg);
+    header.kid = kid.map(str::to_string);
+    jsonwebtoken::encode(&header, claims, &encoding).expect("signing a test JWT")
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
 /// A Google service-account key file (JSON) whose key is [`TEST_SERVICE_ACCOUNT_PEM`] and whose
 /// `token_uri` is `token_uri` (the mock's `POST /token`).
 pub fn test_service_account_json(token_uri: &str) -> String {

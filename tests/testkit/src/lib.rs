@@ -23,8 +23,8 @@ pub mod sse;
 use std::time::Duration;
 
 pub use fixtures::{
-    TEST_SERVICE_ACCOUNT_PEM, TempDir, dynamodb_state_env, litellm_placeholder, s3_put,
-    test_service_account_json,
+    TEST_JWT_EC_PEM, TEST_JWT_RSA_2_PEM, TEST_SERVICE_ACCOUNT_PEM, TempDir, dynamodb_state_env,
+    litellm_placeholder, s3_put, sign_jwt, test_jwk, test_service_account_json, unix_now,
 };
 pub use gateway::GatewayProcess;
 pub use mock::{

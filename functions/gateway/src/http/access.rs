@@ -1,8 +1,10 @@
 //! Client access on the API routes, as one axum middleware inside [`super::observe`]:
 //!
-//! - who the request acts as ([`Principal`]): the master key, or a virtual key when the
-//!   control plane is on (`crate::keys`); without a master key the gateway runs open;
-//! - the key's `allowed_routes`;
+//! - who the request acts as ([`Principal`], [`authenticate`]): the master key, a virtual key
+//!   when the control plane is on (`crate::keys`), or a JWT when JWT auth is on (a token of
+//!   three base64url segments; `crate::keys::jwt`); without a master key the gateway runs open;
+//! - the key's `allowed_routes` (an admin JWT: only `/v1/models` here, LiteLLM's admin
+//!   routes);
 //! - `x-ratelimit-*` headers on the answer;
 //! - refusals in the route's error shape (Anthropic's on `/v1/messages`).
 //!
@@ -18,13 +20,16 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
 
 use crate::app::App;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::http::auth::authorize;
 use crate::http::observe::{RequestCtx, RouteKind};
-use crate::keys::{AccessError, Principal};
+use crate::keys::access::presented_key;
+use crate::keys::jwt::looks_like_jwt;
+use crate::keys::{AccessError, JwtGrant, Principal};
 
 /// Whether the request is one of a client route's (authenticated here): the LLM routes,
 /// `/v1/models`, `/router/explain`, with a method the route takes.
@@ -84,6 +89,62 @@ pub fn route_allowed(allowed: &[String], path: &str) -> bool {
     })
 }
 
+/// The routes an admin JWT may call among the client routes: LiteLLM's default
+/// `admin_allowed_routes` (only `info_routes` reaches a client route: `/v1/models`).
+const ADMIN_JWT_ROUTES: &[&str] = &[
+    "management_routes",
+    "spend_tracking_routes",
+    "global_spend_tracking_routes",
+    "info_routes",
+];
+
+/// The JWT the request presents, when JWT auth is on and the credential looks like one (and
+/// is not the master key).
+pub fn presented_jwt<'a>(gw: &Gateway, headers: &'a axum::http::HeaderMap) -> Option<&'a str> {
+    gw.jwt.as_ref()?;
+    let token = presented_key(headers)?;
+    let master = gw.master_key.as_ref()?;
+    let is_master = bool::from(token.as_bytes().ct_eq(master.expose().as_bytes()));
+    (looks_like_jwt(token) && !is_master).then_some(token)
+}
+
+/// Who the request acts as: a JWT (when JWT auth is on and the credential looks like one),
+/// else the master key or a virtual key (control plane on), else the master key alone.
+pub async fn authenticate(
+    gw: &Gateway,
+    headers: &axum::http::HeaderMap,
+) -> Result<Principal, GatewayError> {
+    if let Some(token) = presented_jwt(gw, headers)
+        && let Some(jwt) = &gw.jwt
+    {
+        let identity = jwt.verify(token).await?;
+        return match &gw.services.control {
+            Some(control) => Ok(control.jwt_principal(identity).await?),
+            // Refused at start-up: tokens name no team or user without a control plane.
+            None if identity.team_id.is_some() || identity.user_id.is_some() => Err(
+                GatewayError::Internal("JWT teams and users need the control plane".into()),
+            ),
+            None => Ok(Principal::Jwt(Arc::new(JwtGrant {
+                admin: identity.admin,
+                ..JwtGrant::default()
+            }))),
+        };
+    }
+    match &gw.services.control {
+        Some(control) => Ok(control
+            .authenticate(gw.master_key.as_ref(), headers)
+            .await?),
+        None => {
+            authorize(gw.master_key.as_ref(), headers)?;
+            Ok(if gw.master_key.is_some() {
+                Principal::Master
+            } else {
+                Principal::Open
+            })
+        }
+    }
+}
+
 /// The middleware (see the module docs).
 pub async fn access(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
@@ -99,31 +160,33 @@ pub async fn access(State(app): State<Arc<App>>, mut req: Request, next: Next) -
             e.into_response()
         }
     };
-    let principal = match &gw.services.control {
-        // No control plane: the master key, as before.
-        None => match authorize(gw.master_key.as_ref(), req.headers()) {
-            Ok(()) if gw.master_key.is_some() => Principal::Master,
-            Ok(()) => Principal::Open,
-            Err(e) => return refuse(e),
-        },
-        Some(control) => match control
-            .authenticate(gw.master_key.as_ref(), req.headers())
-            .await
-        {
-            Ok(p) => p,
-            Err(e) => return refuse(e.into()),
-        },
+    let principal = match authenticate(&gw, req.headers()).await {
+        Ok(p) => p,
+        Err(e) => return refuse(e),
     };
-    if let Principal::Key(grant) = &principal
-        && !route_allowed(&grant.key.record.allowed_routes, &path)
-    {
-        return refuse(
-            AccessError::RouteNotAllowed {
-                route: path,
-                allowed: grant.key.record.allowed_routes.clone(),
+    match &principal {
+        Principal::Key(grant) if !route_allowed(&grant.key.record.allowed_routes, &path) => {
+            return refuse(
+                AccessError::RouteNotAllowed {
+                    route: path,
+                    allowed: grant.key.record.allowed_routes.clone(),
+                }
+                .into(),
+            );
+        }
+        Principal::Jwt(grant) if grant.admin => {
+            let allowed: Vec<String> = ADMIN_JWT_ROUTES.iter().map(|r| r.to_string()).collect();
+            if !route_allowed(&allowed, &path) {
+                return refuse(
+                    AccessError::AdminRouteNotAllowed {
+                        route: path,
+                        allowed: ADMIN_JWT_ROUTES.to_vec(),
+                    }
+                    .into(),
+                );
             }
-            .into(),
-        );
+        }
+        Principal::Key(_) | Principal::Jwt(_) | Principal::Open | Principal::Master => {}
     }
     let ctx = RequestCtx::of(&req);
     req.extensions_mut().insert(principal);
@@ -193,19 +256,16 @@ pub fn models_allow(list: &[String], model: &str, group: Option<&str>) -> bool {
 }
 
 /// The model a request with `principal` calls for `requested`: the key's alias applied, then
-/// checked against the key's (else its team's) and its user's models.
+/// checked against the key's (else its team's) and its user's models (a JWT's team's and
+/// user's).
 pub fn check_model(
     gw: &Gateway,
     principal: &Principal,
     requested: &str,
 ) -> Result<String, GatewayError> {
-    let Principal::Key(grant) = principal else {
-        return Ok(requested.to_string());
-    };
-    let key = &grant.key.record;
+    let key = principal.key().map(|k| &k.record);
     let model = key
-        .aliases
-        .get(requested)
+        .and_then(|k| k.aliases.get(requested))
         .and_then(|v| v.as_str())
         .unwrap_or(requested)
         .to_string();
@@ -217,16 +277,21 @@ pub fn check_model(
             allowed: allowed.to_vec(),
         })
     };
-    if !key.models.is_empty() {
-        if !models_allow(&key.models, &model, group) {
-            return Err(deny("key", &key.models));
+    match key {
+        Some(key) if !key.models.is_empty() => {
+            if !models_allow(&key.models, &model, group) {
+                return Err(deny("key", &key.models));
+            }
         }
-    } else if let Some(team) = &grant.team
-        && !models_allow(&team.record.models, &model, group)
-    {
-        return Err(deny("team", &team.record.models));
+        _ => {
+            if let Some(team) = principal.team()
+                && !models_allow(&team.record.models, &model, group)
+            {
+                return Err(deny("team", &team.record.models));
+            }
+        }
     }
-    if let Some(user) = &grant.user
+    if let Some(user) = principal.user()
         && !models_allow(&user.record.models, &model, group)
     {
         return Err(deny("user", &user.record.models));

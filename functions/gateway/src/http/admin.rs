@@ -1,6 +1,6 @@
 //! Control-plane endpoints:
 //!
-//! - admin keys: `POST /config/reload`, `GET /config/warnings`, `POST /router/reload`,
+//! - admin keys (or an admin JWT): `POST /config/reload`, `GET /config/warnings`, `POST /router/reload`,
 //!   `GET /router/experiments` (the running experiment's per-arm totals, see
 //!   [`crate::experiment`]);
 //! - `GET /metrics` and readiness.
@@ -19,9 +19,9 @@ use crate::GatewayError;
 use crate::app::{App, ReloadError};
 use crate::http::auth::authorize_admin;
 
-fn admin_check(app: &App, headers: &HeaderMap) -> Result<(), Box<Response>> {
+async fn admin_check(app: &App, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let gw = app.gateway();
-    authorize_admin(gw.master_key.as_ref(), &gw.settings().admin_keys, headers).map_err(|e| {
+    authorize_admin(&gw, headers).await.map_err(|e| {
         tracing::warn!(status = e.status_code().as_u16(), "admin request refused");
         Box::new(e.into_response())
     })
@@ -59,7 +59,7 @@ async fn in_background<T: Send + 'static>(
 /// `POST /config/reload`: re-reads the config from its source and swaps it in atomically.
 /// 200 with a summary, or 400 with every problem (the running config keeps serving).
 pub async fn config_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin_check(&app, &headers) {
+    if let Err(r) = admin_check(&app, &headers).await {
         return *r;
     }
     let reloading = app.clone();
@@ -83,7 +83,7 @@ pub async fn config_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> R
 /// `GET /config/warnings`: what the running config loaded with but RouteIQ does not act on
 /// (keys it ignores, deployments it cannot call), so operators see it after a reload too.
 pub async fn config_warnings(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin_check(&app, &headers) {
+    if let Err(r) = admin_check(&app, &headers).await {
         return *r;
     }
     let gw = app.gateway();
@@ -98,7 +98,7 @@ pub async fn config_warnings(State(app): State<Arc<App>>, headers: HeaderMap) ->
 /// `POST /router/reload`: re-creates the router's strategies (and their models) from the
 /// current config.
 pub async fn router_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin_check(&app, &headers) {
+    if let Err(r) = admin_check(&app, &headers).await {
         return *r;
     }
     let reloading = app.clone();
@@ -123,7 +123,7 @@ pub async fn router_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> R
 /// retention window, after flushing this instance's pending counts.
 pub async fn experiments(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let gw = app.gateway();
-    if let Err(e) = authorize_admin(gw.master_key.as_ref(), &gw.settings().admin_keys, &headers) {
+    if let Err(e) = authorize_admin(&gw, &headers).await {
         tracing::warn!(status = e.status_code().as_u16(), "admin request refused");
         return e.into_response();
     }

@@ -1,5 +1,6 @@
 //! Client authentication: the master key as `Authorization: Bearer <key>` or `x-api-key`,
-//! compared in constant time.
+//! compared in constant time; admin requests ([`authorize_admin`]): an admin key, or a JWT
+//! whose `scope` holds `litellm_jwtauth.admin_jwt_scope` when JWT auth is on.
 
 use axum::http::HeaderMap;
 use routeiq::config::SecretString;
@@ -54,11 +55,38 @@ pub fn key_identity(master_key: Option<&SecretString>, headers: &HeaderMap) -> O
     Some(digest)
 }
 
-/// Checks an admin request: the key must be one of `admin_keys` (`ADMIN_API_KEYS`) or the
-/// master key, compared in constant time against every one of them. No key is 401; a key that
-/// is not an admin key is 403; with no admin key configured at all, admin endpoints are off
-/// (403).
-pub fn authorize_admin(
+/// Checks an admin request: an admin key ([`authorize_admin_key`]), else, with JWT auth on and
+/// a credential that looks like a JWT, a verified JWT with the admin scope (a valid JWT
+/// without it is 403; an invalid one is LiteLLM's 401).
+pub async fn authorize_admin(
+    gw: &crate::gateway::Gateway,
+    headers: &HeaderMap,
+) -> Result<(), GatewayError> {
+    let by_key = authorize_admin_key(gw.master_key.as_ref(), &gw.settings().admin_keys, headers);
+    let (Err(refused), Some(token), Some(jwt)) = (
+        &by_key,
+        crate::http::access::presented_jwt(gw, headers),
+        &gw.jwt,
+    ) else {
+        return by_key;
+    };
+    if matches!(refused, GatewayError::Unauthorized) {
+        return by_key;
+    }
+    if jwt.verify(token).await?.admin {
+        Ok(())
+    } else {
+        Err(GatewayError::Forbidden(format!(
+            "this JWT is not an admin's: its scope claim does not hold '{}'",
+            jwt.settings().admin_jwt_scope
+        )))
+    }
+}
+
+/// Checks an admin key: it must be one of `admin_keys` (`ADMIN_API_KEYS`) or the master key,
+/// compared in constant time against every one of them. No key is 401; a key that is not an
+/// admin key is 403; with no admin key configured at all, admin endpoints are off (403).
+pub fn authorize_admin_key(
     master_key: Option<&SecretString>,
     admin_keys: &[SecretString],
     headers: &HeaderMap,
@@ -142,19 +170,19 @@ mod tests {
         };
         let none = HeaderMap::new();
         assert!(matches!(
-            authorize_admin(Some(&master), &admins, &none),
+            authorize_admin_key(Some(&master), &admins, &none),
             Err(GatewayError::Unauthorized)
         ));
-        assert!(authorize_admin(Some(&master), &admins, &with("Bearer sk-admin")).is_ok());
-        assert!(authorize_admin(Some(&master), &admins, &with("Bearer sk-master")).is_ok());
-        assert!(authorize_admin(None, &admins, &with("Bearer sk-admin")).is_ok());
+        assert!(authorize_admin_key(Some(&master), &admins, &with("Bearer sk-admin")).is_ok());
+        assert!(authorize_admin_key(Some(&master), &admins, &with("Bearer sk-master")).is_ok());
+        assert!(authorize_admin_key(None, &admins, &with("Bearer sk-admin")).is_ok());
         assert!(matches!(
-            authorize_admin(Some(&master), &admins, &with("Bearer sk-client")),
+            authorize_admin_key(Some(&master), &admins, &with("Bearer sk-client")),
             Err(GatewayError::Forbidden(_))
         ));
         // No admin key configured: admin endpoints are off, whatever is presented.
         assert!(matches!(
-            authorize_admin(None, &[], &with("Bearer anything")),
+            authorize_admin_key(None, &[], &with("Bearer anything")),
             Err(GatewayError::Forbidden(_))
         ));
     }

@@ -8,7 +8,7 @@
 //! - users: `POST /user/new`, `/user/update`, `/user/delete`; `GET /user/info`;
 //! - spend: `GET /spend/logs`, `/global/spend/report`.
 //!
-//! Admin only (the master key or `ADMIN_API_KEYS`). Every change is logged
+//! Admin only (the master key, `ADMIN_API_KEYS`, or a JWT with the admin scope). Every change is logged
 //! (`target: routeiq::audit`) with ids, aliases and key abbreviations, never a key. Fields
 //! LiteLLM has that RouteIQ does not enforce (per-model budgets and limits, guardrails,
 //! cache controls...) are refused with a 400 naming them, never stored and ignored. Without a
@@ -84,9 +84,10 @@ impl IntoResponse for MgmtError {
 type Result<T> = std::result::Result<T, MgmtError>;
 
 /// The control plane, after checking the request is an admin's.
-fn admin(app: &App, headers: &HeaderMap) -> Result<Arc<ControlPlane>> {
+async fn admin(app: &App, headers: &HeaderMap) -> Result<Arc<ControlPlane>> {
     let gw = app.gateway();
-    authorize_admin(gw.master_key.as_ref(), &gw.settings().admin_keys, headers)
+    authorize_admin(&gw, headers)
+        .await
         .map_err(MgmtError::Auth)?;
     gw.services.control.clone().ok_or(MgmtError::Off)
 }
@@ -428,7 +429,7 @@ pub async fn key_generate(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let m = object(body)?;
     check_fields(&m, KEY_FIELDS)?;
     let (k, raw) = new_key(cp.store().as_ref(), &m, now()).await?;
@@ -468,7 +469,7 @@ pub async fn key_update(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let mut m = object(body)?;
     check_fields(&m, KEY_FIELDS)?;
     let mut k = named_key(&cp, &m).await?;
@@ -502,7 +503,7 @@ pub async fn key_delete(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let m = object(body)?;
     check_fields(&m, &["keys", "key_aliases"])?;
     let keys = string_list(&m, "keys")?.unwrap_or_default();
@@ -550,7 +551,7 @@ pub async fn key_regenerate(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let mut m = object(body)?;
     let mut fields = KEY_FIELDS.to_vec();
     fields.push("new_key");
@@ -597,7 +598,7 @@ async fn set_key_blocked(
     body: Option<Json<Value>>,
     blocked: bool,
 ) -> Result<Json<Value>> {
-    let cp = admin(app, headers)?;
+    let cp = admin(app, headers).await?;
     let m = object(body)?;
     check_fields(&m, &["key"])?;
     let mut k = named_key(&cp, &m).await?;
@@ -649,7 +650,7 @@ pub async fn key_info(
     headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let key = q
         .get("key")
         .ok_or_else(|| MgmtError::BadRequest("the 'key' query parameter is required".into()))?;
@@ -679,7 +680,7 @@ pub async fn key_list(
     headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let page = query_usize(&q, "page", 1)?.max(1);
     let size = query_usize(&q, "size", 10)?;
     if !(1..=100).contains(&size) {
@@ -773,7 +774,7 @@ pub async fn team_new(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let m = object(body)?;
     check_fields(&m, TEAM_FIELDS)?;
     let now = now();
@@ -814,7 +815,7 @@ pub async fn team_update(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let m = object(body)?;
     check_fields(&m, TEAM_FIELDS)?;
     let mut t = named_team(&cp, &m).await?;
@@ -864,7 +865,7 @@ pub async fn team_delete(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let m = object(body)?;
     check_fields(&m, &["team_ids"])?;
     let mut ids = string_list(&m, "team_ids")?.unwrap_or_default();
@@ -899,7 +900,7 @@ async fn set_team_blocked(
     body: Option<Json<Value>>,
     blocked: bool,
 ) -> Result<Json<Value>> {
-    let cp = admin(app, headers)?;
+    let cp = admin(app, headers).await?;
     let m = object(body)?;
     check_fields(&m, &["team_id"])?;
     let mut t = named_team(&cp, &m).await?;
@@ -944,7 +945,7 @@ pub async fn team_info(
     headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let id = q
         .get("team_id")
         .ok_or_else(|| MgmtError::BadRequest("the 'team_id' query parameter is required".into()))?;
@@ -966,7 +967,7 @@ pub async fn team_info(
 
 /// `GET /team/list`: every team, by alias.
 pub async fn team_list(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     cp.spend.flush().await;
     let mut teams = cp.store().list_teams().await?;
     teams.sort_by(|a, b| {
@@ -1054,7 +1055,7 @@ pub async fn user_new(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let m = object(body)?;
     check_fields(&m, USER_FIELDS)?;
     let now = now();
@@ -1129,7 +1130,7 @@ pub async fn user_update(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let m = object(body)?;
     check_fields(&m, USER_FIELDS)?;
     let mut u = named_user(&cp, &m).await?;
@@ -1155,7 +1156,7 @@ pub async fn user_delete(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let m = object(body)?;
     check_fields(&m, &["user_ids"])?;
     let ids = string_list(&m, "user_ids")?.unwrap_or_default();
@@ -1180,7 +1181,7 @@ pub async fn user_info(
     headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let id = q
         .get("user_id")
         .ok_or_else(|| MgmtError::BadRequest("the 'user_id' query parameter is required".into()))?;
@@ -1232,7 +1233,7 @@ pub async fn spend_logs(
     headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     cp.spend.flush().await;
     let start = date(&q, "start_date")?;
     let end = date(&q, "end_date")?;
@@ -1317,7 +1318,7 @@ pub async fn global_spend_report(
     headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Json<Value>> {
-    let cp = admin(&app, &headers)?;
+    let cp = admin(&app, &headers).await?;
     let (Some(start), Some(end)) = (date(&q, "start_date")?, date(&q, "end_date")?) else {
         return Err(MgmtError::BadRequest(
             "Please provide start_date and end_date".into(),

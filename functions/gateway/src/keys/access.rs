@@ -1,7 +1,9 @@
 //! [`ControlPlane`]: virtual keys on the request path.
 //!
 //! - **Who**: [`ControlPlane::authenticate`] turns the presented key into a [`Principal`]:
-//!   the master key, or a virtual key with its team and user. Records are cached in process
+//!   the master key, or a virtual key with its team and user; [`ControlPlane::jwt_principal`]
+//!   turns a verified JWT's identity (`super::jwt`) into one: its team and user, whose models,
+//!   budgets and limits apply as to a key of theirs. Records are cached in process
 //!   for `ROUTEIQ_KEY_CACHE_TTL_SECONDS` (changes made through this instance apply at once:
 //!   the admin API invalidates them). With the store down, a cached key keeps working (its
 //!   last known record, up to [`STALE_FOR`]); an unknown key gets 503, never a way in.
@@ -11,7 +13,8 @@
 //!   the spend known here (the store's figure when fetched, plus every charge this instance
 //!   made since, plus the totals each spend flush brings back), then the rpm, tpm and parallel
 //!   limits in the state store (shared with Redis or DynamoDB), and returns an [`Admission`].
-//! - **What it cost**: [`Admission::finish`] charges the request's cost to key, team and user
+//! - **What it cost**: [`Admission::finish`] charges the request's cost to key (none for a
+//!   JWT), team and user
 //!   (a stream when it ends), counts its tokens toward tpm and frees its parallel slot; spend
 //!   and the spend log are written by [`super::spend::SpendWriter`] in batches.
 //!
@@ -121,30 +124,13 @@ pub struct KeyGrant {
     pub user: Option<Arc<Cached<UserRecord>>>,
 }
 
-impl KeyGrant {
-    /// The entities a request with this key is charged to, and their limits.
-    fn entities(&self) -> Vec<(Entity, &Limits, &'static str)> {
-        let mut v = vec![(
-            Entity::Key(self.key.record.token.clone()),
-            &self.key.record.limits,
-            "Key",
-        )];
-        if let Some(t) = &self.team {
-            v.push((
-                Entity::Team(t.record.team_id.clone()),
-                &t.record.limits,
-                "Team",
-            ));
-        }
-        if let Some(u) = &self.user {
-            v.push((
-                Entity::User(u.record.user_id.clone()),
-                &u.record.limits,
-                "User",
-            ));
-        }
-        v
-    }
+/// A verified JWT: an admin, or the team and user it names (as cached), if any.
+#[derive(Debug, Clone, Default)]
+pub struct JwtGrant {
+    /// Its `scope` claim holds `admin_jwt_scope`: the admin API, not the model routes.
+    pub admin: bool,
+    pub team: Option<Arc<Cached<TeamRecord>>>,
+    pub user: Option<Arc<Cached<UserRecord>>>,
 }
 
 /// Who a request acts as.
@@ -156,20 +142,24 @@ pub enum Principal {
     Master,
     /// A virtual key.
     Key(Arc<KeyGrant>),
+    /// A JWT (`general_settings.enable_jwt_auth`).
+    Jwt(Arc<JwtGrant>),
 }
 
 impl Principal {
-    /// The key's hash, for logs and the spend log (`""` for the master key, as LiteLLM).
+    /// The key's hash, for logs and the spend log (`""` for the master key and JWTs, as
+    /// LiteLLM).
     pub fn key_hash(&self) -> &str {
         match self {
             Principal::Key(g) => &g.key.record.token,
-            Principal::Open | Principal::Master => "",
+            Principal::Open | Principal::Master | Principal::Jwt(_) => "",
         }
     }
 
     pub fn team_id(&self) -> Option<&str> {
         match self {
             Principal::Key(g) => g.key.record.team_id.as_deref(),
+            Principal::Jwt(g) => g.team.as_ref().map(|t| t.record.team_id.as_str()),
             Principal::Open | Principal::Master => None,
         }
     }
@@ -177,7 +167,67 @@ impl Principal {
     pub fn user_id(&self) -> Option<&str> {
         match self {
             Principal::Key(g) => g.key.record.user_id.as_deref(),
+            Principal::Jwt(g) => g.user.as_ref().map(|u| u.record.user_id.as_str()),
             Principal::Open | Principal::Master => None,
+        }
+    }
+
+    /// The virtual key's record, if the request presented one.
+    pub fn key(&self) -> Option<&Arc<Cached<KeyRecord>>> {
+        match self {
+            Principal::Key(g) => Some(&g.key),
+            Principal::Open | Principal::Master | Principal::Jwt(_) => None,
+        }
+    }
+
+    /// The team whose models, budget and limits apply.
+    pub fn team(&self) -> Option<&Arc<Cached<TeamRecord>>> {
+        match self {
+            Principal::Key(g) => g.team.as_ref(),
+            Principal::Jwt(g) => g.team.as_ref(),
+            Principal::Open | Principal::Master => None,
+        }
+    }
+
+    /// The user whose models, budget and limits apply.
+    pub fn user(&self) -> Option<&Arc<Cached<UserRecord>>> {
+        match self {
+            Principal::Key(g) => g.user.as_ref(),
+            Principal::Jwt(g) => g.user.as_ref(),
+            Principal::Open | Principal::Master => None,
+        }
+    }
+
+    /// The entities a request is charged to, and their limits: key, team, user.
+    fn entities(&self) -> Vec<(Entity, &Limits, &'static str)> {
+        let mut v = Vec::new();
+        if let Some(k) = self.key() {
+            v.push((Entity::Key(k.record.token.clone()), &k.record.limits, "Key"));
+        }
+        if let Some(t) = self.team() {
+            v.push((
+                Entity::Team(t.record.team_id.clone()),
+                &t.record.limits,
+                "Team",
+            ));
+        }
+        if let Some(u) = self.user() {
+            v.push((
+                Entity::User(u.record.user_id.clone()),
+                &u.record.limits,
+                "User",
+            ));
+        }
+        v
+    }
+
+    /// Whether requests are checked against and charged to records (a key, or a JWT that is
+    /// not an admin's).
+    fn is_charged(&self) -> bool {
+        match self {
+            Principal::Key(_) => true,
+            Principal::Jwt(g) => !g.admin,
+            Principal::Open | Principal::Master => false,
         }
     }
 }
@@ -434,6 +484,50 @@ impl ControlPlane {
         Ok(Principal::Key(Arc::new(KeyGrant { key, team, user })))
     }
 
+    /// The principal of a verified JWT (see the module docs): an admin as such; else the team
+    /// it names, which must exist and not be blocked, and the user it names, which must exist
+    /// (LiteLLM's `team_id_upsert` / `user_id_upsert: false`).
+    pub async fn jwt_principal(
+        &self,
+        identity: super::jwt::JwtIdentity,
+    ) -> Result<Principal, AccessError> {
+        if identity.admin {
+            return Ok(Principal::Jwt(Arc::new(JwtGrant {
+                admin: true,
+                ..JwtGrant::default()
+            })));
+        }
+        let team = match &identity.team_id {
+            Some(id) => Some(
+                self.team(id)
+                    .await?
+                    .ok_or_else(|| AccessError::TeamNotFound(id.clone()))?,
+            ),
+            None => None,
+        };
+        if let Some(t) = &team
+            && t.record.blocked
+        {
+            return Err(AccessError::Blocked(format!(
+                "Team={} is blocked. Update via `/team/unblock` if you're an admin.",
+                t.record.team_id
+            )));
+        }
+        let user = match &identity.user_id {
+            Some(id) => Some(
+                self.user(id)
+                    .await?
+                    .ok_or_else(|| AccessError::UserNotFound(id.clone()))?,
+            ),
+            None => None,
+        };
+        Ok(Principal::Jwt(Arc::new(JwtGrant {
+            admin: false,
+            team,
+            user,
+        })))
+    }
+
     async fn key(&self, token: &str) -> Result<Option<Arc<Cached<KeyRecord>>>, AccessError> {
         if let Some(c) = self.keys.get(token).await {
             return Ok(Some(c));
@@ -509,16 +603,19 @@ impl ControlPlane {
         self: &Arc<Self>,
         principal: &Principal,
     ) -> Result<Option<Admission>, AccessError> {
-        let Principal::Key(grant) = principal else {
+        if !principal.is_charged() {
             return Ok(None);
-        };
+        }
         let now = self.now();
         // Budgets, as LiteLLM checks them: the key's (spend >= max), its team's (spend >
-        // max), its user's (spend >= max; not for team keys).
+        // max), its user's (spend >= max; not for team keys). A JWT's team and user are
+        // checked as a key's would be.
         let status = self.settings.budget_status;
-        let k = &grant.key.record;
-        if let Some(max) = k.limits.max_budget {
-            let spend = grant.key.spend(now);
+        if let Some(key) = principal.key()
+            && let Some(max) = key.record.limits.max_budget
+        {
+            let k = &key.record;
+            let spend = key.spend(now);
             if spend >= max {
                 return Err(AccessError::BudgetExceeded {
                     message: format!(
@@ -530,7 +627,7 @@ impl ControlPlane {
                 });
             }
         }
-        if let Some(t) = &grant.team
+        if let Some(t) = principal.team()
             && let Some(max) = t.record.limits.max_budget
         {
             let spend = t.spend(now);
@@ -544,8 +641,8 @@ impl ControlPlane {
                 });
             }
         }
-        if grant.team.is_none()
-            && let Some(u) = &grant.user
+        if principal.team().is_none()
+            && let Some(u) = principal.user()
             && let Some(max) = u.record.limits.max_budget
         {
             let spend = u.spend(now);
@@ -561,7 +658,7 @@ impl ControlPlane {
         }
         let mut admission = Admission {
             cp: self.clone(),
-            grant: grant.clone(),
+            principal: principal.clone(),
             parallel: Vec::new(),
             headers: Vec::new(),
             finished: false,
@@ -574,7 +671,7 @@ impl ControlPlane {
             .unwrap_or_default()
             .format("%Y-%m-%d %H:%M:%S")
             .to_string();
-        for (entity, limits, _) in grant.entities() {
+        for (entity, limits, _) in principal.entities() {
             let descriptor = descriptor(&entity);
             let refuse = |kind, limit, retry_after| AccessError::RateLimited {
                 descriptor,
@@ -691,7 +788,8 @@ pub struct Outcome {
 /// [`Admission::finish`] (or freed when dropped unfinished).
 pub struct Admission {
     cp: Arc<ControlPlane>,
-    grant: Arc<KeyGrant>,
+    /// A key, or a JWT's team and user.
+    principal: Principal,
     /// Parallel-slot counters taken.
     parallel: Vec<String>,
     /// `x-ratelimit-*` headers for the response.
@@ -702,7 +800,12 @@ pub struct Admission {
 impl std::fmt::Debug for Admission {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Admission")
-            .field("key", &self.grant.key.record.key_name)
+            .field(
+                "key",
+                &self.principal.key().map(|k| k.record.key_name.clone()),
+            )
+            .field("team", &self.principal.team_id())
+            .field("user", &self.principal.user_id())
             .finish_non_exhaustive()
     }
 }
@@ -714,18 +817,20 @@ impl Admission {
         self.finished = true;
         let now = self.cp.now();
         let charges: Vec<(Entity, f64)> = self
-            .grant
+            .principal
             .entities()
             .into_iter()
             .map(|(e, _, _)| (e, outcome.cost))
             .collect();
         if outcome.cost > 0.0 {
             // Into this instance's view at once (the next request sees it)...
-            self.grant.key.local().delta += outcome.cost;
-            if let Some(t) = &self.grant.team {
+            if let Some(k) = self.principal.key() {
+                k.local().delta += outcome.cost;
+            }
+            if let Some(t) = self.principal.team() {
                 t.local().delta += outcome.cost;
             }
-            if let Some(u) = &self.grant.user {
+            if let Some(u) = self.principal.user() {
                 u.local().delta += outcome.cost;
             }
             // ...and into the next flush.
@@ -734,7 +839,7 @@ impl Admission {
         self.cp.spend.log(SpendLog {
             request_id: outcome.request_id,
             call_type: outcome.call_type.to_string(),
-            api_key: self.grant.key.record.token.clone(),
+            api_key: self.principal.key_hash().to_string(),
             spend: outcome.cost,
             total_tokens: outcome.prompt_tokens + outcome.completion_tokens,
             prompt_tokens: outcome.prompt_tokens,
@@ -745,8 +850,8 @@ impl Admission {
             model_id: outcome.model_id,
             model_group: outcome.model_group,
             custom_llm_provider: outcome.provider,
-            user: self.grant.key.record.user_id.clone(),
-            team_id: self.grant.key.record.team_id.clone(),
+            user: self.principal.user_id().map(str::to_string),
+            team_id: self.principal.team_id().map(str::to_string),
             end_user: outcome.end_user,
             metadata: serde_json::Map::new(),
             status: if outcome.success {
@@ -759,7 +864,7 @@ impl Admission {
         let tokens = (outcome.prompt_tokens + outcome.completion_tokens) as i64;
         let tpm: Vec<String> = if tokens > 0 {
             let minute = self.cp.clock.now_ms() / 60_000;
-            self.grant
+            self.principal
                 .entities()
                 .into_iter()
                 .filter(|(_, l, _)| l.tpm_limit.is_some())

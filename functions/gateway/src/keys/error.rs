@@ -84,6 +84,29 @@ pub enum AccessError {
     /// The key store cannot be reached and the key is not cached: refused, never let in.
     #[error("Authentication Error, the key store is unavailable ({0}); retry shortly")]
     StoreUnavailable(String),
+    /// A JWT whose `exp` has passed.
+    #[error("Token Expired")]
+    TokenExpired,
+    /// A JWT that failed verification, or names no team where one is required: the reason
+    /// (`Validation fails: ...`), never the token.
+    #[error("Authentication Error, {0}")]
+    InvalidToken(String),
+    /// No key set can verify JWTs now: its URL cannot be reached and no copy is recent enough.
+    #[error(
+        "Authentication Error, the identity provider's JWKS endpoint is temporarily unreachable; retry shortly"
+    )]
+    KeySetUnavailable,
+    /// A JWT names a user the key store does not hold.
+    #[error(
+        "Authentication Error, User doesn't exist in db. 'user_id'={0}. Create user via `/user/new` call."
+    )]
+    UserNotFound(String),
+    /// An admin JWT on a route admins do not call (LiteLLM's `admin_allowed_routes`).
+    #[error("Admin not allowed to access this route. Route={route}, Allowed Routes={allowed:?}")]
+    AdminRouteNotAllowed {
+        route: String,
+        allowed: Vec<&'static str>,
+    },
 }
 
 impl AccessError {
@@ -93,15 +116,20 @@ impl AccessError {
             | AccessError::InvalidKey
             | AccessError::ExpiredKey { .. }
             | AccessError::Blocked(_)
-            | AccessError::TeamNotFound(_) => StatusCode::UNAUTHORIZED,
-            AccessError::RouteNotAllowed { .. } | AccessError::ModelNotAllowed { .. } => {
-                StatusCode::FORBIDDEN
-            }
+            | AccessError::TeamNotFound(_)
+            | AccessError::TokenExpired
+            | AccessError::InvalidToken(_)
+            | AccessError::UserNotFound(_) => StatusCode::UNAUTHORIZED,
+            AccessError::RouteNotAllowed { .. }
+            | AccessError::ModelNotAllowed { .. }
+            | AccessError::AdminRouteNotAllowed { .. } => StatusCode::FORBIDDEN,
             AccessError::BudgetExceeded { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::TOO_MANY_REQUESTS)
             }
             AccessError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AccessError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AccessError::StoreUnavailable(_) | AccessError::KeySetUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -112,9 +140,13 @@ impl AccessError {
             | AccessError::Blocked(_)
             | AccessError::TeamNotFound(_)
             | AccessError::RouteNotAllowed { .. }
-            | AccessError::StoreUnavailable(_) => "auth_error",
+            | AccessError::StoreUnavailable(_)
+            | AccessError::InvalidToken(_)
+            | AccessError::KeySetUnavailable
+            | AccessError::UserNotFound(_)
+            | AccessError::AdminRouteNotAllowed { .. } => "auth_error",
             AccessError::InvalidKey => "token_not_found_in_db",
-            AccessError::ExpiredKey { .. } => "expired_key",
+            AccessError::ExpiredKey { .. } | AccessError::TokenExpired => "expired_key",
             AccessError::ModelNotAllowed { entity, .. } => {
                 if *entity == "team" {
                     "team_model_access_denied"
@@ -144,7 +176,12 @@ impl AccessError {
             | AccessError::RouteNotAllowed { .. }
             | AccessError::BudgetExceeded { .. }
             | AccessError::RateLimited { .. }
-            | AccessError::StoreUnavailable(_) => None,
+            | AccessError::StoreUnavailable(_)
+            | AccessError::TokenExpired
+            | AccessError::InvalidToken(_)
+            | AccessError::KeySetUnavailable
+            | AccessError::UserNotFound(_)
+            | AccessError::AdminRouteNotAllowed { .. } => None,
         }
     }
 
@@ -154,7 +191,9 @@ impl AccessError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             AccessError::RateLimited { retry_after, .. } => Some(*retry_after),
-            AccessError::StoreUnavailable(_) => Some(Duration::from_secs(1)),
+            AccessError::StoreUnavailable(_) | AccessError::KeySetUnavailable => {
+                Some(Duration::from_secs(1))
+            }
             AccessError::NoKey
             | AccessError::InvalidKey
             | AccessError::ExpiredKey { .. }
@@ -162,7 +201,11 @@ impl AccessError {
             | AccessError::TeamNotFound(_)
             | AccessError::RouteNotAllowed { .. }
             | AccessError::ModelNotAllowed { .. }
-            | AccessError::BudgetExceeded { .. } => None,
+            | AccessError::BudgetExceeded { .. }
+            | AccessError::TokenExpired
+            | AccessError::InvalidToken(_)
+            | AccessError::UserNotFound(_)
+            | AccessError::AdminRouteNotAllowed { .. } => None,
         }
     }
 
@@ -186,7 +229,12 @@ impl AccessError {
             | AccessError::RouteNotAllowed { .. }
             | AccessError::ModelNotAllowed { .. }
             | AccessError::BudgetExceeded { .. }
-            | AccessError::StoreUnavailable(_) => Vec::new(),
+            | AccessError::StoreUnavailable(_)
+            | AccessError::TokenExpired
+            | AccessError::InvalidToken(_)
+            | AccessError::KeySetUnavailable
+            | AccessError::UserNotFound(_)
+            | AccessError::AdminRouteNotAllowed { .. } => Vec::new(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - `store.rs`: the [`KeyStore`] trait; `memory.rs`, `dynamodb.rs`, `postgres.rs` (LiteLLM's
 //!   own tables) its implementations;
 //! - `access.rs`: the request path ([`ControlPlane`]: who, may it, can it now, what it cost);
+//! - `jwt.rs`: JWTs as credentials ([`JwtAuth`]: key sets, algorithms, claims);
 //! - `spend.rs`: charges and spend-log rows batched into the store;
 //! - `error.rs`: why a request was refused ([`AccessError`]).
 //!
@@ -13,12 +14,14 @@
 pub mod access;
 pub mod dynamodb;
 pub mod error;
+pub mod jwt;
 pub mod memory;
 pub mod model;
 pub mod postgres;
 pub mod spend;
 pub mod store;
 
-pub use access::{Admission, ControlPlane, ControlSettings, Outcome, Principal};
+pub use access::{Admission, ControlPlane, ControlSettings, JwtGrant, Outcome, Principal};
 pub use error::AccessError;
+pub use jwt::{JwtAuth, JwtIdentity};
 pub use store::{KeyStore, KeyStoreError};

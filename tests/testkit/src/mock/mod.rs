@@ -29,6 +29,9 @@
 //!   {l}/publishers/google/models/{model}:{generateContent|streamGenerateContent|predict}`
 //!   (Vertex AI: needs the bearer token the mock issues at `POST /token` (a service-account
 //!   JWT or a refresh token) or `GET /computeMetadata/v1/instance/service-accounts/default/token`)
+//! - `GET /.well-known/jwks.json`: a JWKS the test sets ([`MockUpstream::set_jwks`]; `{"keys":
+//!   []}` until then; 503 while [`MockUpstream::set_jwks_down`]), and `GET
+//!   /.well-known/openid-configuration`: an OpenID discovery document pointing at it
 //! - `GET /health` and `GET /health/liveliness` answer 200 (for scripts).
 //!
 //! Answers are deterministic: the content is `"mock answer from <model>"` (the Azure deployment
@@ -150,6 +153,8 @@ pub(crate) struct Inner {
     api_key: Mutex<Option<String>>,
     /// Stored Responses API conversations by response id.
     pub(crate) responses: Mutex<HashMap<String, Vec<Value>>>,
+    /// The JWKS served at `/.well-known/jwks.json`, and whether that endpoint answers 503.
+    jwks: Mutex<(Value, bool)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -229,6 +234,7 @@ impl MockUpstream {
             hits: Mutex::new(HashMap::new()),
             api_key: Mutex::new(None),
             responses: Mutex::new(HashMap::new()),
+            jwks: Mutex::new((serde_json::json!({"keys": []}), false)),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let task = tokio::spawn(async move {
@@ -313,6 +319,16 @@ impl MockUpstream {
     /// and Anthropic still need one to be present, OpenAI endpoints then need none.
     pub fn expect_api_key(&self, key: Option<&str>) {
         *lock(&self.inner.api_key) = key.map(str::to_string);
+    }
+
+    /// The JWKS `GET /.well-known/jwks.json` serves from now on (`{"keys": [...]}`).
+    pub fn set_jwks(&self, jwks: Value) {
+        lock(&self.inner.jwks).0 = jwks;
+    }
+
+    /// Whether `GET /.well-known/jwks.json` (and the discovery document) answer 503.
+    pub fn set_jwks_down(&self, down: bool) {
+        lock(&self.inner.jwks).1 = down;
     }
 
     /// Fixed latency before every answer from now on.
@@ -417,6 +433,8 @@ enum Route<'a> {
     MetadataToken,
     Models,
     Health,
+    Jwks,
+    OpenIdConfiguration,
     NotFound,
 }
 
@@ -427,6 +445,8 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
             "/v1/models" | "/models" => Route::Models,
             "/health" | "/health/liveliness" | "/health/readiness" => Route::Health,
             "/computeMetadata/v1/instance/service-accounts/default/token" => Route::MetadataToken,
+            "/.well-known/jwks.json" => Route::Jwks,
+            "/.well-known/openid-configuration" => Route::OpenIdConfiguration,
             _ => Route::NotFound,
         };
     }
@@ -498,6 +518,30 @@ async fn handle(State(st): State<Arc<Inner>>, req: Request) -> Response {
     let route = route(&parts.method, path);
     if matches!(route, Route::Health) {
         return (StatusCode::OK, "ok").into_response();
+    }
+    if matches!(route, Route::Jwks | Route::OpenIdConfiguration) {
+        st.count(path, None);
+        let (jwks, down) = lock(&st.jwks).clone();
+        if down {
+            return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+        }
+        if matches!(route, Route::Jwks) {
+            return json_response(StatusCode::OK, &jwks);
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let issuer = format!("http://{host}");
+        return json_response(
+            StatusCode::OK,
+            &serde_json::json!({
+                "issuer": issuer,
+                "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+                "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+            }),
+        );
     }
     if matches!(route, Route::MetadataToken) {
         st.count(path, None);

@@ -1,6 +1,9 @@
 //! `general_settings`: the proxy's own settings. RouteIQ acts on `master_key`, the request
-//! and response size limits, and the routing keys LiteLLM also reads here (`num_retries`,
-//! `retry_after`, `model_group_alias`, merged into `router_settings`).
+//! and response size limits, `database_url`, JWT authentication (`enable_jwt_auth`,
+//! `litellm_jwtauth`: [`jwt_auth`]), and the routing keys LiteLLM also reads here
+//! (`num_retries`, `retry_after`, `model_group_alias`, merged into `router_settings`).
+
+pub mod jwt_auth;
 
 use std::collections::BTreeMap;
 
@@ -11,6 +14,8 @@ use super::load::Loader;
 use super::router_settings::RawAlias;
 use super::schema::{MapSchema, Node, Unknown, join};
 use super::{SecretString, WarningKind};
+pub use jwt_auth::JwtAuthSettings;
+use jwt_auth::RawJwtAuth;
 
 const GS: &str = "general_settings";
 
@@ -27,6 +32,9 @@ pub(in crate::config) static GENERAL_SETTINGS: MapSchema = MapSchema {
         ("model_group_alias", Node::Any),
         // The key store of virtual keys: PostgreSQL with LiteLLM's tables.
         ("database_url", Node::Any),
+        // JWT authentication (the gateway verifies the tokens).
+        ("enable_jwt_auth", Node::Any),
+        ("litellm_jwtauth", Node::Map(&jwt_auth::LITELLM_JWTAUTH)),
     ],
     documented: &[
         // Newer LiteLLM settings (its example configs and docs use them).
@@ -110,14 +118,6 @@ pub(in crate::config) static GENERAL_SETTINGS: MapSchema = MapSchema {
             "requests (every request must name a user)",
         ),
         (
-            "enable_jwt_auth",
-            "access (JWT authentication and its roles)",
-        ),
-        (
-            "litellm_jwtauth",
-            "access (JWT authentication and its roles)",
-        ),
-        (
             "litellm_key_header_name",
             "access (the header that carries the key)",
         ),
@@ -149,6 +149,10 @@ pub struct GeneralSettings {
     pub max_response_size_mb: f64,
     /// LiteLLM's database (PostgreSQL): the virtual keys' store (else `DATABASE_URL`).
     pub database_url: Option<SecretString>,
+    /// JWTs authenticate clients (besides the master key and virtual keys).
+    pub enable_jwt_auth: bool,
+    /// How JWTs map to admins, teams and users.
+    pub litellm_jwtauth: JwtAuthSettings,
 }
 
 /// Default of `general_settings.max_response_size_mb`.
@@ -161,6 +165,8 @@ impl Default for GeneralSettings {
             max_request_size_mb: 10.0,
             max_response_size_mb: DEFAULT_MAX_RESPONSE_SIZE_MB,
             database_url: None,
+            enable_jwt_auth: false,
+            litellm_jwtauth: JwtAuthSettings::default(),
         }
     }
 }
@@ -182,6 +188,10 @@ pub(in crate::config) struct RawGeneralSettings {
     pub(in crate::config) model_group_alias: Option<BTreeMap<String, RawAlias>>,
     #[serde(default, deserialize_with = "coerce::opt_secret")]
     pub(in crate::config) database_url: Option<SecretString>,
+    #[serde(default, deserialize_with = "coerce::opt_bool")]
+    pub(in crate::config) enable_jwt_auth: Option<bool>,
+    #[serde(default)]
+    pub(in crate::config) litellm_jwtauth: Option<RawJwtAuth>,
 }
 
 impl RawGeneralSettings {
@@ -218,8 +228,24 @@ impl RawGeneralSettings {
                     false
                 }
             });
+        let enable_jwt_auth = self.enable_jwt_auth.unwrap_or(false);
+        let litellm_jwtauth = match self.litellm_jwtauth {
+            Some(raw) => {
+                if !enable_jwt_auth {
+                    cx.warn(
+                        join(GS, "litellm_jwtauth"),
+                        WarningKind::Caveat,
+                        "set, but enable_jwt_auth is not true: JWTs are not accepted",
+                    );
+                }
+                raw.load(cx)
+            }
+            None => JwtAuthSettings::default(),
+        };
         GeneralSettings {
             database_url,
+            enable_jwt_auth,
+            litellm_jwtauth,
             master_key: self.master_key,
             max_request_size_mb: max_request_size_mb.unwrap_or(d.max_request_size_mb),
             max_response_size_mb: max_response_size_mb.unwrap_or(d.max_response_size_mb),
