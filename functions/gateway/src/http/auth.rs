@@ -7,26 +7,7 @@ use routeiq::config::SecretString;
 use subtle::ConstantTimeEq;
 
 use crate::error::GatewayError;
-
-/// The key a client presented, if any.
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let v = v.trim();
-        let key = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-            .unwrap_or(v);
-        return Some(key.trim());
-    }
-    headers
-        .get("x-api-key")
-        .or_else(|| headers.get("api-key"))
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
+use crate::keys::access::presented_key;
 
 /// Checks the request's key against `master_key`. With no key configured, all requests pass.
 pub fn authorize(

@@ -529,71 +529,63 @@ impl ControlPlane {
     }
 
     async fn key(&self, token: &str) -> Result<Option<Arc<Cached<KeyRecord>>>, AccessError> {
-        if let Some(c) = self.keys.get(token).await {
-            return Ok(Some(c));
-        }
-        let fetched = self.store.get_key(token).await;
-        self.store_result(&fetched);
-        match fetched {
-            Ok(Some(r)) => {
-                let pending = self.spend.pending(&Entity::Key(token.to_string()));
-                let c = Cached::new(r, pending);
-                self.keys.insert(token.to_string(), c.clone()).await;
-                self.stale_keys.insert(token.to_string(), c.clone());
-                Ok(Some(c))
-            }
-            Ok(None) => Ok(None),
-            Err(e) => self
-                .stale_keys
-                .get(token)
-                .map(Some)
-                .ok_or_else(|| unavailable(&e)),
-        }
+        let fetch = self.store.get_key(token);
+        self.cached(
+            &self.keys,
+            &self.stale_keys,
+            Entity::Key(token.to_string()),
+            fetch,
+        )
+        .await
     }
 
     async fn team(&self, id: &str) -> Result<Option<Arc<Cached<TeamRecord>>>, AccessError> {
-        if let Some(c) = self.teams.get(id).await {
-            return Ok(Some(c));
-        }
-        let fetched = self.store.get_team(id).await;
-        self.store_result(&fetched);
-        match fetched {
-            Ok(Some(r)) => {
-                let pending = self.spend.pending(&Entity::Team(id.to_string()));
-                let c = Cached::new(r, pending);
-                self.teams.insert(id.to_string(), c.clone()).await;
-                self.stale_teams.insert(id.to_string(), c.clone());
-                Ok(Some(c))
-            }
-            Ok(None) => Ok(None),
-            Err(e) => self
-                .stale_teams
-                .get(id)
-                .map(Some)
-                .ok_or_else(|| unavailable(&e)),
-        }
+        let fetch = self.store.get_team(id);
+        self.cached(
+            &self.teams,
+            &self.stale_teams,
+            Entity::Team(id.to_string()),
+            fetch,
+        )
+        .await
     }
 
     async fn user(&self, id: &str) -> Result<Option<Arc<Cached<UserRecord>>>, AccessError> {
-        if let Some(c) = self.users.get(id).await {
+        let fetch = self.store.get_user(id);
+        self.cached(
+            &self.users,
+            &self.stale_users,
+            Entity::User(id.to_string()),
+            fetch,
+        )
+        .await
+    }
+
+    /// A record from `fresh` (the TTL cache), else `fetch`ed from the store (then cached, with
+    /// this instance's unwritten charges), else, while the store does not answer, its last
+    /// known copy from `stale`; with neither, the store's failure (fail closed).
+    async fn cached<T: Send + Sync + 'static>(
+        &self,
+        fresh: &moka::future::Cache<String, Arc<Cached<T>>>,
+        stale: &moka::sync::Cache<String, Arc<Cached<T>>>,
+        entity: Entity,
+        fetch: impl std::future::Future<Output = Result<Option<T>, KeyStoreError>>,
+    ) -> Result<Option<Arc<Cached<T>>>, AccessError> {
+        let id = entity.id().to_string();
+        if let Some(c) = fresh.get(&id).await {
             return Ok(Some(c));
         }
-        let fetched = self.store.get_user(id).await;
+        let fetched = fetch.await;
         self.store_result(&fetched);
         match fetched {
             Ok(Some(r)) => {
-                let pending = self.spend.pending(&Entity::User(id.to_string()));
-                let c = Cached::new(r, pending);
-                self.users.insert(id.to_string(), c.clone()).await;
-                self.stale_users.insert(id.to_string(), c.clone());
+                let c = Cached::new(r, self.spend.pending(&entity));
+                fresh.insert(id.clone(), c.clone()).await;
+                stale.insert(id, c.clone());
                 Ok(Some(c))
             }
             Ok(None) => Ok(None),
-            Err(e) => self
-                .stale_users
-                .get(id)
-                .map(Some)
-                .ok_or_else(|| unavailable(&e)),
+            Err(e) => stale.get(&id).map(Some).ok_or_else(|| unavailable(&e)),
         }
     }
 
