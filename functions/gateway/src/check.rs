@@ -451,10 +451,15 @@ model_list:
         // Not read when the config names a Redis.
         let with_redis = format!("{MOCK}router_settings:\n  redis_host: cache\n");
         assert!(check_str(&with_redis, VALIDATE_ENV, &env(bad)).ok());
-        // Both DynamoDB and Redis: a warning says which one is used. (The table also holds
-        // virtual keys, which need a master key, as `serve` says.)
+        // Both DynamoDB and Redis: a warning says which one is used. Without a master key the
+        // state table does not turn virtual keys on (the gateway stays open, as before).
         let state_table = env(&[("ROUTEIQ_STATE_TABLE", "routeiq-state")]);
         let r = check_str(&with_redis, VALIDATE_ENV, &state_table);
+        assert!(r.ok(), "{:?}", r.errors);
+        assert_eq!(r.warnings[0].path, "ROUTEIQ_STATE_TABLE");
+        // The keys table does, and then a master key is required, as `serve` says.
+        let keys_table = env(&[("ROUTEIQ_KEYS_TABLE", "routeiq-keys")]);
+        let r = check_str(&with_redis, VALIDATE_ENV, &keys_table);
         assert_eq!(
             r.errors[0].path, "general_settings.master_key",
             "{:?}",
