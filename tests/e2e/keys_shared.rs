@@ -1,11 +1,13 @@
 //! Virtual keys on the shared stores the tests start, across two gateway processes:
 //! PostgreSQL with LiteLLM's tables (rate-limit counters in Redis) and DynamoDB (the AWS
-//! emulator). Keys made on one instance work on the other, rpm limits are shared, revocation
-//! reaches the other instance within the cache TTL, a key LiteLLM wrote into its own table
-//! works (its models and budget apply, its spend lands in LiteLLM's row and log), and a key
-//! store that goes away keeps cached keys working while unknown ones are refused.
+//! emulator). Keys made on one instance work on the other, rpm limits and budgets are shared,
+//! a budget crossed under concurrency stops within the documented bound, revocation reaches
+//! the other instance within the cache TTL, a key LiteLLM wrote into its own table works, and a
+//! key store that goes away keeps cached keys working while unknown ones are refused.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use routeiq_testkit::{
@@ -104,6 +106,14 @@ async fn admin(gw: &GatewayProcess, path: &str, body: &Value) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+async fn admin_get(gw: &GatewayProcess, path: &str) -> Value {
+    let resp = send(gw, reqwest::Method::GET, path, MASTER, None).await;
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert_eq!(status, 200, "{path}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
 async fn chat(gw: &GatewayProcess, key: &str) -> reqwest::Response {
     send(
         gw,
@@ -194,6 +204,134 @@ async fn postgres_keys_rpm_and_revocation_are_shared() {
 #[tokio::test]
 async fn dynamodb_keys_rpm_and_revocation_are_shared() {
     keys_rpm_and_revocation_are_shared(Store::DynamoDb).await;
+}
+
+/// 200 clients (100 per instance), each sending requests one after another until refused
+/// (at most 30): the budget stops them within the bound the README states, and the key's
+/// spend equals the spend log's sum exactly.
+async fn a_budget_holds_under_concurrency(store: Store) {
+    const CLIENTS: usize = 200;
+    const PER_CLIENT: usize = 30;
+    const LATENCY_MS: u64 = 50;
+    let mock = MockUpstream::start().await;
+    mock.set_latency_ms(LATENCY_MS);
+    let env = env_of(store, &unique("keys-budget"), None);
+    let a = gateway(&mock, &env).await;
+    let b = gateway(&mock, &env).await;
+    // What one request costs.
+    let probe = admin(&a, "/key/generate", &json!({})).await;
+    assert_eq!(chat(&a, probe["key"].as_str().unwrap()).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(4 * FLUSH_MS)).await;
+    let cost = admin_get(
+        &a,
+        &format!("/key/info?key={}", probe["token"].as_str().unwrap()),
+    )
+    .await["info"]["spend"]
+        .as_f64()
+        .unwrap();
+    assert!(cost > 0.0);
+    let budget = 40.0 * cost;
+    let k = admin(&a, "/key/generate", &json!({"max_budget": budget})).await;
+    let key = Arc::new(k["key"].as_str().unwrap().to_string());
+    let hash = k["token"].as_str().unwrap().to_string();
+    let admitted = Arc::new(AtomicU64::new(0));
+    let urls = [a.base_url(), b.base_url()];
+    let mut tasks = Vec::new();
+    for i in 0..CLIENTS {
+        let url = format!("{}/v1/chat/completions", urls[i % 2]);
+        let key = key.clone();
+        let admitted = admitted.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = routeiq_testkit::client();
+            for _ in 0..PER_CLIENT {
+                let resp = match client
+                    .post(&url)
+                    .bearer_auth(key.as_str())
+                    .json(&chat_body("gpt", "Hello there"))
+                    .send()
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => return Err(format!("{url}: {e:?}")),
+                };
+                match resp.status().as_u16() {
+                    200 => {
+                        let _ = resp.bytes().await;
+                        admitted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    429 => {
+                        let body: Value = resp.json().await.unwrap();
+                        assert_eq!(body["error"]["type"], "budget_exceeded", "{body}");
+                        return Ok(());
+                    }
+                    other => panic!("unexpected {other}: {}", resp.text().await.unwrap()),
+                }
+            }
+            Ok(())
+        }));
+    }
+    let mut failures = Vec::new();
+    for t in tasks {
+        if let Err(e) = t.await.unwrap() {
+            failures.push(e);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{store:?}: {} requests failed, e.g. {}\n--- A ---\n{}\n--- B ---\n{}",
+        failures.len(),
+        failures[0],
+        a.logs(),
+        b.logs()
+    );
+    tokio::time::sleep(Duration::from_millis(6 * FLUSH_MS)).await;
+    let admitted = admitted.load(Ordering::Relaxed) as f64;
+    let spend = admin_get(&a, &format!("/key/info?key={hash}")).await["info"]["spend"]
+        .as_f64()
+        .unwrap();
+    let logs = admin_get(&b, &format!("/spend/logs?api_key={hash}")).await;
+    let rows = logs.as_array().unwrap();
+    let logged: f64 = rows.iter().map(|r| r["spend"].as_f64().unwrap()).sum();
+    // Spend accuracy: every admitted request charged once, in the key and in the log.
+    assert_eq!(
+        rows.len() as f64,
+        admitted,
+        "{store:?}: one log row per request"
+    );
+    assert_eq!(
+        spend,
+        admitted * cost,
+        "{store:?}: key spend vs requests × cost"
+    );
+    assert_eq!(logged, spend, "{store:?}: spend log vs key spend");
+    // Stopped: the budget was crossed, and far fewer than all the attempts got through.
+    assert!(spend >= budget, "{store:?}: {spend} < {budget}");
+    // The bound: the requests in flight when it was crossed (at most one per client), plus
+    // what the other instance admits before its next spend flush brings the total back
+    // (each of its clients finishes a request per LATENCY_MS; doubled for scheduling).
+    let flushes = FLUSH_MS.div_ceil(LATENCY_MS) as f64;
+    let bound = (CLIENTS as f64 + 2.0 * (CLIENTS / 2) as f64 * flushes) * cost;
+    let over = spend - budget;
+    println!(
+        "{store:?}: budget ${budget} crossed by ${over} ({} requests over, bound {} requests); {admitted} admitted of at most {} attempts; spend ${spend} = log ${logged}",
+        over / cost,
+        bound / cost,
+        CLIENTS * PER_CLIENT
+    );
+    assert!(over <= bound, "{store:?}: overshoot {over} > bound {bound}");
+    // Both instances refuse it now.
+    assert_eq!(chat(&a, &key).await.status(), 429);
+    assert_eq!(chat(&b, &key).await.status(), 429);
+}
+
+#[tokio::test]
+async fn postgres_budget_holds_under_concurrency() {
+    a_budget_holds_under_concurrency(Store::Postgres).await;
+}
+
+#[tokio::test]
+async fn dynamodb_budget_holds_under_concurrency() {
+    a_budget_holds_under_concurrency(Store::DynamoDb).await;
 }
 
 /// A key LiteLLM wrote into its own table (its SHA-256 hash, a models array, a budget)

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
 use routeiq_gateway::keys::dynamodb::DynamoDbKeyStore;
 use routeiq_gateway::keys::memory::MemoryKeyStore;
-use routeiq_gateway::keys::model::{Entity, KeyRecord, SpendLog, TeamRecord, UserRecord};
+use routeiq_gateway::keys::model::{
+    Charge, ChargeSequence, Entity, KeyRecord, SpendLog, TeamRecord, UserRecord,
+};
 use routeiq_gateway::keys::store::{KeyQuery, SpendLogQuery};
 use routeiq_gateway::keys::{KeyStore, KeyStoreError};
 
@@ -123,11 +125,17 @@ async fn listing_keys_filters_pages_and_counts() {
         s.insert_key(&k).await.unwrap();
         oracle.insert_key(&k).await.unwrap();
     }
-    s.add_spend(&[(Entity::Key("k2".into()), 1.5)], Utc::now())
-        .await
-        .unwrap();
+    s.add_spend(
+        &Charge::each(&[(Entity::Key("k2".into()), 1.5)]),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     oracle
-        .add_spend(&[(Entity::Key("k2".into()), 1.5)], Utc::now())
+        .add_spend(
+            &Charge::each(&[(Entity::Key("k2".into()), 1.5)]),
+            Utc::now(),
+        )
         .await
         .unwrap();
     let queries = [
@@ -361,7 +369,7 @@ async fn updates_never_overwrite_spend() {
         (Entity::User("u".into()), 0.5),
     ];
     assert_eq!(
-        s.add_spend(&charges, now).await.unwrap(),
+        s.add_spend(&Charge::each(&charges), now).await.unwrap(),
         vec![Some(2.5), Some(0.5), Some(0.5)]
     );
     // Stale copies with other spend: the updates keep the stored figure.
@@ -394,7 +402,7 @@ async fn updates_never_overwrite_spend() {
         let s = s.clone();
         tokio::spawn(async move {
             for _ in 0..40 {
-                s.add_spend(&[(Entity::Key("k".into()), 0.25)], now)
+                s.add_spend(&Charge::each(&[(Entity::Key("k".into()), 0.25)]), now)
                     .await
                     .unwrap();
             }
@@ -459,9 +467,15 @@ async fn concurrent_charges_sum_exactly() {
     let now = Utc::now();
     let task = |s: Arc<DynamoDbKeyStore>, charges: Vec<(Entity, f64)>| {
         tokio::spawn(async move {
+            // One writer per instance, as a gateway's spend writer.
+            let writer = ChargeSequence::new();
             let mut last = 0.0;
             for _ in 0..100 {
-                let totals = s.add_spend(&charges, now).await.unwrap();
+                let batch: Vec<Charge> = charges
+                    .iter()
+                    .map(|(e, a)| writer.next(e.clone(), *a))
+                    .collect();
+                let totals = s.add_spend(&batch, now).await.unwrap();
                 assert_eq!(totals.len(), 4);
                 assert_eq!(totals[3], None);
                 let k = totals[0].unwrap();
@@ -482,7 +496,7 @@ async fn concurrent_charges_sum_exactly() {
         .await
         .unwrap();
     let t = s1
-        .add_spend(&[(Entity::Key("k".into()), 0.2)], now)
+        .add_spend(&Charge::each(&[(Entity::Key("k".into()), 0.2)]), now)
         .await
         .unwrap();
     assert_eq!(t, vec![Some(0.3)]);
@@ -517,7 +531,7 @@ async fn an_ended_period_restarts_once_under_concurrent_charges() {
     let task = |s: Arc<DynamoDbKeyStore>, charges: Vec<(Entity, f64)>| {
         tokio::spawn(async move {
             for _ in 0..20 {
-                s.add_spend(&charges, later).await.unwrap();
+                s.add_spend(&Charge::each(&charges), later).await.unwrap();
             }
         })
     };
@@ -533,7 +547,7 @@ async fn an_ended_period_restarts_once_under_concurrent_charges() {
     // Past the new reset time the next charge starts another period.
     let t = s2
         .add_spend(
-            &[(Entity::Key("k".into()), 0.25)],
+            &Charge::each(&[(Entity::Key("k".into()), 0.25)]),
             start + Duration::hours(2),
         )
         .await
@@ -752,7 +766,7 @@ async fn a_store_that_does_not_answer_is_unavailable() {
     unavailable(s.get_key("k").await.map(|_| ()));
     unavailable(s.insert_key(&key("k", Some("a"))).await);
     unavailable(
-        s.add_spend(&[(Entity::Key("k".into()), 1.0)], Utc::now())
+        s.add_spend(&Charge::each(&[(Entity::Key("k".into()), 1.0)]), Utc::now())
             .await
             .map(|_| ()),
     );
@@ -763,4 +777,104 @@ async fn a_store_that_does_not_answer_is_unavailable() {
     );
     unavailable(s.spend_logs(&SpendLogQuery::default()).await.map(|_| ()));
     unavailable(s.create_table_if_missing().await);
+}
+
+/// A charge sent again (a retry of a write whose answer was lost) is applied once, from
+/// either instance, also when its period restarts.
+#[tokio::test]
+async fn a_charge_is_applied_once_however_often_it_is_sent() {
+    let prefix = unique("once");
+    let (a, b) = (store(&prefix).await, store(&prefix).await);
+    a.insert_key(&key("k", None)).await.unwrap();
+    let c = Charge::new(Entity::Key("k".into()), 0.75);
+    let now = Utc::now();
+    assert_eq!(
+        a.add_spend(std::slice::from_ref(&c), now).await.unwrap(),
+        vec![Some(0.75)]
+    );
+    assert_eq!(
+        a.add_spend(std::slice::from_ref(&c), now).await.unwrap(),
+        vec![Some(0.75)]
+    );
+    assert_eq!(
+        b.add_spend(std::slice::from_ref(&c), now).await.unwrap(),
+        vec![Some(0.75)]
+    );
+    // One writer's next charge is applied; its earlier ones, sent again, are not.
+    let writer = ChargeSequence::new();
+    let (d1, d2) = (
+        writer.next(Entity::Key("k".into()), 0.25),
+        writer.next(Entity::Key("k".into()), 0.125),
+    );
+    assert!(d2.seq > d1.seq);
+    assert_eq!(
+        a.add_spend(std::slice::from_ref(&d1), now).await.unwrap(),
+        vec![Some(1.0)]
+    );
+    assert_eq!(b.add_spend(&[d2], now).await.unwrap(), vec![Some(1.125)]);
+    assert_eq!(a.add_spend(&[d1], now).await.unwrap(), vec![Some(1.125)]);
+    assert_eq!(a.get_key("k").await.unwrap().unwrap().limits.spend, 1.125);
+    // A period that ended: the charge that restarts it is not applied again either.
+    let mut k = a.get_key("k").await.unwrap().unwrap();
+    k.limits.budget_duration = Some("1h".into());
+    k.limits.budget_reset_at = Some(now - Duration::minutes(1));
+    a.update_key(&k).await.unwrap();
+    let e = Charge::new(Entity::Key("k".into()), 0.5);
+    assert_eq!(
+        a.add_spend(std::slice::from_ref(&e), now).await.unwrap(),
+        vec![Some(0.5)]
+    );
+    assert_eq!(b.add_spend(&[e], now).await.unwrap(), vec![Some(0.5)]);
+    let got = b.get_key("k").await.unwrap().unwrap();
+    assert_eq!(got.limits.spend, 0.5);
+    assert!(got.limits.budget_reset_at.unwrap() > now);
+}
+
+/// Charge marks older than the retention are removed by the next charge; the one a charge
+/// writes stays.
+#[tokio::test]
+async fn old_charge_marks_are_forgotten() {
+    type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+    let prefix = unique("marks");
+    let s = store(&prefix).await;
+    s.insert_key(&key("k", None)).await.unwrap();
+    let long_ago = Charge {
+        seq: u64::try_from((Utc::now() - Duration::days(30)).timestamp_micros()).unwrap(),
+        ..Charge::new(Entity::Key("k".into()), 1.0)
+    };
+    let recent = Charge::new(Entity::Key("k".into()), 1.0);
+    let marks = |item: Item| {
+        let mut m: Vec<String> = item
+            .keys()
+            .filter_map(|k| k.strip_prefix("chg_").map(str::to_string))
+            .collect();
+        m.sort();
+        m
+    };
+    let get = || async {
+        let pk = aws_sdk_dynamodb::types::AttributeValue::S(format!("{prefix}#key#k"));
+        let sk = aws_sdk_dynamodb::types::AttributeValue::S("#".into());
+        let out = raw_client()
+            .await
+            .get_item()
+            .table_name(TABLE)
+            .key("pk", pk)
+            .key("sk", sk)
+            .send()
+            .await
+            .unwrap();
+        out.item.unwrap()
+    };
+    s.add_spend(std::slice::from_ref(&long_ago), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(marks(get().await), vec![long_ago.writer.to_string()]);
+    s.add_spend(std::slice::from_ref(&recent), Utc::now())
+        .await
+        .unwrap();
+    s.add_spend(std::slice::from_ref(&recent), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(marks(get().await), vec![recent.writer.to_string()]);
+    assert_eq!(s.get_key("k").await.unwrap().unwrap().limits.spend, 2.0);
 }

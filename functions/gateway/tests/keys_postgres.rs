@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDateTime, TimeZone, Timelike, Utc};
 use routeiq::config::SecretString;
 use routeiq_gateway::keys::model::{
-    Entity, KeyRecord, Limits, Period, SpendLog, TeamRecord, UserRecord, hash_key,
+    Charge, Entity, KeyRecord, Limits, Period, SpendLog, TeamRecord, UserRecord, hash_key,
 };
 use routeiq_gateway::keys::postgres::{PostgresKeyStore, PostgresOptions};
 use routeiq_gateway::keys::store::{KeyQuery, KeyStore, KeyStoreError, SpendLogQuery};
@@ -203,7 +203,7 @@ async fn updates_never_overwrite_spend() {
         (Entity::User(user_id.clone()), 0.75),
     ];
     assert_eq!(
-        s.add_spend(&charges, now).await.unwrap(),
+        s.add_spend(&Charge::each(&charges), now).await.unwrap(),
         vec![Some(0.25), Some(0.5), Some(0.75)]
     );
 
@@ -408,7 +408,10 @@ async fn concurrent_charges_from_two_instances_add_up_exactly() {
         tokio::spawn(async move {
             let mut seen = Vec::new();
             for _ in 0..200 {
-                let totals = s.add_spend(&charges, Utc::now()).await.unwrap();
+                let totals = s
+                    .add_spend(&Charge::each(&charges), Utc::now())
+                    .await
+                    .unwrap();
                 seen.push(totals[0].unwrap());
             }
             seen
@@ -465,7 +468,7 @@ async fn an_ended_period_restarts_once_under_concurrency() {
     let run = |s: Arc<PostgresKeyStore>, charges: Vec<(Entity, f64)>| {
         tokio::spawn(async move {
             for _ in 0..20 {
-                s.add_spend(&charges, now).await.unwrap();
+                s.add_spend(&Charge::each(&charges), now).await.unwrap();
             }
         })
     };
@@ -495,12 +498,12 @@ async fn add_spend_in_order_skipping_missing_entities_and_reset_spend() {
     let key = Entity::Key(token.clone());
     let totals = s
         .add_spend(
-            &[
+            &Charge::each(&[
                 (key.clone(), 1.0),
                 (Entity::Team(unique("team-missing")), 1.0),
                 (key.clone(), 2.0),
                 (Entity::User(unique("user-missing")), 1.0),
-            ],
+            ]),
             Utc::now(),
         )
         .await
@@ -668,7 +671,7 @@ async fn a_budget_period_of_a_keys_budget_restarts_on_the_key() {
     .await
     .unwrap();
     let totals = s
-        .add_spend(&[(Entity::Key(token.clone()), 0.5)], now)
+        .add_spend(&Charge::each(&[(Entity::Key(token.clone()), 0.5)]), now)
         .await
         .unwrap();
     assert_eq!(totals, vec![Some(0.5)]);
@@ -685,7 +688,7 @@ async fn a_budget_period_of_a_keys_budget_restarts_on_the_key() {
         .unwrap()
         .get(0);
     assert_eq!(b, Some((now - ChronoDuration::hours(1)).naive_utc()));
-    s.add_spend(&[(Entity::Key(token.clone()), 0.5)], now)
+    s.add_spend(&Charge::each(&[(Entity::Key(token.clone()), 0.5)]), now)
         .await
         .unwrap();
     assert_eq!(s.get_key(&token).await.unwrap().unwrap().limits.spend, 1.0);
@@ -872,9 +875,12 @@ async fn a_lost_database_is_unavailable_until_it_is_back() {
     };
     unavailable(s.get_key(&token).await.map(|_| ()));
     unavailable(
-        s.add_spend(&[(Entity::Key(token.clone()), 1.0)], Utc::now())
-            .await
-            .map(|_| ()),
+        s.add_spend(
+            &Charge::each(&[(Entity::Key(token.clone()), 1.0)]),
+            Utc::now(),
+        )
+        .await
+        .map(|_| ()),
     );
     unavailable(
         s.write_spend_logs(&[log(&unique("r"), &token, None, None, Utc::now())])
@@ -1013,7 +1019,7 @@ async fn a_deadlock_with_another_writer_is_retried() {
             (Entity::Key(token.clone()), 0.25),
             (Entity::Team(team_id.clone()), 0.25),
         ];
-        async move { s.add_spend(&charges, Utc::now()).await }
+        async move { s.add_spend(&Charge::each(&charges), Utc::now()).await }
     });
     // Once the store holds the key and waits for the team (the one row the other writer's
     // transaction holds), the other writer wants the key, and commits as soon as it has it.
@@ -1043,4 +1049,51 @@ async fn a_deadlock_with_another_writer_is_retried() {
         .await
         .expect("the store's transaction is the one aborted");
     assert_eq!(charge.await.unwrap().unwrap(), vec![Some(1.25), Some(1.25)]);
+}
+
+/// A charge sent again (a retry of a commit whose answer was lost) is applied once, from
+/// either instance; its id lands in RouteIQ's charge table beside LiteLLM's.
+#[tokio::test]
+async fn a_charge_is_applied_once_however_often_it_is_sent() {
+    let (a, b) = (store().await, store().await);
+    let token = hash_key(&unique("sk-once"));
+    a.insert_key(&KeyRecord {
+        token: token.clone(),
+        ..KeyRecord::default()
+    })
+    .await
+    .unwrap();
+    let c = Charge::new(Entity::Key(token.clone()), 0.75);
+    let now = Utc::now();
+    assert_eq!(
+        a.add_spend(std::slice::from_ref(&c), now).await.unwrap(),
+        vec![Some(0.75)]
+    );
+    assert_eq!(
+        a.add_spend(std::slice::from_ref(&c), now).await.unwrap(),
+        vec![Some(0.75)]
+    );
+    assert_eq!(
+        b.add_spend(std::slice::from_ref(&c), now).await.unwrap(),
+        vec![Some(0.75)]
+    );
+    // Given twice in one call: once. A new charge beside an old one: only the new.
+    let d = Charge::new(Entity::Key(token.clone()), 0.25);
+    assert_eq!(
+        b.add_spend(&[c.clone(), d.clone(), d.clone()], now)
+            .await
+            .unwrap(),
+        vec![Some(0.75), Some(1.0), Some(1.0)]
+    );
+    assert_eq!(a.get_key(&token).await.unwrap().unwrap().limits.spend, 1.0);
+    let ids: i64 = raw()
+        .await
+        .query_one(
+            "SELECT count(*) FROM \"RouteIQ_SpendCharges\" WHERE charge_id = ANY($1)",
+            &[&vec![c.id(), d.id()]],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(ids, 2);
 }

@@ -34,7 +34,7 @@
 //! | `get_*`, `key_by_alias` | `GetItem` (alias: two), strongly consistent |
 //! | `insert_key`, `update_key`, `delete_key` | `TransactWriteItems` of the key, its alias claims and its directory entry (updates and deletes read the key first, and retry when it changed in between) |
 //! | `update_*` | `SET` of everything but `spend`: a charge landing meanwhile is kept |
-//! | `add_spend` | per entity, [`CONCURRENCY`] at a time: `UpdateItem ADD spend` if the entity exists and its period has not ended; else a conditional `SET spend = amount, budget_reset_at = next` on the old `budget_reset_at`, so one instance restarts the period and the others add to it |
+//! | `add_spend` | per charge, [`CONCURRENCY`] at a time: `UpdateItem ADD spend, SET chg_{writer} = seq` if the entity exists, its period has not ended and the writer's mark is below the charge's number; else (the old item comes back with the failed condition) nothing when the mark says it was applied, or a conditional `SET spend = amount, budget_reset_at = next, chg_{writer} = seq` on the old `budget_reset_at`, so one instance restarts the period and the others add to it |
 //! | `list_keys`, `list_teams` | `Query` of the directory + `BatchGetItem` |
 //! | `write_spend_logs` | per row: `PutItem` of the row and of the pointer (old pointer returned) |
 //! | `spend_logs` | per day of the range, newest first, one `Query` per shard (`sk` range, filter expression for key, user and team); with a `limit` day by day until it has enough, else [`DAYS_AT_ONCE`] days at once; `request_id`: two `GetItem`s |
@@ -43,9 +43,11 @@
 //! time range, before the filter; a range without `start` covers the retention period (about
 //! 90 × 4 `Query`s, most of them on empty partitions).
 //!
-//! Limits: a charge the SDK retries after a lost response may be applied twice (as any `ADD`);
-//! `add_spend` answers for the whole batch, so when one entity's charge fails after others
-//! were applied, the caller's retry of the batch charges those again.
+//! Idempotent charges: each entity item holds one number attribute per writer that charged it
+//! (`chg_{writer}`, the last [`Charge::seq`] applied, microseconds since the epoch), set in the
+//! charge's own `UpdateItem`, so a retried charge finds its mark and is not applied again;
+//! one condition, no transaction, no extra item. Marks older than [`CHARGE_ID_RETENTION`] are
+//! removed by the next charge that sees them (a few dozen bytes per writer of the last day).
 //!
 //! Errors: no answer, throttling and service errors are [`KeyStoreError::Unavailable`];
 //! unreadable items [`KeyStoreError::Corrupt`].
@@ -67,8 +69,10 @@ use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::model::{Entity, KeyRecord, Limits, SpendLog, TeamRecord, UserRecord};
-use super::store::{KeyQuery, KeyStore, KeyStoreError, Page, SpendLogQuery, next_reset};
+use super::model::{Charge, Entity, KeyRecord, Limits, SpendLog, TeamRecord, UserRecord};
+use super::store::{
+    CHARGE_ID_RETENTION, KeyQuery, KeyStore, KeyStoreError, Page, SpendLogQuery, next_reset,
+};
 use crate::settings::EnvProblem;
 
 /// Default `ROUTEIQ_SPEND_LOG_TTL_DAYS`.
@@ -103,6 +107,11 @@ const DURATION: &str = "budget_duration";
 const ALIAS: &str = "key_alias";
 const TOKEN: &str = "token";
 const TTL: &str = "ttl";
+/// Prefix of the attributes of an entity that hold, per writer, the last charge applied
+/// (`chg_{writer}` = its [`Charge::seq`]).
+const CHARGE_MARK: &str = "chg_";
+/// Most old charge marks removed at once.
+const MAX_MARKS_FORGOTTEN: usize = 50;
 const ROW_PK: &str = "row_pk";
 const ROW_SK: &str = "row_sk";
 const KEYS_DIR: &str = "keys";
@@ -959,69 +968,51 @@ impl DynamoDbKeyStore {
         }
     }
 
-    /// Charges one entity (see the module docs).
-    async fn charge(
-        &self,
-        entity: &Entity,
-        amount: f64,
-        now: DateTime<Utc>,
-    ) -> Result<Option<f64>, KeyStoreError> {
-        let amount = if amount.is_finite() {
-            amount
+    /// Applies one charge (see the module docs): the entity's spend with the charge, or as
+    /// it is when the charge was applied before; `None` when the entity is gone.
+    async fn charge(&self, c: &Charge, now: DateTime<Utc>) -> Result<Option<f64>, KeyStoreError> {
+        let amount = if c.amount.is_finite() {
+            c.amount
         } else {
-            tracing::warn!(entity = %Self::entity_pk(entity), "spend: a charge that is not a number was ignored");
+            tracing::warn!(entity = %Self::entity_pk(&c.entity), "spend: a charge that is not a number was ignored");
             0.0
         };
-        let key = self.record_key(&Self::entity_pk(entity));
+        let key = self.record_key(&Self::entity_pk(&c.entity));
+        let mark = format!("{CHARGE_MARK}{}", c.writer);
         let now_ms = millis(now);
+        // Whether `item` has this charge (its writer's mark at or past its number).
+        let applied = |item: &Item| -> Result<bool, KeyStoreError> {
+            let last: Option<u64> = num_attr(item, &mark).map_err(|e| corrupt(item, e))?;
+            Ok(last.is_some_and(|l| l >= c.seq))
+        };
+        let spend_of = |item: &Item| -> Result<Option<f64>, KeyStoreError> {
+            let spend: Option<f64> = num_attr(item, SPEND).map_err(|e| corrupt(item, e))?;
+            Ok(Some(spend.unwrap_or(0.0)))
+        };
         for _ in 0..RETRIES {
-            // The entity exists and its period has not ended: add.
+            // The entity exists, its period has not ended, and the charge is new: add.
             let mut e = Expr::default();
-            e.add(SPEND, usd(amount));
+            e.add(SPEND, usd(amount)).set(&mark, n(c.seq));
             let cond = format!(
-                "{} AND (attribute_not_exists({reset}) OR {reset} > {now})",
+                "{} AND (attribute_not_exists({reset}) OR {reset} > {now}) AND \
+                 (attribute_not_exists({m}) OR {m} < {seq})",
                 e.exists(),
                 reset = e.name(RESET),
                 now = e.value("now", n(now_ms)),
+                m = e.name(&mark),
+                seq = e.value("seq", n(c.seq)),
             );
-            let added = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key.clone()))
-                .update_expression(e.update_expression())
-                .condition_expression(cond)
-                .set_expression_attribute_names(e.names())
-                .set_expression_attribute_values(e.values())
-                .return_values(ReturnValue::UpdatedNew)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await;
-            let item = match added {
-                Ok(out) => {
-                    let total = out
-                        .attributes()
-                        .map(|a| num_attr::<f64>(a, SPEND))
-                        .transpose()
-                        .map_err(|e| {
-                            KeyStoreError::Corrupt(format!("{}: {e}", Self::entity_pk(entity)))
-                        })?
-                        .flatten();
-                    return Ok(Some(total.unwrap_or(amount)));
+            let item = match self.update_returning(&key, &e, cond).await? {
+                Ok(new) => {
+                    self.forget_old_marks(&key, &new, &mark, now).await;
+                    return spend_of(&new);
                 }
-                Err(err) => match err.as_service_error() {
-                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => match c.item() {
-                        Some(item) if !item.is_empty() => item.clone(),
-                        _ => match self.get_item(key.clone(), "GetItem").await? {
-                            Some(item) => item,
-                            None => return Ok(None),
-                        },
-                    },
-                    _ => return Err(unavailable("UpdateItem", &err)),
-                },
+                Err(None) => return Ok(None),
+                Err(Some(old)) => old,
             };
+            if applied(&item)? {
+                return spend_of(&item);
+            }
             let due: Option<i64> = num_attr(&item, RESET).map_err(|e| corrupt(&item, e))?;
             let Some(due_ms) = due.filter(|d| *d <= now_ms) else {
                 // Another instance restarted the period since: add to the new one.
@@ -1033,29 +1024,110 @@ impl DynamoDbKeyStore {
             // The period ended: restart it, unless another instance just did.
             let mut e = Expr::default();
             e.set(SPEND, usd(amount))
-                .set_or_remove(RESET, next.map(|t| n(millis(t))));
-            let cond = format!("{} = {}", e.name(RESET), e.value("due", n(due_ms)));
-            let reset = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key.clone()))
-                .update_expression(e.update_expression())
-                .condition_expression(cond)
-                .set_expression_attribute_names(e.names())
-                .set_expression_attribute_values(e.values())
-                .send()
-                .await;
-            match reset {
-                Ok(_) => return Ok(Some(amount)),
-                Err(err) if is_condition_failed(&err) => continue,
-                Err(err) => return Err(unavailable("UpdateItem", &err)),
+                .set_or_remove(RESET, next.map(|t| n(millis(t))))
+                .set(&mark, n(c.seq));
+            let cond = format!(
+                "{} = {} AND (attribute_not_exists({m}) OR {m} < {seq})",
+                e.name(RESET),
+                e.value("due", n(due_ms)),
+                m = e.name(&mark),
+                seq = e.value("seq", n(c.seq)),
+            );
+            match self.update_returning(&key, &e, cond).await? {
+                Ok(new) => return spend_of(&new),
+                Err(None) => return Ok(None),
+                Err(Some(old)) if applied(&old)? => return spend_of(&old),
+                Err(Some(_)) => continue,
             }
         }
         Err(KeyStoreError::Unavailable(format!(
             "dynamodb: {} kept changing under concurrent charges",
-            Self::entity_pk(entity)
+            Self::entity_pk(&c.entity)
         )))
+    }
+
+    /// A conditional `UpdateItem`: `Ok(item after)`, or when the condition failed,
+    /// `Err(item before)` (`None`: there is no item).
+    async fn update_returning(
+        &self,
+        key: &Item,
+        e: &Expr,
+        cond: String,
+    ) -> Result<Result<Item, Option<Item>>, KeyStoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .update_expression(e.update_expression())
+            .condition_expression(cond)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(Ok(out.attributes.unwrap_or_default())),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => match c.item() {
+                    Some(item) if !item.is_empty() => Ok(Err(Some(item.clone()))),
+                    // Emulators that do not return the item: read it.
+                    _ => Ok(Err(self.get_item(key.clone(), "GetItem").await?)),
+                },
+                _ => Err(unavailable("UpdateItem", &err)),
+            },
+        }
+    }
+
+    /// Removes the charge marks on `item` older than [`CHARGE_ID_RETENTION`] (each only if
+    /// unchanged; `keep`, the one just written, stays), so an entity keeps one mark per writer
+    /// of the last day. Best effort.
+    async fn forget_old_marks(&self, key: &Item, item: &Item, keep: &str, now: DateTime<Utc>) {
+        let oldest = u64::try_from((now - CHARGE_ID_RETENTION).timestamp_micros()).unwrap_or(0);
+        let old: Vec<(&String, &AttributeValue)> = item
+            .iter()
+            .filter(|(name, v)| {
+                name.starts_with(CHARGE_MARK)
+                    && name.as_str() != keep
+                    && v.as_n()
+                        .ok()
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .is_some_and(|seq| seq < oldest)
+            })
+            .take(MAX_MARKS_FORGOTTEN)
+            .collect();
+        if old.is_empty() {
+            return;
+        }
+        let mut e = Expr::default();
+        let mut conds = Vec::new();
+        for (i, (name, v)) in old.iter().enumerate() {
+            let placeholder = e.name(name);
+            e.remove.push(placeholder.clone());
+            conds.push(format!(
+                "{placeholder} = {}",
+                e.value(&format!("old{i}"), (*v).clone())
+            ));
+        }
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .update_expression(e.update_expression())
+            .condition_expression(conds.join(" AND "))
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .send()
+            .await;
+        match out {
+            Ok(_) => tracing::debug!(marks = old.len(), "spend: old charge marks removed"),
+            Err(err) if is_condition_failed(&err) => {}
+            Err(err) => {
+                tracing::warn!(error = %unavailable("UpdateItem", &err), "spend: old charge marks not removed")
+            }
+        }
     }
 
     /// Writes one spend-log row and its pointer (see the module docs).
@@ -1462,14 +1534,11 @@ impl KeyStore for DynamoDbKeyStore {
 
     async fn add_spend(
         &self,
-        charges: &[(Entity, f64)],
+        charges: &[Charge],
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<f64>>, KeyStoreError> {
         // Collected first: a lazy `map` here makes the future not `Send` to the compiler.
-        let calls: Vec<_> = charges
-            .iter()
-            .map(|(e, amount)| self.charge(e, *amount, now))
-            .collect();
+        let calls: Vec<_> = charges.iter().map(|c| self.charge(c, now)).collect();
         futures::stream::iter(calls)
             .buffered(CONCURRENCY)
             .collect::<Vec<_>>()

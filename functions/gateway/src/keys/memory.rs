@@ -7,8 +7,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::model::{Entity, KeyRecord, Limits, SpendLog, TeamRecord, UserRecord};
-use super::store::{KeyQuery, KeyStore, KeyStoreError, Page, SpendLogQuery, next_reset};
+use super::model::{Charge, Entity, KeyRecord, Limits, SpendLog, TeamRecord, UserRecord};
+use super::store::{
+    CHARGE_ID_RETENTION, KeyQuery, KeyStore, KeyStoreError, Page, SpendLogQuery, next_reset,
+};
 
 #[derive(Default)]
 struct Tables {
@@ -17,17 +19,29 @@ struct Tables {
     users: HashMap<String, UserRecord>,
     /// Request id → row.
     spend_logs: HashMap<String, SpendLog>,
+    /// Applied charge id → when (forgotten after [`CHARGE_ID_RETENTION`]).
+    charge_ids: HashMap<String, DateTime<Utc>>,
 }
 
 /// See the module docs.
 #[derive(Default)]
 pub struct MemoryKeyStore {
     tables: Mutex<Tables>,
+    /// `add_spend` calls left that apply their charges and then fail, as a write whose
+    /// answer is lost does ([`MemoryKeyStore::lose_spend_answers`]).
+    lost_answers: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryKeyStore {
     pub fn new() -> MemoryKeyStore {
         MemoryKeyStore::default()
+    }
+
+    /// Makes the next `n` `add_spend` calls apply their charges and then answer
+    /// `Unavailable` (a timeout after the write), for tests of what callers retry.
+    pub fn lose_spend_answers(&self, n: usize) {
+        self.lost_answers
+            .store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
@@ -206,21 +220,42 @@ impl KeyStore for MemoryKeyStore {
 
     async fn add_spend(
         &self,
-        charges: &[(Entity, f64)],
+        charges: &[Charge],
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<f64>>, KeyStoreError> {
         let mut t = self.lock();
+        if t.charge_ids.len() > 4096 {
+            t.charge_ids.retain(|_, at| *at > now - CHARGE_ID_RETENTION);
+        }
         let mut totals = Vec::with_capacity(charges.len());
-        for (entity, amount) in charges {
-            let limits = match entity {
+        for c in charges {
+            let id = c.id();
+            let new = !t.charge_ids.contains_key(&id);
+            let limits = match &c.entity {
                 Entity::Key(id) => t.keys.get_mut(id).map(|r| &mut r.limits),
                 Entity::Team(id) => t.teams.get_mut(id).map(|r| &mut r.limits),
                 Entity::User(id) => t.users.get_mut(id).map(|r| &mut r.limits),
             };
-            totals.push(limits.map(|l| {
-                charge(l, *amount, now);
+            let total = limits.map(|l| {
+                if new {
+                    charge(l, c.amount, now);
+                }
                 l.spend
-            }));
+            });
+            if new && total.is_some() {
+                t.charge_ids.insert(id, now);
+            }
+            totals.push(total);
+        }
+        let lost = self.lost_answers.fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        );
+        if lost.is_ok() {
+            return Err(KeyStoreError::Unavailable(
+                "memory: the answer was lost (lose_spend_answers)".into(),
+            ));
         }
         Ok(totals)
     }
@@ -305,10 +340,10 @@ mod tests {
         assert_eq!(s.key_by_alias("app").await.unwrap().unwrap().token, "a");
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         s.add_spend(
-            &[
+            &Charge::each(&[
                 (Entity::Key("a".into()), 0.25),
                 (Entity::Team("x".into()), 1.0),
-            ],
+            ]),
             now,
         )
         .await
@@ -329,6 +364,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_charge_applies_once() {
+        let s = MemoryKeyStore::new();
+        s.insert_key(&key("a", None)).await.unwrap();
+        let c = Charge::new(Entity::Key("a".into()), 0.5);
+        let now = Utc::now();
+        assert_eq!(
+            s.add_spend(std::slice::from_ref(&c), now).await.unwrap(),
+            vec![Some(0.5)]
+        );
+        // A retry of the same charge: the total, unchanged.
+        assert_eq!(
+            s.add_spend(std::slice::from_ref(&c), now).await.unwrap(),
+            vec![Some(0.5)]
+        );
+        let other = Charge::new(Entity::Key("a".into()), 0.25);
+        assert_eq!(
+            s.add_spend(&[c, other], now).await.unwrap(),
+            vec![Some(0.5), Some(0.75)]
+        );
+    }
+
+    #[tokio::test]
     async fn an_ended_period_resets_once() {
         let s = MemoryKeyStore::new();
         let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
@@ -338,10 +395,10 @@ mod tests {
         k.limits.spend = 3.0;
         s.insert_key(&k).await.unwrap();
         let later = start + chrono::Duration::minutes(90);
-        s.add_spend(&[(Entity::Key("a".into()), 0.5)], later)
+        s.add_spend(&Charge::each(&[(Entity::Key("a".into()), 0.5)]), later)
             .await
             .unwrap();
-        s.add_spend(&[(Entity::Key("a".into()), 0.5)], later)
+        s.add_spend(&Charge::each(&[(Entity::Key("a".into()), 0.5)]), later)
             .await
             .unwrap();
         let got = s.get_key("a").await.unwrap().unwrap();

@@ -9,6 +9,8 @@
 //! - Budgets and limits sit on keys, teams and users alike ([`Limits`]); a request must pass
 //!   every one that applies to it.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -368,6 +370,89 @@ impl Entity {
     pub fn id(&self) -> &str {
         match self {
             Entity::Key(id) | Entity::Team(id) | Entity::User(id) => id,
+        }
+    }
+}
+
+/// An amount of USD charged to one entity by one writer, numbered in the writer's sequence,
+/// so applying it is idempotent: a store does not apply a charge it has applied (see
+/// [`super::store::KeyStore::add_spend`]), and a write whose answer was lost can be retried.
+///
+/// A writer sends its charges to one entity in sequence order, each only once the one
+/// before is applied ([`ChargeSequence`]); a store may take a number at or below the last it
+/// applied from that writer and entity as applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Charge {
+    /// The writer: 16 lowercase hex digits, random.
+    pub writer: Arc<str>,
+    /// Microseconds since the epoch when it was made, and above the writer's previous one.
+    pub seq: u64,
+    pub entity: Entity,
+    pub amount: f64,
+}
+
+impl Charge {
+    /// A charge that is its own writer's only one.
+    pub fn new(entity: Entity, amount: f64) -> Charge {
+        ChargeSequence::new().next(entity, amount)
+    }
+
+    /// One fresh charge per `(entity, amount)`, each its own writer's.
+    pub fn each(charges: &[(Entity, f64)]) -> Vec<Charge> {
+        charges
+            .iter()
+            .map(|(e, a)| Charge::new(e.clone(), *a))
+            .collect()
+    }
+
+    /// `{writer}:{seq}`: unique to this charge.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.writer, self.seq)
+    }
+}
+
+/// One writer's charges, numbered: microseconds since the epoch, strictly increasing.
+#[derive(Debug)]
+pub struct ChargeSequence {
+    writer: Arc<str>,
+    last: std::sync::atomic::AtomicU64,
+}
+
+impl Default for ChargeSequence {
+    fn default() -> Self {
+        ChargeSequence::new()
+    }
+}
+
+impl ChargeSequence {
+    /// A writer with a fresh random id.
+    pub fn new() -> ChargeSequence {
+        let mut bytes = [0u8; 8];
+        if getrandom::fill(&mut bytes).is_err() {
+            bytes = uuid::Uuid::new_v4().as_u64_pair().0.to_be_bytes();
+        }
+        let writer: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        ChargeSequence {
+            writer: writer.into(),
+            last: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The next charge: numbered now, or one above the last number when the clock is behind.
+    pub fn next(&self, entity: Entity, amount: f64) -> Charge {
+        use std::sync::atomic::Ordering;
+        let now = u64::try_from(Utc::now().timestamp_micros()).unwrap_or(0);
+        let prev = self
+            .last
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or_else(|last| last);
+        Charge {
+            writer: self.writer.clone(),
+            seq: now.max(prev + 1),
+            entity,
+            amount,
         }
     }
 }

@@ -11,6 +11,10 @@
 //! - Spend moves only in `add_spend` (one transaction: rows locked `FOR UPDATE` in one global
 //!   order, so instances neither lose charges nor deadlock, and an ended period restarts
 //!   once) and `reset_spend`. Key aliases are kept unique under an advisory lock.
+//! - Charges are idempotent through RouteIQ's one table of its own, `"RouteIQ_SpendCharges"`
+//!   (charge id, time; created when first needed, beside LiteLLM's, rows pruned after
+//!   [`CHARGE_ID_RETENTION`]): the transaction claims each charge's id and applies only the
+//!   ones it claimed, so a retry of a commit whose answer was lost is not applied twice.
 //! - The pool connects lazily: a store made while the database is down answers `Unavailable`
 //!   until it is back. The URL is LiteLLM's `DATABASE_URL` ([`ConnectUrl`]: Prisma's `schema`,
 //!   `connection_limit` and `pool_timeout` honoured; libpq's `sslmode`, over rustls with ring).
@@ -30,8 +34,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 
 use super::memory::charge;
-use super::model::{Entity, KeyRecord, Limits, SpendLog, TeamRecord, UserRecord};
-use super::store::{KeyQuery, KeyStore, KeyStoreError, Page, SpendLogQuery};
+use super::model::{Charge, Entity, KeyRecord, Limits, SpendLog, TeamRecord, UserRecord};
+use super::store::{CHARGE_ID_RETENTION, KeyQuery, KeyStore, KeyStoreError, Page, SpendLogQuery};
 
 /// Pool and time limits (the URL's `connection_limit` and `pool_timeout` take precedence).
 #[derive(Debug, Clone)]
@@ -395,6 +399,10 @@ struct Sql {
     spend_lock: [String; 3],
     spend_write: [String; 3],
     spend_reset: [String; 3],
+    /// RouteIQ's charge-id table: create, claim ids, prune.
+    charges_create: String,
+    charge_claim: String,
+    charges_prune: String,
     log_insert: String,
     log_select: String,
 }
@@ -442,6 +450,7 @@ impl Sql {
         let teams = table("LiteLLM_TeamTable");
         let users = table("LiteLLM_UserTable");
         let logs = table("LiteLLM_SpendLogs");
+        let charges = table("RouteIQ_SpendCharges");
         let key_select = format!(
             "SELECT {KEY_COLUMNS} FROM {keys} k LEFT JOIN {budgets} b ON b.budget_id = k.budget_id"
         );
@@ -552,6 +561,16 @@ impl Sql {
                 spend_reset(&teams, "team_id"),
                 spend_reset(&users, "user_id"),
             ],
+            charges_create: format!(
+                "CREATE TABLE IF NOT EXISTS {charges} (charge_id TEXT PRIMARY KEY, \
+                 charged_at TIMESTAMP(3) NOT NULL); CREATE INDEX IF NOT EXISTS \
+                 \"RouteIQ_SpendCharges_charged_at_idx\" ON {charges} (charged_at)"
+            ),
+            charge_claim: format!(
+                "INSERT INTO {charges} (charge_id, charged_at) SELECT unnest($1::text[]), \
+                 $2::timestamp ON CONFLICT (charge_id) DO NOTHING RETURNING charge_id"
+            ),
+            charges_prune: format!("DELETE FROM {charges} WHERE charged_at < $1"),
             log_insert: format!(
                 "INSERT INTO {logs} ({LOG_COLUMNS}, request_duration_ms) SELECT * FROM unnest(\
                  $1::text[], $2::text[], $3::text[], $4::float8[], $5::int4[], $6::int4[], \
@@ -584,6 +603,8 @@ pub struct PostgresKeyStore {
     pool: Pool,
     sql: Sql,
     timeout: Duration,
+    /// `"RouteIQ_SpendCharges"` is known to exist.
+    charges_ready: std::sync::atomic::AtomicBool,
 }
 
 impl PostgresKeyStore {
@@ -620,6 +641,7 @@ impl PostgresKeyStore {
             pool,
             sql: Sql::new(parsed.schema.as_deref()),
             timeout: options.timeout,
+            charges_ready: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -716,12 +738,29 @@ impl PostgresKeyStore {
         Ok(n)
     }
 
+    /// Creates `"RouteIQ_SpendCharges"` when this store has not seen it yet.
+    async fn ensure_charges_table(&self) -> Result<(), KeyStoreError> {
+        use std::sync::atomic::Ordering;
+        if self.charges_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let c = self.client().await?;
+        match c.batch_execute(&self.sql.charges_create).await {
+            Ok(()) => {}
+            // Two instances creating it at once: one of them gets this, and the table is there.
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
+            Err(e) => return Err(db_error(e)),
+        }
+        self.charges_ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
     /// One try of `add_spend`: every entity's row locked (keys, teams, users, each in id
-    /// order: one global order), the charges applied in order, the rows written back. Nothing
-    /// is written unless it all commits.
+    /// order: one global order), the charges' ids claimed, the claimed charges applied in
+    /// order, the rows written back. Nothing is written unless it all commits.
     async fn add_spend_once(
         &self,
-        charges: &[(Entity, f64)],
+        charges: &[Charge],
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<f64>>, Attempt> {
         let mut c = self.client().await?;
@@ -731,8 +770,8 @@ impl PostgresKeyStore {
         for (kind, table) in rows.iter_mut().enumerate() {
             let mut ids: Vec<&str> = charges
                 .iter()
-                .filter(|(e, _)| kind_index(e) == kind)
-                .map(|(e, _)| e.id())
+                .filter(|c| kind_index(&c.entity) == kind)
+                .map(|c| c.entity.id())
                 .collect();
             if ids.is_empty() {
                 continue;
@@ -750,16 +789,35 @@ impl PostgresKeyStore {
                 table.insert(get(&row, "id")?, (limits, false));
             }
         }
+        // The ids of charges to entities that exist; the ones already there were applied.
+        let ids: Vec<String> = charges
+            .iter()
+            .filter(|c| rows[kind_index(&c.entity)].contains_key(c.entity.id()))
+            .map(Charge::id)
+            .collect();
+        let mut claimed: HashSet<String> = if ids.is_empty() {
+            HashSet::new()
+        } else {
+            let stmt = tx.prepare_cached(&self.sql.charge_claim).await?;
+            tx.query(&stmt, &[&ids, &naive(now)])
+                .await?
+                .iter()
+                .map(|r| get::<String>(r, "charge_id"))
+                .collect::<Result<_, _>>()?
+        };
         let totals = charges
             .iter()
-            .map(|(entity, amount)| {
-                rows[kind_index(entity)]
-                    .get_mut(entity.id())
+            .map(|c| {
+                rows[kind_index(&c.entity)]
+                    .get_mut(c.entity.id())
                     .map(|(limits, restarted)| {
-                        let before = limits.budget_reset_at;
-                        charge(limits, *amount, now);
-                        limits.budget_reset_at = limits.budget_reset_at.map(millis);
-                        *restarted |= before != limits.budget_reset_at;
+                        // Removed: a charge given twice is applied once.
+                        if claimed.remove(&c.id()) {
+                            let before = limits.budget_reset_at;
+                            charge(limits, c.amount, now);
+                            limits.budget_reset_at = limits.budget_reset_at.map(millis);
+                            *restarted |= before != limits.budget_reset_at;
+                        }
                         limits.spend
                     })
             })
@@ -781,6 +839,22 @@ impl PostgresKeyStore {
         }
         tx.commit().await?;
         Ok(totals)
+    }
+
+    /// Forgets charge ids older than [`CHARGE_ID_RETENTION`] (one call in a hundred).
+    async fn maybe_prune_charges(&self, now: DateTime<Utc>) {
+        if fastrand::u32(0..100) != 0 {
+            return;
+        }
+        if let Err(e) = self
+            .execute(
+                &self.sql.charges_prune,
+                &[&naive(now - CHARGE_ID_RETENTION)],
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "postgres: old charge ids not pruned");
+        }
     }
 
     async fn write_log_chunk(&self, rows: &[&SpendLog]) -> Result<(), KeyStoreError> {
@@ -1471,29 +1545,33 @@ impl KeyStore for PostgresKeyStore {
 
     async fn add_spend(
         &self,
-        charges: &[(Entity, f64)],
+        charges: &[Charge],
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<f64>>, KeyStoreError> {
         if charges.is_empty() {
             return Ok(Vec::new());
         }
-        self.bounded("add_spend", async {
-            let mut tries = 0;
-            loop {
-                tries += 1;
-                match self.add_spend_once(charges, now).await {
-                    Ok(totals) => return Ok(totals),
-                    Err(Attempt::Retry(_)) if tries < SPEND_TRIES => {
-                        // Time for the writer that won to finish (a try at once can take the
-                        // row before it and deadlock again).
-                        let ms = fastrand::u64(20..=50) * tries as u64;
-                        tokio::time::sleep(Duration::from_millis(ms)).await;
+        let totals = self
+            .bounded("add_spend", async {
+                self.ensure_charges_table().await?;
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    match self.add_spend_once(charges, now).await {
+                        Ok(totals) => return Ok(totals),
+                        Err(Attempt::Retry(_)) if tries < SPEND_TRIES => {
+                            // Time for the writer that won to finish (a try at once can take
+                            // the row before it and deadlock again).
+                            let ms = fastrand::u64(20..=50) * tries as u64;
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                        }
+                        Err(Attempt::Retry(e) | Attempt::Fail(e)) => return Err(e),
                     }
-                    Err(Attempt::Retry(e) | Attempt::Fail(e)) => return Err(e),
                 }
-            }
-        })
-        .await
+            })
+            .await?;
+        self.maybe_prune_charges(now).await;
+        Ok(totals)
     }
 
     async fn reset_spend(
@@ -1676,7 +1754,7 @@ mod tests {
         for r in [
             s.get_key("x").await.map(|_| ()),
             s.ping().await,
-            s.add_spend(&[(Entity::Key("x".into()), 1.0)], Utc::now())
+            s.add_spend(&[Charge::new(Entity::Key("x".into()), 1.0)], Utc::now())
                 .await
                 .map(|_| ()),
         ] {

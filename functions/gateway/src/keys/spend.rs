@@ -5,9 +5,14 @@
 //!   as in AWS Lambda where a frozen instance would hold them): one atomic add per entity and
 //!   flush, not per request. The new totals the store returns go back to the control plane's
 //!   cached records, so an instance sees the others' spend at every flush.
-//! - A failed write keeps its charges for the next flush (never dropped, never doubled: the
-//!   amounts are only taken out after the store accepted them); spend-log rows are retried
-//!   likewise, up to [`MAX_PENDING_LOGS`] rows (then the oldest are dropped, with a warning).
+//! - A flush moves each entity's pending amount into one [`Charge`], next in this writer's
+//!   [`ChargeSequence`]. A write
+//!   that fails (or whose answer is lost: a timeout after the store applied it) keeps that
+//!   charge and sends it again, unchanged, at the next flush, before any newer amount for the
+//!   entity; the store applies an id once, so spend is never dropped nor doubled. Charges
+//!   made meanwhile wait in the pending sum. Spend-log rows are retried likewise (idempotent
+//!   on `request_id`), up to [`MAX_PENDING_LOGS`] rows (then the oldest are dropped, with a
+//!   warning).
 //! - [`SpendWriter::flush`] writes everything now (the admin spend endpoints call it, and
 //!   shutdown).
 
@@ -19,7 +24,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::StreamExt;
 
-use super::model::{Entity, SpendLog};
+use super::model::{Charge, ChargeSequence, Entity, SpendLog};
 use super::store::KeyStore;
 
 /// Default `ROUTEIQ_SPEND_FLUSH_MS`.
@@ -34,7 +39,10 @@ pub type TotalsHook = Box<dyn Fn(&[(Entity, f64, f64)]) + Send + Sync>;
 
 #[derive(Default)]
 struct Pending {
+    /// Charged here and not yet given an id.
     charges: HashMap<Entity, f64>,
+    /// Sent, and not known to be applied: sent again as they are.
+    unsettled: HashMap<Entity, Charge>,
     logs: Vec<SpendLog>,
 }
 
@@ -47,6 +55,8 @@ pub struct SpendWriter {
     /// Serialises flushes.
     flushing: tokio::sync::Mutex<()>,
     hook: OnceLock<TotalsHook>,
+    /// This writer's charge numbers.
+    sequence: ChargeSequence,
 }
 
 impl SpendWriter {
@@ -58,6 +68,7 @@ impl SpendWriter {
             flusher_started: AtomicBool::new(false),
             flushing: tokio::sync::Mutex::new(()),
             hook: OnceLock::new(),
+            sequence: ChargeSequence::new(),
         })
     }
 
@@ -70,9 +81,11 @@ impl SpendWriter {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// What is charged to `entity` here and not yet written.
+    /// What is charged to `entity` here and not yet known to be written.
     pub fn pending(&self, entity: &Entity) -> f64 {
-        self.lock().charges.get(entity).copied().unwrap_or(0.0)
+        let p = self.lock();
+        p.charges.get(entity).copied().unwrap_or(0.0)
+            + p.unsettled.get(entity).map_or(0.0, |c| c.amount)
     }
 
     /// Adds charges for the next flush.
@@ -131,19 +144,30 @@ impl SpendWriter {
     pub async fn flush(&self) {
         let _serial = self.flushing.lock().await;
         let (charges, logs) = {
-            let p = self.lock();
-            let charges: Vec<(Entity, f64)> =
-                p.charges.iter().map(|(e, a)| (e.clone(), *a)).collect();
+            let mut p = self.lock();
+            let fresh: Vec<(Entity, f64)> = p.charges.drain().collect();
+            for (entity, amount) in fresh {
+                match p.unsettled.get(&entity) {
+                    // Its earlier charge goes first, alone; this amount waits.
+                    Some(_) => {
+                        p.charges.insert(entity, amount);
+                    }
+                    None => {
+                        let charge = self.sequence.next(entity.clone(), amount);
+                        p.unsettled.insert(entity, charge);
+                    }
+                }
+            }
+            let charges: Vec<Charge> = p.unsettled.values().cloned().collect();
             (charges, p.logs.clone())
         };
         if !charges.is_empty() {
-            // One store call per entity: a failure leaves only that entity's charge for the
-            // next flush, never charging the others twice.
+            // One store call per entity: a failure leaves only that entity's charge unsettled.
             let now = Utc::now();
-            let results = futures::stream::iter(charges.iter().cloned())
-                .map(|(e, amount)| async move {
-                    let r = self.store.add_spend(&[(e.clone(), amount)], now).await;
-                    (e, amount, r)
+            let results = futures::stream::iter(charges)
+                .map(|c| async move {
+                    let r = self.store.add_spend(std::slice::from_ref(&c), now).await;
+                    (c, r)
                 })
                 .buffer_unordered(FLUSH_CONCURRENCY)
                 .collect::<Vec<_>>()
@@ -152,22 +176,17 @@ impl SpendWriter {
             let mut failed = 0usize;
             {
                 let mut p = self.lock();
-                for (e, amount, r) in results {
+                for (c, r) in results {
                     match r {
                         Ok(totals) => {
-                            if let Some(v) = p.charges.get_mut(&e) {
-                                *v -= amount;
-                                if v.abs() < f64::EPSILON * 16.0 {
-                                    p.charges.remove(&e);
-                                }
-                            }
+                            p.unsettled.remove(&c.entity);
                             if let Some(Some(total)) = totals.first() {
-                                applied.push((e, *total, amount));
+                                applied.push((c.entity, *total, c.amount));
                             }
                         }
                         Err(err) => {
                             failed += 1;
-                            tracing::warn!(error = %err, kind = e.kind(), "spend not written; kept for the next flush");
+                            tracing::warn!(error = %err, kind = c.entity.kind(), charge = %c.id(), "spend not written; sent again at the next flush");
                         }
                     }
                 }
@@ -226,5 +245,37 @@ mod tests {
             0.75
         );
         assert_eq!(*seen.lock().unwrap(), vec![(k.clone(), 0.75, 0.75)]);
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_answer_was_lost_is_retried_without_doubling() {
+        let store = Arc::new(MemoryKeyStore::new());
+        store
+            .insert_key(&KeyRecord {
+                token: "k".into(),
+                ..KeyRecord::default()
+            })
+            .await
+            .unwrap();
+        let w = SpendWriter::new(store.clone(), Duration::from_secs(3600));
+        let k = Entity::Key("k".into());
+        let spend = || async { store.get_key("k").await.unwrap().unwrap().limits.spend };
+        w.charge(&[(k.clone(), 1.0)]);
+        store.lose_spend_answers(2);
+        w.flush().await;
+        // Applied, but not known to be: still pending here.
+        assert_eq!(spend().await, 1.0);
+        assert_eq!(w.pending(&k), 1.0);
+        // A new charge waits behind the unsettled one.
+        w.charge(&[(k.clone(), 0.5)]);
+        assert_eq!(w.pending(&k), 1.5);
+        w.flush().await;
+        assert_eq!(spend().await, 1.0, "the retry was not applied twice");
+        assert_eq!(w.pending(&k), 1.5);
+        w.flush().await;
+        assert_eq!(w.pending(&k), 0.5);
+        w.flush().await;
+        assert_eq!(w.pending(&k), 0.0);
+        assert_eq!(spend().await, 1.5);
     }
 }

@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::model::{Entity, KeyRecord, SpendLog, TeamRecord, UserRecord};
+use super::model::{Charge, Entity, KeyRecord, SpendLog, TeamRecord, UserRecord};
 
 /// What a store call can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -118,14 +118,17 @@ pub trait KeyStore: Send + Sync {
     async fn update_user(&self, user: &UserRecord) -> Result<(), KeyStoreError>;
     async fn delete_user(&self, user_id: &str) -> Result<bool, KeyStoreError>;
 
-    /// Adds `amount` USD to each entity's spend, atomically per entity. An entity whose
-    /// `budget_reset_at` is at or before `now` starts a new period first (`spend = amount`,
-    /// `budget_reset_at` moved past `now` by its `budget_duration`), exactly once however
-    /// many instances charge it. Returns each entity's new spend, in order (`None`: the
-    /// entity no longer exists, and was skipped).
+    /// Adds each charge's amount to its entity's spend, atomically per entity. An entity
+    /// whose `budget_reset_at` is at or before `now` starts a new period first (`spend =
+    /// amount`, `budget_reset_at` moved past `now` by its `budget_duration`), exactly once
+    /// however many instances charge it. Idempotent on [`Charge::id`] for at least
+    /// [`CHARGE_ID_RETENTION`]: a charge applied before (a retry of a write whose answer was
+    /// lost) is not applied again. Returns, in order, each charge's entity's spend once that
+    /// charge is applied or found applied (`None`: the entity no longer exists, and was
+    /// skipped).
     async fn add_spend(
         &self,
-        charges: &[(Entity, f64)],
+        charges: &[Charge],
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<f64>>, KeyStoreError>;
     /// Sets an entity's spend and next reset (admin updates, `/key/regenerate`...).
@@ -141,6 +144,9 @@ pub trait KeyStore: Send + Sync {
     /// Spend-log rows matching `q`, newest first.
     async fn spend_logs(&self, q: &SpendLogQuery) -> Result<Vec<SpendLog>, KeyStoreError>;
 }
+
+/// How long a store remembers the ids of the charges it applied.
+pub const CHARGE_ID_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 /// The next reset of a budget whose period was due at `due` and is restarted at `now`
 /// ([`super::model::Period::next_reset`] from `now`); `None` without a valid duration.
