@@ -442,6 +442,113 @@ async fn rate_limits_answer_429_with_litellms_headers() {
     assert_eq!(chat(&gw, &key, "gpt").await.status(), 200);
 }
 
+/// ModelMuxer's windows: requests per day (and hour) on keys and teams, a burst limit per
+/// second; a refused request gives back the windows it took.
+#[tokio::test]
+async fn daily_hourly_and_burst_windows() {
+    let (mock, gw) = start_keys(&[]).await;
+    admin_ok(
+        &gw,
+        "/team/new",
+        &json!({"team_id": "t-daily", "rpd_limit": 2}),
+    )
+    .await;
+    let k = admin_ok(
+        &gw,
+        "/key/generate",
+        &json!({"team_id": "t-daily", "rpd_limit": 100, "rph_limit": 50}),
+    )
+    .await;
+    assert_eq!(k["rpd_limit"], 100);
+    assert_eq!(k["rph_limit"], 50);
+    let key = k["key"].as_str().unwrap().to_string();
+    let hash = k["token"].as_str().unwrap().to_string();
+    for remaining in ["1", "0"] {
+        let resp = chat(&gw, &key, "gpt").await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers()["x-ratelimit-team-limit-requests_per_day"],
+            "2"
+        );
+        assert_eq!(
+            resp.headers()["x-ratelimit-team-remaining-requests_per_day"],
+            remaining
+        );
+        assert_eq!(
+            resp.headers()["x-ratelimit-api_key-limit-requests_per_hour"],
+            "50"
+        );
+    }
+    let resp = chat(&gw, &key, "gpt").await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["rate_limit_type"], "requests_per_day");
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&retry), "{retry}");
+    let err = litellm_error(resp).await;
+    assert_eq!(err["type"], "throttling_error");
+    assert!(
+        err["message"].as_str().unwrap().starts_with(
+            "Rate limit exceeded for team: t-daily. Limit type: requests_per_day. Current limit: 2"
+        ),
+        "{err}"
+    );
+    assert_eq!(mock.hits("/v1/chat/completions"), 2);
+    // The refused request took none of the key's day: with the team's limit raised, the
+    // key has used 3 of its 100.
+    admin_ok(
+        &gw,
+        "/team/update",
+        &json!({"team_id": "t-daily", "rpd_limit": 10}),
+    )
+    .await;
+    let resp = chat(&gw, &key, "gpt").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["x-ratelimit-api_key-remaining-requests_per_day"],
+        "97"
+    );
+    let info = admin_get(&gw, &format!("/key/info?key={hash}")).await;
+    assert_eq!(info["info"]["rph_limit"], 50);
+
+    // Burst: 2 a second. Five at once get at most two per second they span.
+    let k = admin_ok(
+        &gw,
+        "/key/generate",
+        &json!({"burst_limit": 2, "rpm_limit": 100}),
+    )
+    .await;
+    let key = k["key"].as_str().unwrap().to_string();
+    let statuses = futures::future::join_all((0..5).map(|_| {
+        let (gw, key) = (&gw, key.clone());
+        async move {
+            let resp = chat(gw, &key, "gpt").await;
+            let kind = resp
+                .headers()
+                .get("rate_limit_type")
+                .map(|v| v.to_str().unwrap().to_string());
+            (resp.status().as_u16(), kind)
+        }
+    }))
+    .await;
+    let ok = statuses.iter().filter(|(s, _)| *s == 200).count();
+    assert!((2..=4).contains(&ok), "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .filter(|(s, _)| *s != 200)
+            .all(|(s, kind)| *s == 429 && kind.as_deref() == Some("burst")),
+        "{statuses:?}"
+    );
+    // Bad values are refused with the field named.
+    let resp = admin_post(&gw, "/key/generate", &json!({"rph_limit": "lots"})).await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("rph_limit"));
+}
+
 #[tokio::test]
 async fn spend_adds_up_exactly_and_is_reported() {
     let (_mock, gw) = start_keys(&[]).await;

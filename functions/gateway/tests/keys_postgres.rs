@@ -71,6 +71,10 @@ fn full_key(token: &str, alias: Option<&str>) -> KeyRecord {
             rpm_limit: Some(60),
             tpm_limit: Some(10_000),
             max_parallel_requests: Some(4),
+            // Kept in metadata.routeiq_limits (no LiteLLM column).
+            rph_limit: Some(600),
+            rpd_limit: Some(5_000),
+            burst_limit: Some(5),
         },
         expires: Some(now + ChronoDuration::days(90)),
         models: vec!["gpt-4o".into(), "claude-sonnet".into()],
@@ -259,6 +263,8 @@ async fn teams_and_users_round_trip() {
             rpm_limit: Some(1000),
             tpm_limit: Some(1_000_000),
             max_parallel_requests: Some(20),
+            rpd_limit: Some(50_000),
+            ..Limits::default()
         },
         models: vec!["gpt-4o".into()],
         blocked: true,
@@ -582,6 +588,7 @@ async fn keys_written_by_litellm_are_read_and_keep_their_budget() {
             rpm_limit: Some(99),
             tpm_limit: Some(700),
             max_parallel_requests: Some(3),
+            ..Limits::default()
         }
     );
 
@@ -634,7 +641,13 @@ async fn keys_written_by_litellm_are_read_and_keep_their_budget() {
         .unwrap();
     assert_eq!(row.get::<_, f64>(0), 1.5);
     assert_eq!(row.get::<_, Vec<String>>(1), mine.models);
-    assert_eq!(row.get::<_, Value>(2), Value::Object(mine.metadata.clone()));
+    // The request windows LiteLLM has no column for ride in metadata.
+    let mut metadata = mine.metadata.clone();
+    metadata.insert(
+        "routeiq_limits".into(),
+        json!({"rph_limit": 600, "rpd_limit": 5000, "burst_limit": 5}),
+    );
+    assert_eq!(row.get::<_, Value>(2), Value::Object(metadata));
     assert_eq!(row.get::<_, Option<bool>>(3), Some(false));
     // UTC in a server that runs on New York time.
     assert_eq!(

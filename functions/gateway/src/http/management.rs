@@ -234,6 +234,9 @@ fn apply_limits(m: &Map<String, Value>, limits: &mut Limits, now: DateTime<Utc>)
     field::<u64>(m, "rpm_limit")?.apply(&mut limits.rpm_limit);
     field::<u64>(m, "tpm_limit")?.apply(&mut limits.tpm_limit);
     field::<u64>(m, "max_parallel_requests")?.apply(&mut limits.max_parallel_requests);
+    field::<u64>(m, "rph_limit")?.apply(&mut limits.rph_limit);
+    field::<u64>(m, "rpd_limit")?.apply(&mut limits.rpd_limit);
+    field::<u64>(m, "burst_limit")?.apply(&mut limits.burst_limit);
     let mut restart = false;
     match field::<f64>(m, "spend")? {
         Field::Absent => {}
@@ -302,6 +305,9 @@ const KEY_FIELDS: &[&str] = &[
     "rpm_limit",
     "tpm_limit",
     "max_parallel_requests",
+    "rph_limit",
+    "rpd_limit",
+    "burst_limit",
     "spend",
 ];
 
@@ -730,6 +736,9 @@ const TEAM_FIELDS: &[&str] = &[
     "rpm_limit",
     "tpm_limit",
     "max_parallel_requests",
+    "rph_limit",
+    "rpd_limit",
+    "burst_limit",
     "spend",
 ];
 
@@ -995,6 +1004,9 @@ const USER_FIELDS: &[&str] = &[
     "rpm_limit",
     "tpm_limit",
     "max_parallel_requests",
+    "rph_limit",
+    "rpd_limit",
+    "burst_limit",
     "spend",
 ];
 
@@ -1087,6 +1099,9 @@ pub async fn user_new(
             "rpm_limit",
             "tpm_limit",
             "max_parallel_requests",
+            "rph_limit",
+            "rpd_limit",
+            "burst_limit",
             "key_alias",
             "duration",
             "team_id",

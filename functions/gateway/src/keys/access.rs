@@ -11,8 +11,10 @@
 //!   user ([`ControlPlane::check_model`]; per-key `aliases` rename the model first).
 //! - **Can it now**: [`ControlPlane::admit`] checks the budgets (key, team, user) against
 //!   the spend known here (the store's figure when fetched, plus every charge this instance
-//!   made since, plus the totals each spend flush brings back), then the rpm, tpm and parallel
-//!   limits in the state store (shared with Redis or DynamoDB), and returns an [`Admission`].
+//!   made since, plus the totals each spend flush brings back), then the parallel, tpm and
+//!   request-window limits (burst per second, rpm, rph, rpd: fixed windows aligned to the
+//!   clock) in the state store (shared with Redis or DynamoDB), and returns an
+//!   [`Admission`]. A refused request gives back the windows it took.
 //! - **What it cost**: [`Admission::finish`] charges the request's cost to key (none for a
 //!   JWT), team and user
 //!   (a stream when it ends), counts its tokens toward tpm and frees its parallel slot; spend
@@ -46,6 +48,13 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5);
 const CACHE_CAPACITY: u64 = 100_000;
 /// How long rate-limit counters outlive their window.
 const WINDOW_TTL: Duration = Duration::from_secs(120);
+/// How long the burst (one second), rpm, rph and rpd counters outlive their windows' start.
+const REQUEST_WINDOW_TTL: [Duration; 4] = [
+    Duration::from_secs(5),
+    WINDOW_TTL,
+    Duration::from_secs(2 * 3600),
+    Duration::from_secs(2 * 86_400),
+];
 /// The longest a request holds a parallel slot if its end is never seen (a crash).
 const PARALLEL_TTL: Duration = Duration::from_secs(600);
 
@@ -657,78 +666,129 @@ impl ControlPlane {
         };
         let now_ms = self.clock.now_ms();
         let minute = now_ms / 60_000;
-        let retry_after =
-            Duration::from_millis(60_000 - now_ms % 60_000).max(Duration::from_secs(1));
-        let reset_at = DateTime::<Utc>::from_timestamp_millis(((minute + 1) * 60_000) as i64)
-            .unwrap_or_default()
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string();
-        for (entity, limits, _) in principal.entities() {
-            let descriptor = descriptor(&entity);
-            let refuse = |kind, limit, retry_after| AccessError::RateLimited {
-                descriptor,
-                id: entity.id().to_string(),
-                kind,
-                limit,
-                reset_at: reset_at.clone(),
-                retry_after,
-            };
-            if let Some(limit) = limits.max_parallel_requests {
-                let key = counter_key("par", &entity, None);
-                let n = self
-                    .state
-                    .incr(&key, 1, PARALLEL_TTL)
-                    .await
-                    .map_err(state_err)?;
-                admission.parallel.push(key.clone());
-                if n > limit as i64 {
-                    return Err(refuse(LimitKind::Parallel, limit, Duration::from_secs(1)));
-                }
-            }
-            if let Some(limit) = limits.tpm_limit {
-                let key = counter_key("tpm", &entity, Some(minute));
-                let used = self
-                    .state
-                    .get_counters(std::slice::from_ref(&key))
-                    .await
-                    .map_err(state_err)?
-                    .first()
-                    .copied()
-                    .unwrap_or(0)
-                    .max(0) as u64;
-                if used >= limit {
-                    return Err(refuse(LimitKind::Tpm, limit, retry_after));
-                }
-                admission
-                    .headers
-                    .push((format!("x-ratelimit-{descriptor}-limit-tokens"), limit));
-                admission.headers.push((
-                    format!("x-ratelimit-{descriptor}-remaining-tokens"),
-                    limit - used,
-                ));
-            }
-            if let Some(limit) = limits.rpm_limit {
-                let key = counter_key("rpm", &entity, Some(minute));
-                let n = self
-                    .state
-                    .incr(&key, 1, WINDOW_TTL)
-                    .await
-                    .map_err(state_err)?;
-                if n > limit as i64 {
-                    // A refused request does not use the window up.
-                    if let Err(e) = self.state.incr(&key, -1, WINDOW_TTL).await {
-                        tracing::debug!(error = %e, "could not return a refused request's rpm slot");
+        let reset_at = |window_ms: u64| {
+            let end = (now_ms / window_ms + 1) * window_ms;
+            DateTime::<Utc>::from_timestamp_millis(end as i64)
+                .unwrap_or_default()
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        };
+        // Request windows taken so far, given back when a later check refuses the request.
+        let mut taken: Vec<(String, Duration)> = Vec::new();
+        let result = async {
+            for (entity, limits, _) in principal.entities() {
+                let descriptor = descriptor(&entity);
+                let refuse = |kind, limit, window_ms: u64| AccessError::RateLimited {
+                    descriptor,
+                    id: entity.id().to_string(),
+                    kind,
+                    limit,
+                    reset_at: reset_at(window_ms),
+                    retry_after: Duration::from_millis(window_ms - now_ms % window_ms)
+                        .max(Duration::from_secs(1)),
+                };
+                if let Some(limit) = limits.max_parallel_requests {
+                    let key = counter_key("par", &entity, None);
+                    let n = self
+                        .state
+                        .incr(&key, 1, PARALLEL_TTL)
+                        .await
+                        .map_err(state_err)?;
+                    admission.parallel.push(key.clone());
+                    if n > limit as i64 {
+                        return Err(refuse(LimitKind::Parallel, limit, 1_000));
                     }
-                    return Err(refuse(LimitKind::Rpm, limit, retry_after));
                 }
-                admission
-                    .headers
-                    .push((format!("x-ratelimit-{descriptor}-limit-requests"), limit));
-                admission.headers.push((
-                    format!("x-ratelimit-{descriptor}-remaining-requests"),
-                    limit.saturating_sub(n as u64),
-                ));
+                if let Some(limit) = limits.tpm_limit {
+                    let key = counter_key("tpm", &entity, Some(minute));
+                    let used = self
+                        .state
+                        .get_counters(std::slice::from_ref(&key))
+                        .await
+                        .map_err(state_err)?
+                        .first()
+                        .copied()
+                        .unwrap_or(0)
+                        .max(0) as u64;
+                    if used >= limit {
+                        return Err(refuse(LimitKind::Tpm, limit, 60_000));
+                    }
+                    admission
+                        .headers
+                        .push((format!("x-ratelimit-{descriptor}-limit-tokens"), limit));
+                    admission.headers.push((
+                        format!("x-ratelimit-{descriptor}-remaining-tokens"),
+                        limit - used,
+                    ));
+                }
+                // Request windows, shortest first: a burst refusal leaves the longer ones
+                // untouched.
+                let windows = [
+                    (
+                        limits.burst_limit,
+                        LimitKind::Burst,
+                        "rps",
+                        1_000,
+                        REQUEST_WINDOW_TTL[0],
+                    ),
+                    (
+                        limits.rpm_limit,
+                        LimitKind::Rpm,
+                        "rpm",
+                        60_000,
+                        REQUEST_WINDOW_TTL[1],
+                    ),
+                    (
+                        limits.rph_limit,
+                        LimitKind::Rph,
+                        "rph",
+                        3_600_000,
+                        REQUEST_WINDOW_TTL[2],
+                    ),
+                    (
+                        limits.rpd_limit,
+                        LimitKind::Rpd,
+                        "rpd",
+                        86_400_000,
+                        REQUEST_WINDOW_TTL[3],
+                    ),
+                ];
+                for (limit, kind, name, window_ms, ttl) in windows {
+                    let Some(limit) = limit else { continue };
+                    let key = counter_key(name, &entity, Some(now_ms / window_ms));
+                    let n = self.state.incr(&key, 1, ttl).await.map_err(state_err)?;
+                    taken.push((key, ttl));
+                    if n > limit as i64 {
+                        return Err(refuse(kind, limit, window_ms));
+                    }
+                    // LiteLLM's headers are the minute's; the others are RouteIQ's own.
+                    let (limit_header, remaining_header) = match kind {
+                        LimitKind::Rpm => (
+                            format!("x-ratelimit-{descriptor}-limit-requests"),
+                            format!("x-ratelimit-{descriptor}-remaining-requests"),
+                        ),
+                        _ => (
+                            format!("x-ratelimit-{descriptor}-limit-{}", kind.as_str()),
+                            format!("x-ratelimit-{descriptor}-remaining-{}", kind.as_str()),
+                        ),
+                    };
+                    admission.headers.push((limit_header, limit));
+                    admission
+                        .headers
+                        .push((remaining_header, limit.saturating_sub(n as u64)));
+                }
             }
+            Ok(())
+        }
+        .await;
+        if let Err(refused) = result {
+            // A refused request does not use its windows up.
+            for (key, ttl) in taken {
+                if let Err(e) = self.state.incr(&key, -1, ttl).await {
+                    tracing::debug!(error = %e, "could not return a refused request's window slot");
+                }
+            }
+            return Err(refused);
         }
         Ok(Some(admission))
     }

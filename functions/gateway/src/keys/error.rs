@@ -11,6 +11,12 @@ pub enum LimitKind {
     Rpm,
     Tpm,
     Parallel,
+    /// Requests per hour (RouteIQ's, from ModelMuxer).
+    Rph,
+    /// Requests per day.
+    Rpd,
+    /// Requests in one second.
+    Burst,
 }
 
 impl LimitKind {
@@ -20,6 +26,9 @@ impl LimitKind {
             LimitKind::Rpm => "requests",
             LimitKind::Tpm => "tokens",
             LimitKind::Parallel => "max_parallel_requests",
+            LimitKind::Rph => "requests_per_hour",
+            LimitKind::Rpd => "requests_per_day",
+            LimitKind::Burst => "burst",
         }
     }
 }

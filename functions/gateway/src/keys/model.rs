@@ -189,6 +189,16 @@ pub struct Limits {
     /// Requests in flight at once.
     #[serde(default)]
     pub max_parallel_requests: Option<u64>,
+    /// Requests per clock hour (ModelMuxer's `requests_per_hour`; not in LiteLLM).
+    #[serde(default)]
+    pub rph_limit: Option<u64>,
+    /// Requests per UTC day (ModelMuxer's `requests_per_day`; not in LiteLLM).
+    #[serde(default)]
+    pub rpd_limit: Option<u64>,
+    /// Requests in any one clock second: how much of the other windows may come at once
+    /// (ModelMuxer's burst limit; not in LiteLLM).
+    #[serde(default)]
+    pub burst_limit: Option<u64>,
 }
 
 impl Limits {

@@ -1081,11 +1081,61 @@ fn limits(row: &Row) -> Result<Limits, KeyStoreError> {
         rpm_limit: bigint(row, "rpm_limit")?,
         tpm_limit: bigint(row, "tpm_limit")?,
         max_parallel_requests: integer(row, "max_parallel_requests")?,
+        ..Limits::default()
     })
 }
 
+/// Where RouteIQ's request windows that LiteLLM's tables have no column for (`rph_limit`,
+/// `rpd_limit`, `burst_limit`) are kept: an object under this name in the row's `metadata`.
+const WINDOWS_IN_METADATA: &str = "routeiq_limits";
+
+/// `metadata` as stored: the record's, with its extra request windows when it has any.
+fn stored_metadata(metadata: &Map<String, Value>, l: &Limits) -> Value {
+    let mut m = metadata.clone();
+    m.remove(WINDOWS_IN_METADATA);
+    let mut windows = Map::new();
+    for (name, v) in [
+        ("rph_limit", l.rph_limit),
+        ("rpd_limit", l.rpd_limit),
+        ("burst_limit", l.burst_limit),
+    ] {
+        if let Some(v) = v {
+            windows.insert(name.into(), Value::from(v));
+        }
+    }
+    if !windows.is_empty() {
+        m.insert(WINDOWS_IN_METADATA.into(), Value::Object(windows));
+    }
+    Value::Object(m)
+}
+
+/// Moves the request windows kept in `metadata` into `l`.
+fn take_windows(metadata: &mut Map<String, Value>, l: &mut Limits) -> Result<(), KeyStoreError> {
+    let Some(windows) = metadata.remove(WINDOWS_IN_METADATA) else {
+        return Ok(());
+    };
+    let bad =
+        |why: String| KeyStoreError::Corrupt(format!("metadata.{WINDOWS_IN_METADATA}: {why}"));
+    let Value::Object(w) = windows else {
+        return Err(bad("an object expected".into()));
+    };
+    let get = |name: &str| -> Result<Option<u64>, KeyStoreError> {
+        match w.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| bad(format!("{name} is not a whole number"))),
+        }
+    };
+    l.rph_limit = get("rph_limit")?;
+    l.rpd_limit = get("rpd_limit")?;
+    l.burst_limit = get("burst_limit")?;
+    Ok(())
+}
+
 fn key_from(row: &Row) -> Result<KeyRecord, KeyStoreError> {
-    Ok(KeyRecord {
+    let mut k = KeyRecord {
         token: get(row, "token")?,
         key_name: get(row, "key_name")?,
         key_alias: get(row, "key_alias")?,
@@ -1104,7 +1154,9 @@ fn key_from(row: &Row) -> Result<KeyRecord, KeyStoreError> {
         created_by: get(row, "created_by")?,
         updated_at: timestamp(row, "updated_at")?,
         updated_by: get(row, "updated_by")?,
-    })
+    };
+    take_windows(&mut k.metadata, &mut k.limits)?;
+    Ok(k)
 }
 
 fn team_from(row: &Row) -> Result<TeamRecord, KeyStoreError> {
@@ -1120,7 +1172,7 @@ fn team_from(row: &Row) -> Result<TeamRecord, KeyStoreError> {
             )));
         }
     };
-    Ok(TeamRecord {
+    let mut t = TeamRecord {
         team_id: get(row, "team_id")?,
         team_alias: get(row, "team_alias")?,
         organization_id: get(row, "organization_id")?,
@@ -1133,11 +1185,13 @@ fn team_from(row: &Row) -> Result<TeamRecord, KeyStoreError> {
         blocked: get(row, "blocked")?,
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
-    })
+    };
+    take_windows(&mut t.metadata, &mut t.limits)?;
+    Ok(t)
 }
 
 fn user_from(row: &Row) -> Result<UserRecord, KeyStoreError> {
-    Ok(UserRecord {
+    let mut u = UserRecord {
         user_id: get(row, "user_id")?,
         user_alias: get(row, "user_alias")?,
         team_id: get(row, "team_id")?,
@@ -1149,7 +1203,9 @@ fn user_from(row: &Row) -> Result<UserRecord, KeyStoreError> {
         metadata: object(row, "metadata")?,
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
-    })
+    };
+    take_windows(&mut u.metadata, &mut u.limits)?;
+    Ok(u)
 }
 
 fn log_from(row: &Row) -> Result<SpendLog, KeyStoreError> {
@@ -1243,7 +1299,7 @@ impl KeyStore for PostgresKeyStore {
                         &key.user_id,
                         &key.team_id,
                         &Value::Object(key.permissions.clone()),
-                        &Value::Object(key.metadata.clone()),
+                        &stored_metadata(&key.metadata, &key.limits),
                         &key.blocked,
                         &key.allowed_routes,
                         &created_at,
@@ -1286,7 +1342,7 @@ impl KeyStore for PostgresKeyStore {
                         &key.user_id,
                         &key.team_id,
                         &Value::Object(key.permissions.clone()),
-                        &Value::Object(key.metadata.clone()),
+                        &stored_metadata(&key.metadata, &key.limits),
                         &key.blocked,
                         &key.allowed_routes,
                         &key.created_by,
@@ -1369,7 +1425,7 @@ impl KeyStore for PostgresKeyStore {
                         &team.admins,
                         &team.members,
                         &Value::Array(team.members_with_roles.clone()),
-                        &Value::Object(team.metadata.clone()),
+                        &stored_metadata(&team.metadata, &team.limits),
                         &l.spend,
                         &l.max_budget,
                         &l.budget_duration,
@@ -1409,7 +1465,7 @@ impl KeyStore for PostgresKeyStore {
                         &team.admins,
                         &team.members,
                         &Value::Array(team.members_with_roles.clone()),
-                        &Value::Object(team.metadata.clone()),
+                        &stored_metadata(&team.metadata, &team.limits),
                         &l.max_budget,
                         &l.budget_duration,
                         &l.budget_reset_at.map(naive),
@@ -1483,7 +1539,7 @@ impl KeyStore for PostgresKeyStore {
                         &to_bigint(l.tpm_limit),
                         &to_integer(l.max_parallel_requests),
                         &user.models,
-                        &Value::Object(user.metadata.clone()),
+                        &stored_metadata(&user.metadata, &user.limits),
                         &naive(user.created_at.unwrap_or(now)),
                         &naive(user.updated_at.unwrap_or(now)),
                     ],
@@ -1521,7 +1577,7 @@ impl KeyStore for PostgresKeyStore {
                         &to_bigint(l.tpm_limit),
                         &to_integer(l.max_parallel_requests),
                         &user.models,
-                        &Value::Object(user.metadata.clone()),
+                        &stored_metadata(&user.metadata, &user.limits),
                         &naive(Utc::now()),
                     ],
                 ),
