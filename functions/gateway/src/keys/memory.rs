@@ -30,6 +30,9 @@ pub struct MemoryKeyStore {
     /// `add_spend` calls left that apply their charges and then fail, as a write whose
     /// answer is lost does ([`MemoryKeyStore::lose_spend_answers`]).
     lost_answers: std::sync::atomic::AtomicUsize,
+    /// `write_spend_logs` calls left that fail without writing
+    /// ([`MemoryKeyStore::refuse_spend_logs`]).
+    refused_logs: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryKeyStore {
@@ -41,6 +44,12 @@ impl MemoryKeyStore {
     /// `Unavailable` (a timeout after the write), for tests of what callers retry.
     pub fn lose_spend_answers(&self, n: usize) {
         self.lost_answers
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Makes the next `n` `write_spend_logs` calls answer `Unavailable` without writing.
+    pub fn refuse_spend_logs(&self, n: usize) {
+        self.refused_logs
             .store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
@@ -285,6 +294,16 @@ impl KeyStore for MemoryKeyStore {
     }
 
     async fn write_spend_logs(&self, rows: &[SpendLog]) -> Result<(), KeyStoreError> {
+        let refused = self.refused_logs.fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        );
+        if refused.is_ok() {
+            return Err(KeyStoreError::Unavailable(
+                "memory: refused (refuse_spend_logs)".into(),
+            ));
+        }
         let mut t = self.lock();
         for r in rows {
             t.spend_logs.insert(r.request_id.clone(), r.clone());

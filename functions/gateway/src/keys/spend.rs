@@ -159,7 +159,8 @@ impl SpendWriter {
                 }
             }
             let charges: Vec<Charge> = p.unsettled.values().cloned().collect();
-            (charges, p.logs.clone())
+            // Taken, not copied: requests ending meanwhile only wait for a swap.
+            (charges, std::mem::take(&mut p.logs))
         };
         if !charges.is_empty() {
             // One store call per entity: a failure leaves only that entity's charge unsettled.
@@ -199,15 +200,20 @@ impl SpendWriter {
             }
         }
         if !logs.is_empty() {
-            match self.store.write_spend_logs(&logs).await {
-                Ok(()) => {
-                    let mut p = self.lock();
-                    let written: std::collections::HashSet<&str> =
-                        logs.iter().map(|r| r.request_id.as_str()).collect();
-                    p.logs.retain(|r| !written.contains(r.request_id.as_str()));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, rows = logs.len(), "spend log not written; kept for the next flush");
+            if let Err(e) = self.store.write_spend_logs(&logs).await {
+                tracing::warn!(error = %e, rows = logs.len(), "spend log not written; kept for the next flush");
+                // Back in front of the rows logged since (writes are idempotent on the
+                // request id), within the cap.
+                let mut p = self.lock();
+                let newer = std::mem::replace(&mut p.logs, logs);
+                p.logs.extend(newer);
+                if p.logs.len() > MAX_PENDING_LOGS {
+                    let over = p.logs.len() - MAX_PENDING_LOGS;
+                    p.logs.drain(..over);
+                    tracing::warn!(
+                        dropped = over,
+                        "spend log: the key store is not taking rows; dropped the oldest"
+                    );
                 }
             }
         }
@@ -277,5 +283,36 @@ mod tests {
         w.flush().await;
         assert_eq!(w.pending(&k), 0.0);
         assert_eq!(spend().await, 1.5);
+    }
+
+    #[tokio::test]
+    async fn spend_log_rows_a_store_refused_are_written_with_the_next_flush() {
+        let store = Arc::new(MemoryKeyStore::new());
+        let w = SpendWriter::new(store.clone(), Duration::from_secs(3600));
+        let row = |id: &str| SpendLog {
+            request_id: id.into(),
+            ..SpendLog::default()
+        };
+        let all = || async {
+            let mut ids: Vec<String> = store
+                .spend_logs(&crate::keys::store::SpendLogQuery::default())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.request_id)
+                .collect();
+            ids.sort();
+            ids
+        };
+        w.log(row("a"));
+        store.refuse_spend_logs(1);
+        w.flush().await;
+        assert!(all().await.is_empty());
+        w.log(row("b"));
+        w.flush().await;
+        assert_eq!(all().await, ["a", "b"]);
+        // Nothing left to write twice.
+        w.flush().await;
+        assert_eq!(all().await, ["a", "b"]);
     }
 }
